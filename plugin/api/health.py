@@ -1,0 +1,48 @@
+"""`GET /v1/health`: what a pharmacist, the POS and chain HQ need to know at a glance."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app
+
+from plugin.api.http import json_response
+
+bp = Blueprint("health", __name__)
+
+
+def health_report(svc) -> dict:
+    status = svc.upstream.status
+    outbox = svc.outbox.depth()
+    in_doubt = len(svc.sales.in_doubt_ids())
+    devices = svc.devices.states() if svc.devices is not None else []
+    ledger_ok = svc.ledger.healthy()
+    problems = []
+    if not ledger_ok:
+        problems.append("ledger")
+    if status.reachable is False:
+        problems.append("upstream_unreachable")
+    if in_doubt:
+        problems.append("in_doubt_sales")
+    if outbox["parked"]:
+        problems.append("outbox_parked")
+    if any(d["state"] == "error" for d in devices):
+        problems.append("device_error")
+    return {
+        "status": "ok" if not problems else "degraded",
+        "problems": problems,
+        "version": svc.version,
+        "store": {"fixmedins_code": svc.settings.store.fixmedins_code,
+                  "fixmedins_name": svc.settings.store.fixmedins_name, "region": svc.policy.region},
+        "ledger": {"ok": ledger_ok, "schema_version": svc.ledger.schema_version},
+        "upstream": {"url": svc.gateway_url, "embedded_sandbox": svc.settings.embedded_sandbox,
+                     "reachable": status.reachable, "signed_in": status.signed_in,
+                     "signed_in_at": status.signed_in_at, "last_error": status.last_error,
+                     "last_ok_at": status.last_ok_at, "latency_ms": status.latency_ms},
+        "outbox": outbox,
+        "in_doubt": in_doubt,
+        "devices": devices,
+        "catalog_synced_at": svc.ledger.catalog_synced_at(),
+    }
+
+
+@bp.get("/v1/health")
+def health():
+    return json_response(health_report(current_app.extensions["rxlane"]))

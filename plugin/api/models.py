@@ -1,0 +1,116 @@
+"""Typed request bodies of the POS API (DESIGN §4), validated at the boundary.
+
+Money: at most two decimals, never negative, accepted as a string or a JSON number (parsed as Decimal, never
+through float). Quantities: positive, at most three decimals (拆零 sales sell 0.5 of a pack).
+"""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+MAX_LINES = 50
+MAX_CODES = 200
+
+
+def _to_decimal(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        raise ValueError("must be a decimal number")
+    if isinstance(value, (int, Decimal)):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, str):
+        try:
+            parsed = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError("must be a decimal number") from None
+        return parsed
+    raise ValueError("must be a decimal number")
+
+
+def _money(value: Decimal) -> Decimal:
+    if not value.is_finite():
+        raise ValueError("must be a finite amount")
+    if value < 0:
+        raise ValueError("must not be negative")
+    if value.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise ValueError("must have at most two decimals")
+    if value > Decimal("99999999.99"):
+        raise ValueError("is too large")
+    return value.quantize(Decimal("0.01"))
+
+
+def _qty(value: Decimal) -> Decimal:
+    if not value.is_finite() or value <= 0:
+        raise ValueError("must be greater than zero")
+    if value.as_tuple().exponent < -3:  # type: ignore[operator]
+        raise ValueError("must have at most three decimals")
+    if value > 9999:
+        raise ValueError("is too large")
+    return value.normalize() if value == value.to_integral() else value
+
+
+Money = Annotated[Decimal, BeforeValidator(_to_decimal), AfterValidator(_money),
+                  Field(json_schema_extra={"type": "string", "pattern": r"^\d+(\.\d{1,2})?$", "example": "230.00"})]
+Quantity = Annotated[Decimal, BeforeValidator(_to_decimal), AfterValidator(_qty),
+                     Field(json_schema_extra={"type": "string", "pattern": r"^\d+(\.\d{1,3})?$", "example": "1"})]
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ScanIn(_In):
+    raw: str = Field(max_length=4096)
+
+
+CERT_TYPES = {"01": "01", "02": "02", "03": "03", "ecard": "01", "id_card": "02", "ss_card": "03"}
+
+
+class IdentifyIn(_In):
+    cert_type: Literal["01", "02", "03", "ecard", "id_card", "ss_card"] = Field(
+        description="01 e-voucher token (ecard), 02 resident ID number (id_card), 03 social-security card (ss_card)")
+    cert_no: str = Field(min_length=1, max_length=512)
+    card_sn: str = Field(default="", max_length=64)
+    psn_name: str = Field(default="", max_length=64)
+
+    @property
+    def mdtrt_cert_type(self) -> str:
+        return CERT_TYPES[self.cert_type]
+
+
+class SaleLineIn(_In):
+    med_list_codg: Code
+    qty: Quantity
+    price: Money
+    trace_codes: list[Annotated[str, Field(max_length=512)]] = Field(default_factory=list, max_length=MAX_CODES)
+    donated: bool = False
+
+
+class SaleIn(_In):
+    patient_ref: str = Field(min_length=1, max_length=64)
+    hi_rxno: str | None = Field(default=None, max_length=64)
+    lines: list[SaleLineIn] = Field(min_length=1, max_length=MAX_LINES)
+    acct_used: bool = True
+    confirm_selfpay: bool = Field(default=False, description=(
+        "The pharmacist confirmed that ineligible lines are sold wholly self-paid (全自费)."))
+
+
+class TraceCodesIn(_In):
+    codes: list[Annotated[str, Field(min_length=1, max_length=512)]] = Field(min_length=1, max_length=MAX_CODES)
+    line_no: int | None = Field(default=None, ge=1, le=MAX_LINES)
+
+
+class SettleIn(_In):
+    confirm_selfpay: bool | None = None
+
+
+class RefundIn(_In):
+    reason: str = Field(default="", max_length=200)
+
+
+class ReconciliationIn(_In):
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")

@@ -1,0 +1,101 @@
+"""`GET /openapi.json`: the POS contract, generated from the same models that validate requests."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app
+from pydantic import BaseModel
+
+from plugin.api import models, schemas
+from plugin.api.errors import ERRORS, REASONS
+from plugin.api.http import json_response
+
+bp = Blueprint("openapi", __name__)
+
+SALE_ID = {"name": "sale_id", "in": "path", "required": True, "schema": {"type": "string",
+                                                                          "pattern": r"^S\d{8}[0-9A-F]{12}$"}}
+IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
+               "description": "Same key + same body returns the first answer; same key + other body is 409.",
+               "schema": {"type": "string", "pattern": r"^[A-Za-z0-9_.:\-]{1,128}$"}}
+
+# (method, path, summary, request model, answer model, answer status, path params, query params, errors)
+ENDPOINTS: list[tuple] = [
+    ("get", "/v1/health", "Service health", None, schemas.HealthOut, 200, [], [], []),
+    ("post", "/v1/scans", "Classify one scanned string", models.ScanIn, schemas.ScanOut, 200, [], [],
+     ["INVALID_INPUT", "TRACE_CODE_INVALID"]),
+    ("post", "/v1/patients/identify", "Identify a patient (1101) with filings (5301)", models.IdentifyIn,
+     schemas.PatientOut, 200, [], [], ["INVALID_INPUT", "PATIENT_NOT_FOUND", "UPSTREAM_UNAVAILABLE"]),
+    ("get", "/v1/prescriptions", "Circulated prescriptions of a patient, each line judged", None,
+     schemas.PrescriptionsOut, 200, [],
+     [{"name": "patient_ref", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 64}}],
+     ["INVALID_INPUT", "PATIENT_NOT_FOUND", "UPSTREAM_UNAVAILABLE"]),
+    ("post", "/v1/sales", "Create a draft sale; eligibility per line", models.SaleIn, schemas.SaleOut, 201, [], [],
+     ["INVALID_INPUT", "PATIENT_NOT_FOUND", "DRUG_NOT_FOUND", "UPSTREAM_UNAVAILABLE", "UPSTREAM_REFUSED"]),
+    ("get", "/v1/sales", "A day's sales", None, schemas.DaySalesOut, 200, [],
+     [{"name": "date", "in": "query", "required": False, "schema": {"type": "string", "format": "date"}}],
+     ["INVALID_INPUT"]),
+    ("get", "/v1/sales/{sale_id}", "One sale with its journal", None, schemas.SaleOut, 200, [SALE_ID], [],
+     ["NOT_FOUND"]),
+    ("post", "/v1/sales/{sale_id}/presettle", "Pre-settlement (2101) and the local estimate", models.SettleIn,
+     schemas.SettlementOut, 200, [SALE_ID], [],
+     ["NOT_FOUND", "INVALID_STATE", "LINES_INELIGIBLE", "PRICE_ABOVE_STANDARD", "UPSTREAM_REFUSED",
+      "UPSTREAM_UNAVAILABLE", "SETTLEMENT_IN_DOUBT"]),
+    ("post", "/v1/sales/{sale_id}/settle", "Settlement (2102): setl_id, split, cash to collect", models.SettleIn,
+     schemas.SettlementOut, 200, [SALE_ID], [],
+     ["NOT_FOUND", "INVALID_STATE", "LINES_INELIGIBLE", "PRICE_ABOVE_STANDARD", "UPSTREAM_REFUSED",
+      "UPSTREAM_UNAVAILABLE", "SETTLEMENT_IN_DOUBT", "IDEMPOTENCY_CONFLICT"]),
+    ("post", "/v1/sales/{sale_id}/refund", "Cancel the settlement (2103) and return the goods (3506)",
+     models.RefundIn, schemas.SaleOut, 200, [SALE_ID], [],
+     ["NOT_FOUND", "INVALID_STATE", "UPSTREAM_REFUSED", "UPSTREAM_UNAVAILABLE", "SETTLEMENT_IN_DOUBT"]),
+    ("post", "/v1/sales/{sale_id}/resolve", "Resolve an in-doubt sale now (2601 reversal)", None, schemas.SaleOut,
+     200, [SALE_ID], [], ["NOT_FOUND", "UPSTREAM_UNAVAILABLE"]),
+    ("get", "/v1/events", "Server-sent events: scan, device, sale", None, None, 200, [], [], []),
+]
+
+
+def _ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        components[name] = sub
+    components[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def document(extra: list[tuple] | None = None) -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    error_ref = _ref(schemas.ErrorOut, components)
+    paths: dict[str, Any] = {}
+    for method, path, summary, req, out, status, path_params, query, errors in ENDPOINTS + (extra or []):
+        op: dict[str, Any] = {"summary": summary, "operationId": f"{method}_{path}".replace("/", "_")
+                              .replace("{", "").replace("}", "").strip("_"),
+                              "parameters": path_params + query + ([IDEMPOTENCY] if method == "post" else [])}
+        if req is not None:
+            op["requestBody"] = {"required": req not in (models.SettleIn, models.RefundIn),
+                                 "content": {"application/json": {"schema": _ref(req, components)}}}
+        if out is not None:
+            op["responses"] = {str(status): {"description": "OK",
+                                             "content": {"application/json": {"schema": _ref(out, components)}}}}
+        else:
+            op["responses"] = {str(status): {"description": "text/event-stream",
+                                             "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+        for code in errors:
+            spec = ERRORS.get(code) or REASONS[code]
+            entry = op["responses"].setdefault(str(spec.http_status), {
+                "description": "", "content": {"application/json": {"schema": error_ref}}})
+            entry["description"] = (entry["description"] + " " + code).strip()
+        paths.setdefault(path, {})[method] = op
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "rxlane POS API", "version": current_app.extensions["rxlane"].version,
+                 "description": "Local API for dual-channel (双通道) drug sales. Money is a two-decimal string. "
+                                "Errors: {error: {code, message, message_zh, details}}.",
+                 "x-error-codes": {c: {"status": s.http_status, "message": s.message, "message_zh": s.message_zh}
+                                   for c, s in {**ERRORS, **REASONS}.items()}},
+        "paths": paths,
+        "components": {"schemas": components},
+    }
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return json_response(document(current_app.extensions["rxlane"].extras.get("openapi_extra")))

@@ -1,0 +1,34 @@
+"""`POST /v1/patients/identify` (1101 + 5301) and `GET /v1/prescriptions` (7202/7203)."""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, current_app, request
+
+from plugin import patients, prescriptions
+from plugin.api.errors import InvalidInput
+from plugin.api.http import idempotent, json_response, parse
+from plugin.api.models import IdentifyIn
+from plugin.rxview import prescription_view
+
+bp = Blueprint("patients", __name__)
+
+
+@bp.post("/v1/patients/identify")
+@idempotent
+def identify():
+    req = parse(IdentifyIn)
+    svc = current_app.extensions["rxlane"]
+    return json_response(patients.identify(svc.ledger, svc.upstream, req))
+
+
+@bp.get("/v1/prescriptions")
+def list_prescriptions():
+    ref = request.args.get("patient_ref", "")
+    if not ref or len(ref) > 64:
+        raise InvalidInput("patient_ref is required.", "缺少 patient_ref 参数。", field="patient_ref")
+    svc = current_app.extensions["rxlane"]
+    person, filings, row = patients.load(svc.ledger, ref)
+    found = prescriptions.for_patient(svc.upstream, person, row["cert_type"], row["cert_no"], row["card_sn"])
+    return json_response({"patient_ref": ref,
+                          "prescriptions": [prescription_view(svc, person, filings, rx) for rx in found]})

@@ -1,0 +1,90 @@
+"""Sales: create, presettle (2101), settle (2102), refund (2103), read. Thin views over plugin/sales.py."""
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from flask import Blueprint, current_app, request
+
+from plugin.api.errors import InvalidInput, NotFound
+from plugin.api.http import body_json, idempotent, json_response, parse
+from plugin.api.models import RefundIn, SaleIn, SettleIn
+from plugin.saleview import day_sales, sale_view
+
+bp = Blueprint("sales", __name__)
+_SALE_ID = re.compile(r"^S\d{8}[0-9A-F]{12}$")
+
+
+def _svc():
+    return current_app.extensions["rxlane"]
+
+
+def _known(sale_id: str) -> str:
+    if not _SALE_ID.match(sale_id) or _svc().ledger.query_one("SELECT 1 FROM sales WHERE id = ?", (sale_id,)) is None:
+        raise NotFound("sale", id=sale_id[:64])
+    return sale_id
+
+
+def _optional(model):
+    """Bodies of presettle/settle/refund are optional: an empty body means the defaults."""
+    return model() if not request.get_data(cache=True).strip() else parse(model, body_json())
+
+
+@bp.post("/v1/sales")
+@idempotent
+def create():
+    req = parse(SaleIn)
+    svc = _svc()
+    sale_id = svc.sales.create(req)
+    return json_response(sale_view(svc.ledger, sale_id), 201, {"Location": f"/v1/sales/{sale_id}"})
+
+
+@bp.get("/v1/sales")
+def list_day():
+    day = request.args.get("date") or date.today().isoformat()
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        raise InvalidInput("date must be YYYY-MM-DD.", "日期格式应为 YYYY-MM-DD。", field="date") from None
+    return json_response({"date": day, "sales": day_sales(_svc().ledger, day)})
+
+
+@bp.get("/v1/sales/<sale_id>")
+def get(sale_id: str):
+    return json_response(sale_view(_svc().ledger, _known(sale_id)))
+
+
+@bp.post("/v1/sales/<sale_id>/presettle")
+@idempotent
+def presettle(sale_id: str):
+    req = _optional(SettleIn)
+    svc = _svc()
+    result = svc.sales.presettle(_known(sale_id), req.confirm_selfpay)
+    return json_response({**sale_view(svc.ledger, sale_id), **result})
+
+
+@bp.post("/v1/sales/<sale_id>/settle")
+@idempotent
+def settle(sale_id: str):
+    req = _optional(SettleIn)
+    svc = _svc()
+    result = svc.sales.settle(_known(sale_id), req.confirm_selfpay)
+    view = sale_view(svc.ledger, sale_id)
+    return json_response({**view, **result, "psn_cash_pay": result["split"]["psn_cash_pay"]})
+
+
+@bp.post("/v1/sales/<sale_id>/refund")
+@idempotent
+def refund(sale_id: str):
+    req = _optional(RefundIn)
+    svc = _svc()
+    result = svc.sales.refund(_known(sale_id), req.reason)
+    return json_response({**sale_view(svc.ledger, sale_id), "refund": result})
+
+
+@bp.post("/v1/sales/<sale_id>/resolve")
+@idempotent
+def resolve(sale_id: str):
+    svc = _svc()
+    svc.sales.resolve(_known(sale_id))
+    return json_response(sale_view(svc.ledger, sale_id))

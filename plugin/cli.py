@@ -1,0 +1,281 @@
+"""`rxlane` — the command line: serve, sandbox, config, doctor, catalog, outbox, policy, simulate, devices."""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from plugin import __version__
+from plugin.api.errors import RxlaneError
+
+
+def _fail(exc: RxlaneError) -> None:
+    click.echo(json.dumps(exc.to_body(), ensure_ascii=False, indent=2), err=True)
+    sys.exit(2)
+
+
+def _settings(config: str | None, **overrides: Any):
+    from plugin.config import load_settings
+    layer: dict[str, dict[str, Any]] = {}
+    for dotted, value in overrides.items():
+        if value is not None:
+            section, key = dotted.split("__")
+            layer.setdefault(section, {})[key] = value
+    try:
+        return load_settings(config, overrides=layer)
+    except RxlaneError as exc:
+        _fail(exc)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rxlane")
+def main() -> None:
+    """rxlane: dual-channel (双通道) drug sales beside the pharmacy POS."""
+
+
+@main.command()
+@click.option("--config", "config", type=click.Path(dir_okay=False), help="Store config file (TOML).")
+@click.option("--host", help="Address to bind (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default 8600; 0 picks a free port).")
+@click.option("--sandbox-port", type=int, help="Embedded sandbox port (default 8700; 0 picks a free port).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Where the ledger lives.")
+@click.option("--no-demo", is_flag=True, help="Start the embedded sandbox empty.")
+@click.option("--workers", type=int, help="Worker threads (waitress).")
+def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
+    """Run the service (and, with no [nhsa] url, the embedded sandbox insurer)."""
+    import waitress
+
+    from plugin.app import create_app
+    from plugin.logs import configure_logging
+    from plugin.service import build_service, store_policy
+
+    settings = _settings(config, server__host=host, server__port=port, sandbox__port=sandbox_port,
+                         server__data_dir=data_dir, server__workers=workers,
+                         sandbox__demo=False if no_demo else None)
+    configure_logging()
+    sandbox = None
+    try:
+        if settings.embedded_sandbox:
+            from adapters.sandbox.server import start_sandbox
+            sandbox = start_sandbox(settings.sandbox.host, settings.sandbox.port, demo=settings.sandbox.demo,
+                                    policy=store_policy(settings))
+        svc = build_service(settings, gateway_url=sandbox.url if sandbox else None)
+    except RxlaneError as exc:
+        if sandbox:
+            sandbox.shutdown()
+        _fail(exc)
+    except OSError as exc:
+        if sandbox:
+            sandbox.shutdown()
+        click.echo(f"rxlane: cannot start: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+    app = create_app(svc)
+    try:
+        server = waitress.create_server(app, host=settings.server.host, port=settings.server.port,
+                                        threads=settings.server.workers, ident="rxlane", channel_timeout=300)
+    except OSError as exc:
+        svc.close()
+        if sandbox:
+            sandbox.shutdown()
+        click.echo(f"rxlane: cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}",
+                   err=True)
+        sys.exit(1)
+    click.echo(f"rxlane listening on http://{settings.server.host}:{server.effective_port}")
+    if sandbox:
+        click.echo(f"sandbox listening on {sandbox.url}")
+    sys.stdout.flush()
+
+    def stop(signum, frame):  # noqa: ARG001 — signal handler signature
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, stop)
+    svc.start_background()
+    threading.Thread(target=_warm_up, args=(svc,), name="rxlane-warmup", daemon=True).start()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        svc.extras.setdefault("stopping", threading.Event()).set()
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=10)
+        server.close()
+        svc.close()
+        if sandbox:
+            sandbox.shutdown()
+        click.echo("rxlane stopped")
+
+
+def _warm_up(svc) -> None:
+    """Sign in and fill the catalogue before the first patient arrives; failures only show in health."""
+    try:
+        svc.upstream.ensure_signed_in()
+        if svc.catalog.stale():
+            svc.catalog.sync()
+    except Exception as exc:  # noqa: BLE001 — health reports the upstream state
+        logging.getLogger("rxlane").warning("warm-up: %s", type(exc).__name__)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8700, type=int, show_default=True)
+@click.option("--no-demo", is_flag=True)
+@click.option("--region", default="jiangxi", show_default=True, help="Region policy the sandbox adjudicates with.")
+def sandbox(host, port, no_demo, region) -> None:
+    """Run the sandbox insurer alone (rxlane then reaches it through [nhsa] url)."""
+    from adapters.sandbox.server import start_sandbox
+    try:
+        sb = start_sandbox(host, port, demo=not no_demo, policy=region)
+    except OSError as exc:
+        click.echo(f"sandbox: cannot listen on {host}:{port}: {exc.strerror}", err=True)
+        sys.exit(1)
+    except RxlaneError as exc:
+        _fail(exc)
+    click.echo(f"sandbox listening on {sb.url}")
+    sys.stdout.flush()
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    done.wait()
+    sb.shutdown()
+
+
+@main.group()
+def config() -> None:
+    """Configuration."""
+
+
+@config.command("check")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False))
+def config_check(config_file) -> None:
+    """Validate every layer and print the effective configuration with secrets masked."""
+    from plugin.config import permission_warnings
+    from plugin.service import store_policy
+    settings = _settings(config_file)
+    try:
+        policy = store_policy(settings)
+    except RxlaneError as exc:
+        _fail(exc)
+    for warning in permission_warnings(settings, config_file):
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(json.dumps({"ok": True, "policy": {"region": policy.region, "source": policy.source},
+                           "effective": settings.masked()}, ensure_ascii=False, indent=2))
+
+
+def _offline_service(config_file: str | None, data_dir: str | None):
+    from plugin.service import build_service
+    settings = _settings(config_file, server__data_dir=data_dir)
+    url = settings.nhsa.url or f"http://{settings.sandbox.host}:{settings.sandbox.port}"
+    return build_service(settings, gateway_url=url)
+
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False))
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.option("--resolve", is_flag=True, help="Resolve in-doubt sales now (2601 reversal) and drain the outbox.")
+def doctor(config_file, data_dir, resolve) -> None:
+    """Check the ledger, the insurer connection, in-doubt sales and the outbox."""
+    from plugin.api.health import health_report
+    from plugin.recovery import resolve_all
+    svc = _offline_service(config_file, data_dir)
+    try:
+        report: dict[str, Any] = {}
+        if resolve:
+            report["resolved"] = resolve_all(svc.sales)
+            report["outbox_delivered"] = svc.outbox.drain()
+        try:
+            svc.upstream.ensure_signed_in()
+        except RxlaneError:
+            pass
+        report["health"] = health_report(svc)
+        ok, rows, bad = svc.ledger.verify_audit()
+        report["audit"] = {"ok": ok, "rows": rows, "first_bad_row": bad}
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        sys.exit(0 if report["health"]["status"] == "ok" and ok else 1)
+    finally:
+        svc.ledger.close()
+
+
+@main.group()
+def catalog() -> None:
+    """The insurer's dual-channel catalogue cache."""
+
+
+@catalog.command("sync")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False))
+@click.option("--data-dir", type=click.Path(file_okay=False))
+def catalog_sync(config_file, data_dir) -> None:
+    """Refresh the catalogue (1312) now."""
+    svc = _offline_service(config_file, data_dir)
+    try:
+        n = svc.catalog.sync()
+    except RxlaneError as exc:
+        _fail(exc)
+    finally:
+        svc.ledger.close()
+    click.echo(json.dumps({"entries": n}))
+
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False))
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.option("--retry", "retry", is_flag=True, help="Make waiting and parked uploads due now and send them.")
+def outbox(config_file, data_dir, retry) -> None:
+    """List the upload outbox (3505/3506/7206); --retry sends what is waiting."""
+    svc = _offline_service(config_file, data_dir)
+    try:
+        result: dict[str, Any] = {}
+        if retry:
+            result["made_due"] = svc.outbox.retry()
+            result["delivered"] = svc.outbox.drain()
+        result["depth"] = svc.outbox.depth()
+        result["rows"] = [r for r in svc.outbox.rows() if r["state"] != "done"]
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    finally:
+        svc.ledger.close()
+
+
+@main.group()
+def audit() -> None:
+    """The append-only audit trail."""
+
+
+@audit.command("verify")
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.option("--config", "config_file", type=click.Path(dir_okay=False))
+def audit_verify(data_dir, config_file) -> None:
+    """Check the audit trail's hash chain."""
+    from plugin.ledger import Ledger
+    from plugin.service import data_dir as resolve_dir
+    settings = _settings(config_file, server__data_dir=data_dir)
+    ledger = Ledger(resolve_dir(settings) / "ledger.sqlite3")
+    ok, rows, bad = ledger.verify_audit()
+    click.echo(json.dumps({"ok": ok, "rows": rows, "first_bad_row": bad}))
+    sys.exit(0 if ok else 1)
+
+
+def _register_optional() -> None:
+    """Command groups that live beside their feature (policy, hardware)."""
+    for module, names in (("plugin.commands.policy", ("policy",)),
+                          ("plugin.commands.hardware", ("simulate", "devices")),
+                          ("plugin.commands.fleet", ("fleet",)),
+                          ("plugin.commands.report", ("report",)),
+                          ("plugin.commands.tokens", ("token",))):
+        try:
+            mod = __import__(module, fromlist=list(names))
+        except ImportError:
+            continue
+        for name in names:
+            cmd = getattr(mod, name, None)
+            if cmd is not None:
+                main.add_command(cmd, name)
+
+
+_register_optional()
+
+if __name__ == "__main__":
+    main()

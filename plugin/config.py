@@ -1,0 +1,202 @@
+"""Layered configuration (DESIGN §6): defaults.toml → chain file → store file → RXLANE_SECTION__KEY variables.
+
+Every layer is validated against one schema, so a typo in a store file is an error naming the file and key rather
+than a silently ignored setting. Secrets are read from the environment or a secret file and never printed.
+"""
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from plugin.api.errors import InvalidInput
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
+DEFAULTS_FILE = CONFIG_DIR / "defaults.toml"
+SECRET_KEYS = {("nhsa", "secret"), ("nhsa", "paasid"), ("nhsa", "sm4_key")}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(_Section):
+    fixmedins_code: str = Field(pattern=r"^[A-Za-z0-9]{12}$")
+    fixmedins_name: str = Field(min_length=1)
+    region: str = Field(pattern=r"^[a-z][a-z0-9_-]{1,31}$")
+    admdvs: str = Field(default="", pattern=r"^(\d{6})?$")
+    policy_file: str = ""
+    trace_prefix_len: int = Field(default=7, ge=1, le=19)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8600, ge=0, le=65535)
+    data_dir: str = ""
+    workers: int = Field(default=8, ge=1, le=64)
+    max_body_bytes: int = Field(default=262144, ge=1024)
+
+
+class NhsaSettings(_Section):
+    url: str = ""
+    path: str = "/fsi/api/rsfComIfsService/callService"
+    timeout_s: float = Field(default=15, gt=0, le=300)
+    recer_sys_code: str = "rxlane"
+    opter: str = "0001"
+    opter_name: str = "药师"
+    paasid: str = ""
+    secret: str = ""
+    secret_file: str = ""
+    verify_tls: bool = True
+    ca_bundle: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+
+class SandboxSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8700, ge=0, le=65535)
+    demo: bool = True
+
+
+class DeviceSettings(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    kind: Literal["scanner", "card_reader", "printer"]
+    url: str = Field(min_length=1)
+    framing: str = "cr"
+    model: str = ""
+
+
+class Settings(_Section):
+    store: StoreSettings
+    server: ServerSettings = ServerSettings()
+    nhsa: NhsaSettings = NhsaSettings()
+    sandbox: SandboxSettings = SandboxSettings()
+    devices: list[DeviceSettings] = []
+
+    @property
+    def embedded_sandbox(self) -> bool:
+        return not self.nhsa.url
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration with every secret replaced by '***' (for `config check` and logs)."""
+        data = self.model_dump(mode="json")
+        for section, key in SECRET_KEYS:
+            if data.get(section, {}).get(key):
+                data[section][key] = "***"
+        return data
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: file not found", f"配置文件不存在：{path}", field=str(path)) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{path}: not valid TOML: {exc}", f"配置文件格式错误：{path}", field=str(path)) from None
+
+
+def _merge(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _env_layer(environ: dict[str, str]) -> dict[str, Any]:
+    """RXLANE_SECTION__KEY=value → {section: {key: value}}; values parsed as TOML scalars when they parse."""
+    layer: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith("RXLANE_") or "__" not in name:
+            continue
+        section, _, key = name[len("RXLANE_"):].lower().partition("__")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        layer.setdefault(section, {})[key] = value
+    return layer
+
+
+def _check_layer(layer: dict[str, Any], origin: str) -> None:
+    """Validate one layer's keys alone so an error names the file that holds the mistake."""
+    fields = Settings.model_fields
+    for section, body in layer.items():
+        if section not in fields:
+            raise InvalidInput(f"{origin}: unknown section [{section}]", f"{origin}：未知的配置节 [{section}]",
+                               field=section)
+        if section == "devices":
+            continue
+        model = fields[section].annotation
+        if not isinstance(body, dict):
+            raise InvalidInput(f"{origin}: [{section}] must be a table", f"{origin}：[{section}] 必须是表",
+                               field=section)
+        unknown = sorted(set(body) - set(model.model_fields))  # type: ignore[union-attr]
+        if unknown:
+            raise InvalidInput(f"{origin}: unknown key {section}.{unknown[0]}",
+                               f"{origin}：未知的配置项 {section}.{unknown[0]}", field=f"{section}.{unknown[0]}")
+
+
+def load_settings(config_file: str | Path | None = None, *, chain_file: str | Path | None = None,
+                  environ: dict[str, str] | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    environ = dict(os.environ if environ is None else environ)
+    merged = _read_toml(DEFAULTS_FILE)
+    chain_file = chain_file or environ.get("RXLANE_CHAIN") or None
+    layers: list[tuple[str, dict[str, Any]]] = []
+    for path in (chain_file, config_file):
+        if path:
+            layers.append((str(path), _read_toml(Path(path))))
+    layers.append(("environment", _env_layer(environ)))
+    if overrides:
+        layers.append(("command line", overrides))
+    for origin, layer in layers:
+        _check_layer(layer, origin)
+        merged = _merge(merged, layer)
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InvalidInput(f"configuration: {where}: {err['msg']}", f"配置错误：{where}：{err['msg']}",
+                           field=where) from None
+    return _with_secret_file(settings)
+
+
+def _with_secret_file(settings: Settings) -> Settings:
+    path = settings.nhsa.secret_file
+    if not path or settings.nhsa.secret:
+        return settings
+    try:
+        secret = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise InvalidInput(f"nhsa.secret_file: cannot read: {exc.strerror}", "无法读取密钥文件",
+                           field="nhsa.secret_file") from None
+    return settings.model_copy(update={"nhsa": settings.nhsa.model_copy(update={"secret": secret})})
+
+
+def permission_warnings(settings: Settings, config_file: str | Path | None) -> list[str]:
+    """Files holding secrets must not be readable by group or others (config check warns, never fails)."""
+    warnings = []
+    for path in filter(None, [settings.nhsa.secret_file, str(config_file) if config_file else ""]):
+        try:
+            mode = Path(path).stat().st_mode
+        except OSError:
+            continue
+        holds_secret = path == settings.nhsa.secret_file or "secret" in Path(path).read_text(errors="ignore")
+        if holds_secret and mode & (stat.S_IRWXG | stat.S_IRWXO):
+            warnings.append(f"{path} is readable by other users (mode {oct(mode & 0o777)}); run: chmod 600 {path}")
+    return warnings

@@ -1,0 +1,60 @@
+"""In-process publish/subscribe for `GET /v1/events` (server-sent events): scans, device states, sale states.
+
+Each subscriber gets a bounded queue; a slow browser tab loses old events rather than growing memory.
+"""
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from typing import Any, Iterator
+
+
+class EventBus:
+    def __init__(self, max_queue: int = 256):
+        self._subscribers: set[queue.Queue] = set()
+        self._lock = threading.Lock()
+        self._max = max_queue
+
+    def publish(self, event: str, data: dict[str, Any]) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for q in subscribers:
+            try:
+                q.put_nowait((event, data))
+            except queue.Full:
+                try:
+                    q.get_nowait()
+                    q.put_nowait((event, data))
+                except (queue.Empty, queue.Full):
+                    pass
+
+    def subscribe(self) -> queue.Queue:
+        q: queue.Queue = queue.Queue(self._max)
+        with self._lock:
+            self._subscribers.add(q)
+        return q
+
+    def unsubscribe(self, q: queue.Queue) -> None:
+        with self._lock:
+            self._subscribers.discard(q)
+
+    @property
+    def subscriber_count(self) -> int:
+        with self._lock:
+            return len(self._subscribers)
+
+    def stream(self, heartbeat_s: float = 15.0, stop: threading.Event | None = None) -> Iterator[str]:
+        """SSE text frames; a comment line every `heartbeat_s` keeps proxies and the browser connected."""
+        q = self.subscribe()
+        try:
+            yield ": connected\n\n"
+            while stop is None or not stop.is_set():
+                try:
+                    event, data = q.get(timeout=heartbeat_s)
+                except queue.Empty:
+                    yield ": heartbeat\n\n"
+                    continue
+                yield f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
+        finally:
+            self.unsubscribe(q)

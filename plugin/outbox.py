@@ -1,0 +1,159 @@
+"""Uploads that follow a settlement (3505 sale, 3506 return, 7206 dispensing result) with retries across restarts.
+
+The patient is done once settled; the uploads must still reach the insurer. Each row keeps one msgid for all its
+attempts, so a retry after a lost answer is recognised by the insurer as the same message, not a second sale.
+A message the insurer refuses is parked with the insurer's reason and shown in health — never dropped.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from plugin.api.errors import RxlaneError
+from plugin.ledger import Ledger, now
+from plugin.upstream import OutcomeUnknown, Upstream
+
+MAX_ATTEMPTS = 8
+BASE_DELAY_S = 2.0
+MAX_DELAY_S = 600.0
+CODES_PER_MESSAGE = 100   # the traceability platform takes at most 100 codes per call (nhsa.md)
+
+
+def backoff(attempts: int) -> float:
+    return min(MAX_DELAY_S, BASE_DELAY_S * (2 ** max(0, attempts - 1)))
+
+
+class Outbox:
+    def __init__(self, ledger: Ledger, upstream: Upstream, store: Any):
+        self.ledger = ledger
+        self.upstream = upstream
+        self.store = store
+        self._lock = threading.Lock()
+
+    def depth(self) -> dict[str, Any]:
+        row = self.ledger.query_one(
+            "SELECT count(*) AS n, min(created_at) AS oldest FROM outbox WHERE state = 'pending'")
+        parked = self.ledger.query_one("SELECT count(*) FROM outbox WHERE state = 'parked'")[0]
+        oldest_age = None
+        if row["oldest"]:
+            oldest_age = int((datetime.now() - datetime.fromisoformat(row["oldest"])).total_seconds())
+        return {"pending": row["n"], "parked": parked, "oldest_age_s": oldest_age}
+
+    def rows(self, state: str | None = None) -> list[dict]:
+        sql = "SELECT id, infno, sale_id, state, attempts, next_at, last_error, msgid, created_at FROM outbox"
+        rows = self.ledger.query(sql + (" WHERE state = ?" if state else "") + " ORDER BY id",
+                                 (state,) if state else ())
+        return [dict(r) for r in rows]
+
+    def retry(self, row_id: int | None = None) -> int:
+        """Make parked or waiting rows due now (`rxlane outbox --retry`)."""
+        with self.ledger.transaction() as c:
+            sql = "UPDATE outbox SET state = 'pending', next_at = ? WHERE state IN ('pending', 'parked')"
+            args: tuple = (now(),)
+            if row_id is not None:
+                sql += " AND id = ?"
+                args += (row_id,)
+            return c.execute(sql, args).rowcount
+
+    def drain(self, limit: int = 50) -> int:
+        """Send every due row once; returns how many were delivered."""
+        if not self._lock.acquire(blocking=False):
+            return 0
+        try:
+            due = self.ledger.query("SELECT * FROM outbox WHERE state = 'pending' AND next_at <= ? ORDER BY id "
+                                    "LIMIT ?", (now(), limit))
+            return sum(self._deliver(dict(r)) for r in due)
+        finally:
+            self._lock.release()
+
+    def _deliver(self, row: dict) -> bool:
+        sale_id = row["sale_id"]
+        try:
+            payload, insuplc = self._payload(row["infno"], sale_id, json.loads(row["body_json"]))
+            env = self.upstream.prepare(row["infno"], payload, insuplc_admdvs=insuplc, msgid=row["msgid"])
+        except RxlaneError as exc:
+            self._failed(row, exc.message, park=False)
+            return False
+        with self.ledger.transaction() as c:
+            c.execute("UPDATE outbox SET msgid = ?, attempts = attempts + 1 WHERE id = ?", (env.msgid, row["id"]))
+            c.execute("INSERT OR IGNORE INTO journal (msgid, infno, sale_id, body_json, state, created_at) "
+                      "VALUES (?,?,?,?,?,?)", (env.msgid, row["infno"], sale_id, json.dumps(env.body,
+                                                                                           ensure_ascii=False),
+                                              "sent", now()))
+        try:
+            answer = self.upstream.send_journaled(env)
+        except OutcomeUnknown:
+            self._failed(row, "answer lost; will resend the same message", park=False)
+            return False
+        except RxlaneError as exc:
+            self._failed(row, exc.details.get("err_msg") or exc.message,
+                         park=exc.code == "UPSTREAM_REFUSED")
+            return False
+        with self.ledger.transaction() as c:
+            self.ledger.journal_answer(env.msgid, "answered", answer=answer.raw, infcode=0, conn=c)
+            c.execute("UPDATE outbox SET state = 'done', done_at = ?, last_error = NULL WHERE id = ?",
+                      (now(), row["id"]))
+        return True
+
+    def _failed(self, row: dict, error: str, *, park: bool) -> None:
+        attempts = row["attempts"] + 1
+        park = park or attempts >= MAX_ATTEMPTS
+        next_at = (datetime.now() + timedelta(seconds=backoff(attempts))).isoformat(sep=" ", timespec="seconds")
+        with self.ledger.transaction() as c:
+            c.execute("UPDATE outbox SET state = ?, attempts = ?, next_at = ?, last_error = ? WHERE id = ?",
+                      ("parked" if park else "pending", attempts, next_at, error[:500], row["id"]))
+
+    # -- message bodies, built from the ledger at send time ---------------------------------------------------
+    def _payload(self, infno: str, sale_id: str, body: dict) -> tuple[dict, str]:
+        sale = self.ledger.query_one("SELECT * FROM sales WHERE id = ?", (sale_id,))
+        person = json.loads(self.ledger.patient(sale["patient_ref"])["person_json"])
+        if infno in ("3505", "3506"):
+            return self._sale_upload(sale, infno), person["insuplc_admdvs"]
+        split = json.loads(sale["split_json"] or "{}")
+        lines = self.ledger.query("SELECT * FROM sale_lines WHERE sale_id = ? ORDER BY line_no", (sale_id,))
+        codes = self._codes(sale_id)
+        return {"data": {
+            "hi_rxno": sale["hi_rxno"], "setl_id": sale["setl_id"] or "", "payMode": "1",
+            "rx_stas_codg": "cancel" if body.get("cancel") else "dispensed",
+            "fund_pay_sumamt": split.get("fund_pay_sumamt", "0.00"), "psn_part_amt": split.get("psn_part_amt", "0.00"),
+            "acct_pay": split.get("acct_pay", "0.00"), "psn_cash_pay": split.get("psn_cash_pay", "0.00"),
+            "setl_time": sale["setl_time"] or now(),
+            "selinfo": [{"med_list_codg": l["med_list_codg"], "drug_cnt": l["qty"], "trdn_flag": str(l["trdn_flag"]),
+                         "drug_trac_codg": ",".join(codes.get(l["line_no"], []))} for l in lines]},
+        }, person["insuplc_admdvs"]
+
+    def _codes(self, sale_id: str) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for r in self.ledger.query("SELECT line_no, code FROM trace_codes WHERE sale_id = ? ORDER BY id",
+                                   (sale_id,)):
+            out.setdefault(r["line_no"], []).append(r["code"])
+        return out
+
+    def _sale_upload(self, sale, infno: str) -> dict:
+        lines = self.ledger.query("SELECT * FROM sale_lines WHERE sale_id = ? ORDER BY line_no", (sale["id"],))
+        codes = self._codes(sale["id"])
+        rx = json.loads(sale["rx_json"]) if sale["rx_json"] else {}
+        refund = json.loads(sale["refund_json"]) if sale["refund_json"] else {}
+        items = []
+        for l in lines:
+            item = {
+                "med_list_codg": l["med_list_codg"], "fixmedins_hilist_id": l["med_list_codg"],
+                "fixmedins_hilist_name": l["drug_name"], "fixmedins_bchno": f"{sale['id']}-{l['line_no']}",
+                "prsc_dr_cert_type": "", "prsc_dr_certno": "", "prsc_dr_name": rx.get("physician_name", ""),
+                "phar_cert_type": "", "phar_certno": "", "phar_name": "", "phar_prac_cert_no": "",
+                "hi_feesetl_type": "1", "setl_id": sale["setl_id"] or refund.get("setl_id", ""),
+                "mdtrt_sn": sale["id"], "psn_no": sale["psn_no"], "psn_cert_type": "01", "certno": "",
+                "psn_name": "", "manu_lotnum": "", "manu_date": "", "expy_end": "",
+                "rx_flag": "1" if sale["hi_rxno"] else "0", "trdn_flag": str(l["trdn_flag"]),
+                "finl_trns_pric": l["price"], "rxno": sale["hi_rxno"] or "",
+                "rx_circ_flag": "1" if sale["hi_rxno"] else "0", "rtal_docno": sale["id"],
+                "sel_retn_cnt": l["qty"], "sel_retn_time": sale["setl_time"] or now(),
+                "sel_retn_opter_name": "", "mdtrt_setl_type": "1",
+                "drugtracinfo": [{"drug_trac_codg": c} for c in codes.get(l["line_no"], [])],
+            }
+            if infno == "3506":
+                item["medins_prod_sel_no"] = f"{sale['id']}-{l['line_no']}"
+            items.append(item)
+        return {"selinfo": items}

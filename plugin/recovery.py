@@ -1,0 +1,74 @@
+"""Startup and background recovery: no sale stays between states, no upload stays unsent.
+
+A sale left in `settling`/`refunding` by a crash has a committed journal row and no recorded answer: its outcome
+is unknown, so it becomes in doubt and is resolved by reversal (2601) of the journaled msgid (DESIGN §5).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from plugin.api.errors import RxlaneError
+from plugin.ledger import Ledger, now
+from plugin.outbox import Outbox
+from plugin.sales import IN_DOUBT, REFUND_IN_DOUBT, REFUNDING, SETTLING, SaleService
+
+log = logging.getLogger("rxlane.recovery")
+
+
+def adopt_interrupted(ledger: Ledger) -> int:
+    """Sales a crash left mid-flight become in doubt; returns how many."""
+    with ledger.transaction() as c:
+        n = c.execute("UPDATE sales SET state = ?, updated_at = ? WHERE state = ?", (IN_DOUBT, now(), SETTLING)).rowcount
+        n += c.execute("UPDATE sales SET state = ?, updated_at = ? WHERE state = ?",
+                       (REFUND_IN_DOUBT, now(), REFUNDING)).rowcount
+        c.execute("UPDATE journal SET state = 'unknown' WHERE state = 'sent' AND infno IN ('2102', '2103', '2601')")
+    return n
+
+
+def resolve_all(sales: SaleService) -> dict[str, str]:
+    results = {}
+    for sale_id in sales.in_doubt_ids():
+        try:
+            results[sale_id] = sales.resolve(sale_id)
+        except RxlaneError as exc:
+            results[sale_id] = f"error: {exc.code}"
+    return results
+
+
+class Recovery:
+    """A background loop: resolve in-doubt sales and drain the outbox, now and every `interval_s`."""
+
+    def __init__(self, sales: SaleService, outbox: Outbox, interval_s: float = 5.0):
+        self.sales = sales
+        self.outbox = outbox
+        self.interval_s = interval_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="rxlane-recovery", daemon=True)
+        self._thread.start()
+
+    def kick(self, *_: object) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def run_once(self) -> None:
+        try:
+            resolve_all(self.sales)
+            self.outbox.drain()
+        except Exception:   # the loop must survive anything; the next round retries
+            log.exception("recovery round failed")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            self._wake.wait(self.interval_s)
+            self._wake.clear()

@@ -1,0 +1,368 @@
+"""The sale state machine and the money-moving flows (DESIGN §4, §5).
+
+    draft ──presettle──▶ presettled ──settle──▶ settling ──▶ settled ──refund──▶ refunding ──▶ refunded
+      └──────────────settle──────────────────────┘     └──▶ in_doubt ──2601──▶ reversed ──settle──▶ …
+                                                                     settled ◀── refund_in_doubt ◀─┘(2601 of 2103)
+
+Every transition is a conditional UPDATE inside one transaction, so two requests racing for the same sale cannot
+both move it. A 2102/2103 is journaled (committed) before it leaves; a lost answer makes the sale `in_doubt` and
+it is resolved by reversal (2601) of the original msgid — never by a second 2102.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Callable
+
+from plugin import eligibility as rules
+from plugin.api.errors import REASONS, RxlaneError, InvalidState, NotFound, reason
+from plugin.api.models import SaleIn
+from plugin.catalog import Catalog
+from plugin.events import EventBus
+from plugin.ledger import Ledger, dumps, now
+from plugin.money import SPLIT_FIELDS, fen, wire
+from plugin import patients, prescriptions
+from plugin.policy import Policy, QuoteLine, QuoteRequest, Ytd, split as policy_split
+from plugin.upstream import OutcomeUnknown, Upstream
+
+DRAFT, PRESETTLED, SETTLING, SETTLED, IN_DOUBT, REVERSED = (
+    "draft", "presettled", "settling", "settled", "in_doubt", "reversed")
+REFUNDING, REFUNDED, REFUND_IN_DOUBT = "refunding", "refunded", "refund_in_doubt"
+SETTLEABLE = (DRAFT, PRESETTLED, REVERSED)
+
+
+class SaleService:
+    def __init__(self, ledger: Ledger, upstream: Upstream, catalog: Catalog, policy: Policy, *,
+                 pharmacy_admdvs: str, events: EventBus | None = None,
+                 today: Callable[[], date] = date.today, on_in_doubt: Callable[[str], None] | None = None):
+        self.ledger = ledger
+        self.upstream = upstream
+        self.catalog = catalog
+        self.policy = policy
+        self.pharmacy_admdvs = pharmacy_admdvs
+        self.events = events or EventBus()
+        self.today = today
+        self.on_in_doubt = on_in_doubt
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # -- helpers --------------------------------------------------------------------------------------------
+    def _lock(self, sale_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(sale_id, threading.Lock())
+
+    def _row(self, sale_id: str):
+        row = self.ledger.query_one("SELECT * FROM sales WHERE id = ?", (sale_id,))
+        if row is None:
+            raise NotFound("sale", id=sale_id)
+        return row
+
+    def _lines(self, sale_id: str) -> list[dict]:
+        rows = self.ledger.query("SELECT * FROM sale_lines WHERE sale_id = ? ORDER BY line_no", (sale_id,))
+        return [dict(r) for r in rows]
+
+    def _move(self, conn, sale_id: str, frm: tuple[str, ...], to: str, **fields: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        sql = f"UPDATE sales SET state = ?, updated_at = ?{', ' + sets if sets else ''} " \
+              f"WHERE id = ? AND state IN ({','.join('?' * len(frm))})"
+        cur = conn.execute(sql, (to, now(), *fields.values(), sale_id, *frm))
+        if cur.rowcount != 1:
+            state = conn.execute("SELECT state FROM sales WHERE id = ?", (sale_id,)).fetchone()
+            raise self._state_error(state[0] if state else "missing", to)
+
+    @staticmethod
+    def _state_error(state: str, action: str) -> RxlaneError:
+        if state in (IN_DOUBT, REFUND_IN_DOUBT, SETTLING, REFUNDING):
+            return RxlaneError("SETTLEMENT_IN_DOUBT", details={"state": state})
+        return InvalidState(state, action)
+
+    def _publish(self, sale_id: str, state: str) -> None:
+        self.events.publish("sale", {"id": sale_id, "state": state})
+
+    # -- create ---------------------------------------------------------------------------------------------
+    def create(self, req: SaleIn) -> str:
+        person, filings, prow = patients.load(self.ledger, req.patient_ref)
+        today = self.today()
+        rx = None
+        if req.hi_rxno:
+            rx = prescriptions.download(self.upstream, hi_rxno=req.hi_rxno,
+                                        insuplc_admdvs=person["insuplc_admdvs"])
+        patient = rules.Patient(psn_no=person["psn_no"], insuplc_admdvs=person["insuplc_admdvs"])
+        filing_objs = [rules.Filing.from_mapping(f) for f in filings]
+        rx_obj = rules.Prescription.from_mapping(rx) if rx else None
+        lines = []
+        for no, line in enumerate(req.lines, start=1):
+            entry = self.catalog.entry(line.med_list_codg)
+            if entry is None:
+                raise RxlaneError("DRUG_NOT_FOUND", http_status=422,
+                                  details={"field": f"lines[{no - 1}].med_list_codg",
+                                           "med_list_codg": line.med_list_codg})
+            entry_obj = rules.CatalogEntry.from_mapping(entry)
+            codes = rules.check_line(patient=patient, filings=filing_objs, prescription=rx_obj, entry=entry_obj,
+                                     policy=self.policy, price=line.price, donated=line.donated, today=today,
+                                     pharmacy_admdvs=self.pharmacy_admdvs)
+            lines.append({
+                "line_no": no, "med_list_codg": line.med_list_codg, "generic_name": entry["generic_name"],
+                "drug_name": entry["drug_name"], "spec": entry["spec"], "category": entry["category"],
+                "qty": str(line.qty), "price": wire(line.price), "payment_standard": wire(entry["payment_standard"]),
+                "line_total": wire(line.price * line.qty), "donated": int(line.donated),
+                "trdn_flag": int(line.qty != line.qty.to_integral()), "eligible": int(not codes),
+                "reasons_json": json.dumps(codes)})
+        sale_id = "S" + datetime.now().strftime("%Y%m%d") + secrets.token_hex(6).upper()
+        medfee = sum((Decimal(l["line_total"]) for l in lines), Decimal("0"))
+        with self.ledger.transaction() as c:
+            c.execute(
+                "INSERT INTO sales (id, created_at, updated_at, biz_date, state, patient_ref, psn_no, insutype, "
+                "hi_rxno, rx_json, acct_used, confirm_selfpay, medfee_sumamt) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (sale_id, now(), now(), today.isoformat(), DRAFT, req.patient_ref, person["psn_no"],
+                 person["insutype"], req.hi_rxno, dumps(rx) if rx else None, int(req.acct_used),
+                 int(req.confirm_selfpay), wire(medfee)))
+            for l in lines:
+                c.execute(f"INSERT INTO sale_lines (sale_id, {', '.join(l)}) VALUES (?{', ?' * len(l)})",
+                          (sale_id, *l.values()))
+        self._publish(sale_id, DRAFT)
+        return sale_id
+
+    # -- the local estimate: the same rules as the insurer, computed independently ---------------------------
+    def estimate(self, sale_id: str) -> dict[str, Any]:
+        row = self._row(sale_id)
+        person, filings, _ = patients.load(self.ledger, row["patient_ref"])
+        levels = [f["hosp_lv"] for f in filings if f.get("hosp_lv")]
+        ytd = person.get("ytd") or {}
+        quote = QuoteRequest(
+            insutype=row["insutype"], hosp_lv=max(levels) if levels else None, acct_used=bool(row["acct_used"]),
+            balc=Decimal(person["balc"]),
+            ytd=Ytd(**{k: Decimal(str(ytd.get(k, "0"))) for k in
+                       ("deductible_paid", "fund_paid", "selfpay", "supplementary_paid")}),
+            lines=[QuoteLine(med_list_codg=l["med_list_codg"], category=l["category"], price=Decimal(l["price"]),
+                             qty=Decimal(l["qty"]), payment_standard=Decimal(l["payment_standard"]),
+                             eligible=bool(l["eligible"]), donated=bool(l["donated"]),
+                             reasons=tuple(json.loads(l["reasons_json"])))
+                   for l in self._lines(sale_id)])
+        return policy_split(self.policy, quote).to_dict()
+
+    def _check_settleable(self, row, lines: list[dict], confirm: bool) -> None:
+        blocked = [l for l in lines if not l["eligible"] and not l["donated"]]
+        if blocked and not confirm:
+            codes = sorted({c for l in blocked for c in json.loads(l["reasons_json"])})
+            details = {"lines": [{"line_no": l["line_no"], "med_list_codg": l["med_list_codg"],
+                                  "reasons": [reason(c) for c in json.loads(l["reasons_json"])]} for l in blocked]}
+            code = "PRICE_ABOVE_STANDARD" if codes == ["PRICE_ABOVE_STANDARD"] else "LINES_INELIGIBLE"
+            raise RxlaneError(code, details=details)
+
+    def _settle_input(self, row, lines: list[dict], confirm: bool) -> dict[str, Any]:
+        prow = self.ledger.patient(row["patient_ref"])
+        rx = json.loads(row["rx_json"]) if row["rx_json"] else {}
+        stamp = now()
+        return {
+            "data": {"psn_no": row["psn_no"], "mdtrt_cert_type": prow["cert_type"],
+                     "mdtrt_cert_no": prow["cert_no"], "card_sn": prow["card_sn"], "insutype": row["insutype"],
+                     "med_type": "41", "medfee_sumamt": row["medfee_sumamt"],
+                     "acct_used_flag": "1" if row["acct_used"] else "0", "psn_setlway": "01"},
+            "drugdetail": [{
+                "feedetl_sn": f"{row['id']}-{l['line_no']}", "rxno": row["hi_rxno"] or "",
+                "rx_circ_flag": "1" if row["hi_rxno"] else "0", "fee_ocur_time": stamp,
+                "med_list_codg": l["med_list_codg"], "medins_list_codg": l["med_list_codg"],
+                "det_item_fee_sumamt": l["line_total"], "cnt": l["qty"], "pric": l["price"],
+                "bilg_dr_codg": rx.get("physician_code", ""), "bilg_dr_name": rx.get("physician_name", ""),
+                "fulamt_ownpay_flag": "1" if (not l["eligible"] or l["donated"]) and (confirm or l["donated"])
+                else "0",
+            } for l in lines],
+        }
+
+    # -- presettle (2101): nothing moves ---------------------------------------------------------------------
+    def presettle(self, sale_id: str, confirm_selfpay: bool | None = None) -> dict[str, Any]:
+        with self._lock(sale_id):
+            row = self._row(sale_id)
+            if row["state"] not in (DRAFT, PRESETTLED, REVERSED):
+                raise self._state_error(row["state"], "presettled")
+            confirm = bool(row["confirm_selfpay"]) if confirm_selfpay is None else confirm_selfpay
+            lines = self._lines(sale_id)
+            self._check_settleable(row, lines, confirm)
+            estimate = self.estimate(sale_id)
+            out = self.upstream.query("2101", self._settle_input(row, lines, confirm),
+                                      insuplc_admdvs=self._insuplc(row))
+            insurer = split_from_answer(out, estimate)
+            mismatch = compare(insurer, estimate)
+            with self.ledger.transaction() as c:
+                self._move(c, sale_id, (DRAFT, PRESETTLED, REVERSED), PRESETTLED,
+                           confirm_selfpay=int(confirm),
+                           presettle_json=dumps({"split": insurer, "estimate": estimate, "mismatch": mismatch}))
+                if mismatch:
+                    self.ledger.audit("estimate_mismatch", sale_id, {"step": "2101", "mismatch": mismatch}, conn=c)
+            self._publish(sale_id, PRESETTLED)
+            return {"split": insurer, "estimate": estimate, "mismatch": mismatch}
+
+    def _insuplc(self, row) -> str:
+        person, _, _ = patients.load(self.ledger, row["patient_ref"])
+        return person["insuplc_admdvs"]
+
+    # -- settle (2102): journal before send, never twice -----------------------------------------------------
+    def settle(self, sale_id: str, confirm_selfpay: bool | None = None) -> dict[str, Any]:
+        with self._lock(sale_id):
+            row = self._row(sale_id)
+            if row["state"] not in SETTLEABLE:
+                raise self._state_error(row["state"], "settled")
+            confirm = bool(row["confirm_selfpay"]) if confirm_selfpay is None else confirm_selfpay
+            lines = self._lines(sale_id)
+            self._check_settleable(row, lines, confirm)
+            estimate = self.estimate(sale_id)
+            env = self.upstream.prepare("2102", self._settle_input(row, lines, confirm),
+                                        insuplc_admdvs=self._insuplc(row))
+            with self.ledger.transaction() as c:
+                self._move(c, sale_id, SETTLEABLE, SETTLING, settle_msgid=env.msgid, confirm_selfpay=int(confirm),
+                           estimate_json=dumps(estimate))
+                self.ledger.journal_request(env.msgid, "2102", env.body, sale_id, conn=c)
+            self._publish(sale_id, SETTLING)
+            try:
+                answer = self.upstream.send_journaled(env)
+            except OutcomeUnknown:
+                self._mark_in_doubt(sale_id, SETTLING, IN_DOUBT)
+                raise RxlaneError("SETTLEMENT_IN_DOUBT", details={"sale_id": sale_id, "msgid": env.msgid})
+            except RxlaneError as exc:
+                with self.ledger.transaction() as c:
+                    self._move(c, sale_id, (SETTLING,), row["state"], last_error_json=dumps(exc.to_body()))
+                self._publish(sale_id, row["state"])
+                raise
+            return self._record_settlement(sale_id, env.msgid, answer.output, answer.raw, estimate)
+
+    def _record_settlement(self, sale_id: str, msgid: str, output: dict, raw: dict, estimate: dict) -> dict:
+        insurer = split_from_answer(output, estimate)
+        mismatch = compare(insurer, estimate)
+        setl = output.get("setlinfo") or {}
+        with self.ledger.transaction() as c:
+            self.ledger.journal_answer(msgid, "answered", answer=raw, infcode=0, conn=c)
+            self._move(c, sale_id, (SETTLING, IN_DOUBT), SETTLED, setl_id=str(setl.get("setl_id", "")),
+                       mdtrt_id=str(setl.get("mdtrt_id", "")), setl_time=str(setl.get("setl_time") or now()),
+                       split_json=dumps(insurer), mismatch_json=dumps(mismatch), last_error_json=None)
+            self.ledger.audit("settlement", sale_id, {"msgid": msgid, "setl_id": setl.get("setl_id"),
+                                                      "medfee_sumamt": insurer["medfee_sumamt"],
+                                                      "fund_pay_sumamt": insurer["fund_pay_sumamt"],
+                                                      "psn_cash_pay": insurer["psn_cash_pay"]}, conn=c)
+            if mismatch:
+                self.ledger.audit("estimate_mismatch", sale_id, {"step": "2102", "mismatch": mismatch}, conn=c)
+            self._enqueue_uploads(c, sale_id, refund=False)
+        self._publish(sale_id, SETTLED)
+        return {"split": insurer, "estimate": estimate, "mismatch": mismatch}
+
+    def _mark_in_doubt(self, sale_id: str, frm: str, to: str) -> None:
+        with self.ledger.transaction() as c:
+            self._move(c, sale_id, (frm,), to)
+            self.ledger.audit("in_doubt", sale_id, {"from": frm}, conn=c)
+        self._publish(sale_id, to)
+        if self.on_in_doubt:
+            self.on_in_doubt(sale_id)
+
+    def _enqueue_uploads(self, conn, sale_id: str, *, refund: bool) -> None:
+        """3505/3506 and 7206 go through the outbox: the patient is done once settled; uploads retry."""
+        conn.execute("INSERT INTO outbox (infno, sale_id, body_json, next_at, created_at) VALUES (?,?,?,?,?)",
+                     ("3506" if refund else "3505", sale_id, dumps({"sale_id": sale_id}), now(), now()))
+        row = conn.execute("SELECT hi_rxno FROM sales WHERE id = ?", (sale_id,)).fetchone()
+        if row["hi_rxno"]:
+            conn.execute("INSERT INTO outbox (infno, sale_id, body_json, next_at, created_at) VALUES (?,?,?,?,?)",
+                         ("7206", sale_id, dumps({"sale_id": sale_id, "cancel": refund}), now(), now()))
+
+    # -- refund (2103) --------------------------------------------------------------------------------------
+    def refund(self, sale_id: str, why: str = "") -> dict[str, Any]:
+        with self._lock(sale_id):
+            row = self._row(sale_id)
+            if row["state"] != SETTLED:
+                raise self._state_error(row["state"], "refunded")
+            env = self.upstream.prepare("2103", {"data": {"setl_id": row["setl_id"], "mdtrt_id": row["mdtrt_id"],
+                                                          "psn_no": row["psn_no"]}},
+                                        insuplc_admdvs=self._insuplc(row))
+            with self.ledger.transaction() as c:
+                self._move(c, sale_id, (SETTLED,), REFUNDING)
+                self.ledger.journal_request(env.msgid, "2103", env.body, sale_id, conn=c)
+            try:
+                answer = self.upstream.send_journaled(env)
+            except OutcomeUnknown:
+                self._mark_in_doubt(sale_id, REFUNDING, REFUND_IN_DOUBT)
+                raise RxlaneError("SETTLEMENT_IN_DOUBT", details={"sale_id": sale_id, "msgid": env.msgid})
+            except RxlaneError:
+                with self.ledger.transaction() as c:
+                    self._move(c, sale_id, (REFUNDING,), SETTLED)
+                raise
+            return self._record_refund(sale_id, env.msgid, answer.output, answer.raw, why)
+
+    def _record_refund(self, sale_id: str, msgid: str, output: dict, raw: dict, why: str) -> dict:
+        setl = output.get("setlinfo") or {}
+        refund = {"msgid": msgid, "setl_id": str(setl.get("setl_id", "")), "reason": why,
+                  "refunded_at": now(), "split": {k: wire(setl[k]) for k in SPLIT_FIELDS if k in setl}}
+        with self.ledger.transaction() as c:
+            self.ledger.journal_answer(msgid, "answered", answer=raw, infcode=0, conn=c)
+            self._move(c, sale_id, (REFUNDING, REFUND_IN_DOUBT), REFUNDED, refund_json=dumps(refund))
+            c.execute("UPDATE trace_codes SET released = 1 WHERE sale_id = ?", (sale_id,))
+            self.ledger.audit("refund", sale_id, {"msgid": msgid, "setl_id": refund["setl_id"], "reason": why},
+                              conn=c)
+            self._enqueue_uploads(c, sale_id, refund=True)
+        self._publish(sale_id, REFUNDED)
+        return refund
+
+    # -- in-doubt resolution: reverse (2601) the original message, never resend it ---------------------------
+    def resolve(self, sale_id: str) -> str:
+        """Reverse the unanswered 2102 (→ reversed) or 2103 (→ settled again). Returns the sale's new state."""
+        with self._lock(sale_id):
+            row = self._row(sale_id)
+            if row["state"] not in (IN_DOUBT, REFUND_IN_DOUBT):
+                return row["state"]
+            if row["state"] == IN_DOUBT:
+                omsgid, oinfno, after = row["settle_msgid"], "2102", REVERSED
+            else:
+                entry = self.ledger.query_one("SELECT msgid FROM journal WHERE sale_id = ? AND infno = '2103' "
+                                              "ORDER BY created_at DESC, msgid DESC LIMIT 1", (sale_id,))
+                omsgid, oinfno, after = entry["msgid"], "2103", SETTLED
+            env = self.upstream.prepare("2601", {"data": {"psn_no": row["psn_no"], "omsgid": omsgid,
+                                                          "oinfno": oinfno}},
+                                        insuplc_admdvs=self._insuplc(row))
+            self.ledger.journal_request(env.msgid, "2601", env.body, sale_id)
+            try:
+                answer = self.upstream.send_journaled(env)
+            except OutcomeUnknown:
+                return row["state"]   # still unknown: the next attempt sends a new 2601 (reversal is idempotent)
+            with self.ledger.transaction() as c:
+                self.ledger.journal_answer(env.msgid, "answered", answer=answer.raw, infcode=0, conn=c)
+                self.ledger.journal_answer(omsgid, "reversed", conn=c)
+                extra = {"setl_id": None, "mdtrt_id": None, "split_json": None} if after == REVERSED else {}
+                self._move(c, sale_id, (row["state"],), after, **extra)
+                self.ledger.audit("reversal", sale_id, {"omsgid": omsgid, "oinfno": oinfno, "msgid": env.msgid},
+                                  conn=c)
+            self._publish(sale_id, after)
+            return after
+
+    def in_doubt_ids(self) -> list[str]:
+        return [r["id"] for r in self.ledger.query(
+            "SELECT id FROM sales WHERE state IN (?, ?) ORDER BY updated_at", (IN_DOUBT, REFUND_IN_DOUBT))]
+
+
+def split_from_answer(output: dict[str, Any], estimate: dict[str, Any]) -> dict[str, Any]:
+    """The insurer's setlinfo as the split object of DESIGN §4 (two-decimal strings)."""
+    setl = output.get("setlinfo") or {}
+    try:
+        split = {k: wire(setl.get(k, "0") or "0") for k in SPLIT_FIELDS}
+    except ArithmeticError:
+        raise RxlaneError("UPSTREAM_REFUSED", message="The insurer's answer has an unreadable amount.",
+                          message_zh="医保中心返回的金额无法识别。") from None
+    by_code = {d.get("med_list_codg"): d for d in output.get("detlcutinfo") or []}
+    split["lines"] = []
+    for line in estimate.get("lines", []):
+        d = by_code.get(line["med_list_codg"])
+        if d is None:
+            split["lines"].append(dict(line))
+            continue
+        split["lines"].append({**line, **{k: wire(d[k]) for k in
+                                          ("line_total", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt",
+                                           "inscp_scp_amt") if k in d}})
+    return split
+
+
+def compare(insurer: dict[str, Any], estimate: dict[str, Any]) -> list[dict[str, str]]:
+    return [{"field": k, "insurer": insurer[k], "estimate": estimate[k]}
+            for k in SPLIT_FIELDS if k in estimate and fen(insurer[k]) != fen(estimate[k])]
+
+
+def known_reason(code: str) -> bool:
+    return code in REASONS

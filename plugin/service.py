@@ -1,0 +1,98 @@
+"""The running service's parts, built once from the settings: ledger, gateway, policy, catalog, sales, outbox.
+
+`create_app` (plugin/app.py) wraps this in Flask; the CLI's offline commands (doctor, reconcile, outbox) build the
+same object without a web server, so there is one way to wire rxlane.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+from adapters.nhsa.client import GatewayClient, GatewaySettings, MsgIdGenerator
+from plugin import __version__
+from plugin.catalog import Catalog
+from plugin.config import Settings
+from plugin.events import EventBus
+from plugin.ledger import Ledger
+from plugin.outbox import Outbox
+from plugin.policy import Policy, load_policy, load_region
+from plugin.recovery import Recovery, adopt_interrupted
+from plugin.sales import SaleService
+from plugin.upstream import Upstream
+
+log = logging.getLogger("rxlane")
+
+
+def data_dir(settings: Settings) -> Path:
+    return Path(settings.server.data_dir or platformdirs.user_data_dir("rxlane", appauthor=False))
+
+
+def store_policy(settings: Settings) -> Policy:
+    if settings.store.policy_file:
+        return load_policy(settings.store.policy_file)
+    return load_region(settings.store.region)
+
+
+@dataclass
+class Service:
+    settings: Settings
+    ledger: Ledger
+    upstream: Upstream
+    policy: Policy
+    catalog: Catalog
+    sales: SaleService
+    outbox: Outbox
+    recovery: Recovery
+    events: EventBus
+    gateway_url: str
+    version: str = __version__
+    devices: object | None = None
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def pharmacy_admdvs(self) -> str:
+        return self.settings.store.admdvs or self.policy.admdvs
+
+    def start_background(self) -> None:
+        self.recovery.start()
+
+    def close(self) -> None:
+        self.recovery.stop()
+        if self.devices is not None:
+            self.devices.stop()  # type: ignore[attr-defined]
+        self.ledger.close()
+
+
+def build_service(settings: Settings, gateway_url: str | None = None) -> Service:
+    """Wire every part. `gateway_url` is the embedded sandbox's address when `[nhsa] url` is empty."""
+    url = settings.nhsa.url or gateway_url
+    if not url:
+        raise ValueError("no insurer gateway: set [nhsa] url or start the embedded sandbox")
+    policy = store_policy(settings)
+    ledger = Ledger(data_dir(settings) / "ledger.sqlite3")
+    admdvs = settings.store.admdvs or policy.admdvs
+    client = GatewayClient(
+        GatewaySettings(url=url, path=settings.nhsa.path, timeout_s=settings.nhsa.timeout_s,
+                        fixmedins_code=settings.store.fixmedins_code, fixmedins_name=settings.store.fixmedins_name,
+                        mdtrtarea_admvs=admdvs, recer_sys_code=settings.nhsa.recer_sys_code,
+                        opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name,
+                        paasid=settings.nhsa.paasid, secret=settings.nhsa.secret,
+                        verify_tls=settings.nhsa.verify_tls, ca_bundle=settings.nhsa.ca_bundle),
+        MsgIdGenerator(settings.store.fixmedins_code, last_issued=ledger.newest_msgid()))
+    events = EventBus()
+    upstream = Upstream(client, ledger)
+    catalog = Catalog(ledger, upstream, admdvs)
+    interrupted = adopt_interrupted(ledger)
+    if interrupted:
+        log.warning("adopted %d interrupted sale(s) as in doubt", interrupted)
+    recovery_box: dict[str, Recovery] = {}
+    sales = SaleService(ledger, upstream, catalog, policy, pharmacy_admdvs=admdvs, events=events,
+                        on_in_doubt=lambda sale_id: recovery_box["r"].kick())
+    outbox = Outbox(ledger, upstream, settings.store)
+    recovery = Recovery(sales, outbox)
+    recovery_box["r"] = recovery
+    return Service(settings=settings, ledger=ledger, upstream=upstream, policy=policy, catalog=catalog,
+                   sales=sales, outbox=outbox, recovery=recovery, events=events, gateway_url=url)

@@ -1,0 +1,94 @@
+"""Shared fixtures: real things on free loopback ports — the sandbox insurer, the service, an HTTP client."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+from werkzeug.serving import make_server
+
+from plugin.config import load_settings
+
+
+class Http:
+    """A tiny JSON client bound to one base URL (tests read answers as the POS would)."""
+
+    def __init__(self, base: str):
+        self.base = base.rstrip("/")
+        self.session = requests.Session()
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return self.session.get(self.base + path, timeout=30, **kw)
+
+    def post(self, path: str, json: Any = None, **kw: Any) -> requests.Response:
+        return self.session.post(self.base + path, json=json, timeout=30, **kw)
+
+    def put(self, path: str, json: Any = None, **kw: Any) -> requests.Response:
+        return self.session.put(self.base + path, json=json, timeout=30, **kw)
+
+
+class ServerThread:
+    def __init__(self, app: Any):
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Any]:
+    from adapters.sandbox.server import start_sandbox
+    sb = start_sandbox("127.0.0.1", 0, demo=True, policy="jiangxi")
+    yield sb
+    sb.shutdown()
+
+
+@pytest.fixture
+def sandbox_http(sandbox) -> Http:
+    return Http(sandbox.url)
+
+
+def make_service(data_dir: Path, gateway_url: str, **sections: dict[str, Any]):
+    from plugin.service import build_service
+    overrides: dict[str, Any] = {"server": {"data_dir": str(data_dir)}, "nhsa": {"url": gateway_url,
+                                                                                 "timeout_s": 3}}
+    for section, values in sections.items():
+        overrides.setdefault(section, {}).update(values)
+    settings = load_settings(None, environ={}, overrides=overrides)
+    return build_service(settings)
+
+
+@pytest.fixture
+def service_factory(tmp_path, sandbox):
+    """Start rxlane (real HTTP) against the sandbox; call again with the same data dir to 'restart' it."""
+    from plugin.app import create_app
+    running: list[tuple[Any, ServerThread]] = []
+
+    def start(data_dir: Path | None = None, **sections: dict[str, Any]) -> tuple[Any, Http]:
+        svc = make_service(data_dir or tmp_path / "data", sandbox.url, **sections)
+        svc.extras["heartbeat_s"] = 0.5
+        server = ServerThread(create_app(svc))
+        running.append((svc, server))
+        return svc, Http(server.url)
+
+    yield start
+    for svc, server in running:
+        svc.extras.setdefault("stopping", threading.Event()).set()
+        server.stop()
+        try:
+            svc.close()
+        except Exception:
+            pass
+
+
+@pytest.fixture
+def rx(service_factory):
+    """(service, http client) of one running rxlane."""
+    return service_factory()
