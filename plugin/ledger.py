@@ -94,6 +94,12 @@ MIGRATIONS: list[str] = [
 ]
 
 
+MIGRATIONS.append(
+    # 2: a 拆零 (split) sale uses part of a pack; the part is kept so the pack's remainder is known.
+    "ALTER TABLE trace_codes ADD COLUMN qty TEXT NOT NULL DEFAULT '1';"
+)
+
+
 class LedgerError(RxlaneError):
     def __init__(self, message: str):
         super().__init__("INTERNAL", f"ledger: {message}", "本地账本错误，请联系技术支持。")

@@ -110,7 +110,7 @@ class Outbox:
         sale = self.ledger.query_one("SELECT * FROM sales WHERE id = ?", (sale_id,))
         person = json.loads(self.ledger.patient(sale["patient_ref"])["person_json"])
         if infno in ("3505", "3506"):
-            return self._sale_upload(sale, infno), person["insuplc_admdvs"]
+            return self._sale_upload(sale, infno, int(body.get("batch", 0))), person["insuplc_admdvs"]
         split = json.loads(sale["split_json"] or "{}")
         lines = self.ledger.query("SELECT * FROM sale_lines WHERE sale_id = ? ORDER BY line_no", (sale_id,))
         codes = self._codes(sale_id)
@@ -131,9 +131,18 @@ class Outbox:
             out.setdefault(r["line_no"], []).append(r["code"])
         return out
 
-    def _sale_upload(self, sale, infno: str) -> dict:
+    def _sale_upload(self, sale, infno: str, batch: int) -> dict:
+        """One message per 100 codes: batch N carries codes N*100..N*100+99 in line order, with their lines."""
         lines = self.ledger.query("SELECT * FROM sale_lines WHERE sale_id = ? ORDER BY line_no", (sale["id"],))
-        codes = self._codes(sale["id"])
+        flat = [(line_no, code) for line_no, codes in sorted(self._codes(sale["id"]).items()) for code in codes]
+        mine = flat[batch * CODES_PER_MESSAGE:(batch + 1) * CODES_PER_MESSAGE]
+        codes: dict[int, list[str]] = {}
+        for line_no, code in mine:
+            codes.setdefault(line_no, []).append(code)
+        if batch == 0:
+            lines = [l for l in lines if l["line_no"] in codes or not any(n == l["line_no"] for n, _ in flat)]
+        else:
+            lines = [l for l in lines if l["line_no"] in codes]
         rx = json.loads(sale["rx_json"]) if sale["rx_json"] else {}
         refund = json.loads(sale["refund_json"]) if sale["refund_json"] else {}
         items = []

@@ -23,26 +23,30 @@ from plugin.api.models import SaleIn
 from plugin.catalog import Catalog
 from plugin.events import EventBus
 from plugin.ledger import Ledger, dumps, now
+from plugin.outbox import CODES_PER_MESSAGE
 from plugin.money import SPLIT_FIELDS, fen, wire
-from plugin import patients, prescriptions
+from plugin import packs, patients, prescriptions
 from plugin.policy import Policy, QuoteLine, QuoteRequest, Ytd, split as policy_split
 from plugin.upstream import OutcomeUnknown, Upstream
 
 DRAFT, PRESETTLED, SETTLING, SETTLED, IN_DOUBT, REVERSED = (
     "draft", "presettled", "settling", "settled", "in_doubt", "reversed")
 REFUNDING, REFUNDED, REFUND_IN_DOUBT = "refunding", "refunded", "refund_in_doubt"
+CANCELLED = "cancelled"
 SETTLEABLE = (DRAFT, PRESETTLED, REVERSED)
+EDITABLE = SETTLEABLE
 
 
 class SaleService:
     def __init__(self, ledger: Ledger, upstream: Upstream, catalog: Catalog, policy: Policy, *,
-                 pharmacy_admdvs: str, events: EventBus | None = None,
+                 pharmacy_admdvs: str, trace_prefix_len: int = 7, events: EventBus | None = None,
                  today: Callable[[], date] = date.today, on_in_doubt: Callable[[str], None] | None = None):
         self.ledger = ledger
         self.upstream = upstream
         self.catalog = catalog
         self.policy = policy
         self.pharmacy_admdvs = pharmacy_admdvs
+        self.trace_prefix_len = trace_prefix_len
         self.events = events or EventBus()
         self.today = today
         self.on_in_doubt = on_in_doubt
@@ -94,12 +98,19 @@ class SaleService:
         filing_objs = [rules.Filing.from_mapping(f) for f in filings]
         rx_obj = rules.Prescription.from_mapping(rx) if rx else None
         lines = []
+        entries: dict[str, dict] = {}
         for no, line in enumerate(req.lines, start=1):
             entry = self.catalog.entry(line.med_list_codg)
             if entry is None:
                 raise RxlaneError("DRUG_NOT_FOUND", http_status=422,
                                   details={"field": f"lines[{no - 1}].med_list_codg",
                                            "med_list_codg": line.med_list_codg})
+            if line.qty != line.qty.to_integral() and line.qty > 1:
+                raise RxlaneError("INVALID_INPUT", message="A 拆零 (split) line sells part of one pack (qty < 1); "
+                                  "sell whole packs on a separate line.",
+                                  message_zh="拆零销售一行只能是一盒中的一部分（数量小于1），整盒请另起一行。",
+                                  details={"field": f"lines[{no - 1}].qty"})
+            entries[line.med_list_codg] = entry
             entry_obj = rules.CatalogEntry.from_mapping(entry)
             codes = rules.check_line(patient=patient, filings=filing_objs, prescription=rx_obj, entry=entry_obj,
                                      policy=self.policy, price=line.price, donated=line.donated, today=today,
@@ -123,8 +134,42 @@ class SaleService:
             for l in lines:
                 c.execute(f"INSERT INTO sale_lines (sale_id, {', '.join(l)}) VALUES (?{', ?' * len(l)})",
                           (sale_id, *l.values()))
+            for l, line in zip(lines, req.lines):
+                if line.trace_codes:
+                    packs.add_codes(c, sale_id, line.trace_codes, lines=lines, entries=entries,
+                                    prefix_len=self.trace_prefix_len, today=today, line_no=l["line_no"])
         self._publish(sale_id, DRAFT)
         return sale_id
+
+    # -- packs ----------------------------------------------------------------------------------------------
+    def add_trace_codes(self, sale_id: str, codes: list[str], line_no: int | None = None) -> list[dict]:
+        with self._lock(sale_id):
+            row = self._row(sale_id)
+            if row["state"] not in EDITABLE:
+                raise self._state_error(row["state"], "changed")
+            lines = self._lines(sale_id)
+            entries = {l["med_list_codg"]: self.catalog.entry(l["med_list_codg"]) or {} for l in lines}
+            with self.ledger.transaction() as c:
+                added = packs.add_codes(c, sale_id, codes, lines=lines, entries=entries,
+                                        prefix_len=self.trace_prefix_len, today=self.today(), line_no=line_no)
+                c.execute("UPDATE sales SET updated_at = ? WHERE id = ?", (now(), sale_id))
+            return added
+
+    def remove_trace_codes(self, sale_id: str, codes: list[str]) -> int:
+        with self._lock(sale_id):
+            row = self._row(sale_id)
+            if row["state"] not in EDITABLE:
+                raise self._state_error(row["state"], "changed")
+            with self.ledger.transaction() as c:
+                return packs.remove_codes(c, sale_id, codes)
+
+    def cancel(self, sale_id: str) -> None:
+        """Abandon a sale that was never settled: its packs are free again. Nothing was charged."""
+        with self._lock(sale_id):
+            with self.ledger.transaction() as c:
+                self._move(c, sale_id, EDITABLE, CANCELLED)
+                c.execute("UPDATE trace_codes SET released = 1 WHERE sale_id = ?", (sale_id,))
+            self._publish(sale_id, CANCELLED)
 
     # -- the local estimate: the same rules as the insurer, computed independently ---------------------------
     def estimate(self, sale_id: str) -> dict[str, Any]:
@@ -209,6 +254,7 @@ class SaleService:
             confirm = bool(row["confirm_selfpay"]) if confirm_selfpay is None else confirm_selfpay
             lines = self._lines(sale_id)
             self._check_settleable(row, lines, confirm)
+            packs.check_counts(self.ledger, sale_id, lines)
             estimate = self.estimate(sale_id)
             env = self.upstream.prepare("2102", self._settle_input(row, lines, confirm),
                                         insuplc_admdvs=self._insuplc(row))
@@ -258,8 +304,11 @@ class SaleService:
 
     def _enqueue_uploads(self, conn, sale_id: str, *, refund: bool) -> None:
         """3505/3506 and 7206 go through the outbox: the patient is done once settled; uploads retry."""
-        conn.execute("INSERT INTO outbox (infno, sale_id, body_json, next_at, created_at) VALUES (?,?,?,?,?)",
-                     ("3506" if refund else "3505", sale_id, dumps({"sale_id": sale_id}), now(), now()))
+        n_codes = conn.execute("SELECT count(*) FROM trace_codes WHERE sale_id = ?", (sale_id,)).fetchone()[0]
+        for batch in range(max(1, -(-n_codes // CODES_PER_MESSAGE))):
+            conn.execute("INSERT INTO outbox (infno, sale_id, body_json, next_at, created_at) VALUES (?,?,?,?,?)",
+                         ("3506" if refund else "3505", sale_id, dumps({"sale_id": sale_id, "batch": batch}),
+                          now(), now()))
         row = conn.execute("SELECT hi_rxno FROM sales WHERE id = ?", (sale_id,)).fetchone()
         if row["hi_rxno"]:
             conn.execute("INSERT INTO outbox (infno, sale_id, body_json, next_at, created_at) VALUES (?,?,?,?,?)",

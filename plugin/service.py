@@ -89,7 +89,8 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
     if interrupted:
         log.warning("adopted %d interrupted sale(s) as in doubt", interrupted)
     recovery_box: dict[str, Recovery] = {}
-    sales = SaleService(ledger, upstream, catalog, policy, pharmacy_admdvs=admdvs, events=events,
+    sales = SaleService(ledger, upstream, catalog, policy, pharmacy_admdvs=admdvs,
+                        trace_prefix_len=settings.store.trace_prefix_len, events=events,
                         on_in_doubt=lambda sale_id: recovery_box["r"].kick())
     outbox = Outbox(ledger, upstream, settings.store)
     recovery = Recovery(sales, outbox)

@@ -49,6 +49,14 @@ ENDPOINTS: list[tuple] = [
      ["NOT_FOUND", "INVALID_STATE", "UPSTREAM_REFUSED", "UPSTREAM_UNAVAILABLE", "SETTLEMENT_IN_DOUBT"]),
     ("post", "/v1/sales/{sale_id}/resolve", "Resolve an in-doubt sale now (2601 reversal)", None, schemas.SaleOut,
      200, [SALE_ID], [], ["NOT_FOUND", "UPSTREAM_UNAVAILABLE"]),
+    ("post", "/v1/sales/{sale_id}/trace-codes", "Add scanned pack codes to the sale's lines", models.TraceCodesIn,
+     schemas.SaleOut, 200, [SALE_ID], [],
+     ["NOT_FOUND", "INVALID_INPUT", "INVALID_STATE", "TRACE_CODE_INVALID", "TRACE_CODE_ALREADY_SOLD",
+      "TRACE_CODE_PRODUCT_MISMATCH", "TRACE_CODE_EXPIRED", "TRACE_CODE_DUPLICATE", "TRACE_CODE_USED_UP"]),
+    ("delete", "/v1/sales/{sale_id}/trace-codes", "Remove scanned pack codes", models.TraceCodesIn,
+     schemas.SaleOut, 200, [SALE_ID], [], ["NOT_FOUND", "INVALID_STATE", "TRACE_CODE_NOT_ON_SALE"]),
+    ("delete", "/v1/sales/{sale_id}", "Cancel an unsettled sale (its packs are released)", None,
+     schemas.SaleOut, 200, [SALE_ID], [], ["NOT_FOUND", "INVALID_STATE"]),
     ("get", "/v1/events", "Server-sent events: scan, device, sale", None, None, 200, [], [], []),
 ]
 
@@ -68,7 +76,7 @@ def document(extra: list[tuple] | None = None) -> dict[str, Any]:
     for method, path, summary, req, out, status, path_params, query, errors in ENDPOINTS + (extra or []):
         op: dict[str, Any] = {"summary": summary, "operationId": f"{method}_{path}".replace("/", "_")
                               .replace("{", "").replace("}", "").strip("_"),
-                              "parameters": path_params + query + ([IDEMPOTENCY] if method == "post" else [])}
+                              "parameters": path_params + query + ([IDEMPOTENCY] if method in ("post", "delete") else [])}
         if req is not None:
             op["requestBody"] = {"required": req not in (models.SettleIn, models.RefundIn),
                                  "content": {"application/json": {"schema": _ref(req, components)}}}

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, request
 
 from plugin.api.errors import InvalidInput, NotFound
 from plugin.api.http import body_json, idempotent, json_response, parse
-from plugin.api.models import RefundIn, SaleIn, SettleIn
+from plugin.api.models import RefundIn, SaleIn, SettleIn, TraceCodesIn
 from plugin.saleview import day_sales, sale_view
 
 bp = Blueprint("sales", __name__)
@@ -87,4 +87,30 @@ def refund(sale_id: str):
 def resolve(sale_id: str):
     svc = _svc()
     svc.sales.resolve(_known(sale_id))
+    return json_response(sale_view(svc.ledger, sale_id))
+
+
+@bp.post("/v1/sales/<sale_id>/trace-codes")
+@idempotent
+def add_trace_codes(sale_id: str):
+    req = parse(TraceCodesIn)
+    svc = _svc()
+    added = svc.sales.add_trace_codes(_known(sale_id), req.codes, req.line_no)
+    return json_response({**sale_view(svc.ledger, sale_id), "added": added})
+
+
+@bp.delete("/v1/sales/<sale_id>/trace-codes")
+@idempotent
+def remove_trace_codes(sale_id: str):
+    req = parse(TraceCodesIn)
+    svc = _svc()
+    svc.sales.remove_trace_codes(_known(sale_id), req.codes)
+    return json_response(sale_view(svc.ledger, sale_id))
+
+
+@bp.delete("/v1/sales/<sale_id>")
+@idempotent
+def cancel(sale_id: str):
+    svc = _svc()
+    svc.sales.cancel(_known(sale_id))
     return json_response(sale_view(svc.ledger, sale_id))

@@ -94,7 +94,7 @@ class JournalOut(BaseModel):
 class SaleOut(BaseModel):
     id: str
     state: Literal["draft", "presettled", "settling", "settled", "in_doubt", "reversed", "refunding", "refunded",
-                   "refund_in_doubt"]
+                   "refund_in_doubt", "cancelled"]
     created_at: str
     updated_at: str
     biz_date: str
