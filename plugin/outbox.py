@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from plugin.api.errors import RxlaneError
+from plugin.crashpoints import crash_point
 from plugin.ledger import Ledger, now
 from plugin.upstream import OutcomeUnknown, Upstream
 
@@ -82,8 +83,10 @@ class Outbox:
                       "VALUES (?,?,?,?,?,?)", (env.msgid, row["infno"], sale_id, json.dumps(env.body,
                                                                                            ensure_ascii=False),
                                               "sent", now()))
+        crash_point("outbox.after_journal")
         try:
             answer = self.upstream.send_journaled(env)
+            crash_point("outbox.after_send")
         except OutcomeUnknown:
             self._failed(row, "answer lost; will resend the same message", park=False)
             return False
@@ -95,6 +98,7 @@ class Outbox:
             self.ledger.journal_answer(env.msgid, "answered", answer=answer.raw, infcode=0, conn=c)
             c.execute("UPDATE outbox SET state = 'done', done_at = ?, last_error = NULL WHERE id = ?",
                       (now(), row["id"]))
+        crash_point("outbox.after_answer")
         return True
 
     def _failed(self, row: dict, error: str, *, park: bool) -> None:

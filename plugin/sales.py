@@ -21,6 +21,7 @@ from plugin import eligibility as rules
 from plugin.api.errors import REASONS, RxlaneError, InvalidState, NotFound, reason
 from plugin.api.models import SaleIn
 from plugin.catalog import Catalog
+from plugin.crashpoints import crash_point
 from plugin.events import EventBus
 from plugin.ledger import Ledger, dumps, now
 from plugin.outbox import CODES_PER_MESSAGE
@@ -138,6 +139,7 @@ class SaleService:
                 if line.trace_codes:
                     packs.add_codes(c, sale_id, line.trace_codes, lines=lines, entries=entries,
                                     prefix_len=self.trace_prefix_len, today=today, line_no=l["line_no"])
+            crash_point("create.before_commit")
         self._publish(sale_id, DRAFT)
         return sale_id
 
@@ -215,6 +217,7 @@ class SaleService:
                 "bilg_dr_codg": rx.get("physician_code", ""), "bilg_dr_name": rx.get("physician_name", ""),
                 "fulamt_ownpay_flag": "1" if (not l["eligible"] or l["donated"]) and (confirm or l["donated"])
                 else "0",
+                "donated_flag": "1" if l["donated"] else "0",
             } for l in lines],
         }
 
@@ -230,6 +233,7 @@ class SaleService:
             estimate = self.estimate(sale_id)
             out = self.upstream.query("2101", self._settle_input(row, lines, confirm),
                                       insuplc_admdvs=self._insuplc(row))
+            crash_point("presettle.after_send")
             insurer = split_from_answer(out, estimate)
             mismatch = compare(insurer, estimate)
             with self.ledger.transaction() as c:
@@ -258,13 +262,16 @@ class SaleService:
             estimate = self.estimate(sale_id)
             env = self.upstream.prepare("2102", self._settle_input(row, lines, confirm),
                                         insuplc_admdvs=self._insuplc(row))
+            crash_point("settle.before_journal")
             with self.ledger.transaction() as c:
                 self._move(c, sale_id, SETTLEABLE, SETTLING, settle_msgid=env.msgid, confirm_selfpay=int(confirm),
                            estimate_json=dumps(estimate))
                 self.ledger.journal_request(env.msgid, "2102", env.body, sale_id, conn=c)
+            crash_point("settle.after_journal")
             self._publish(sale_id, SETTLING)
             try:
                 answer = self.upstream.send_journaled(env)
+                crash_point("settle.after_send")
             except OutcomeUnknown:
                 self._mark_in_doubt(sale_id, SETTLING, IN_DOUBT)
                 raise RxlaneError("SETTLEMENT_IN_DOUBT", details={"sale_id": sale_id, "msgid": env.msgid})
@@ -291,6 +298,7 @@ class SaleService:
             if mismatch:
                 self.ledger.audit("estimate_mismatch", sale_id, {"step": "2102", "mismatch": mismatch}, conn=c)
             self._enqueue_uploads(c, sale_id, refund=False)
+        crash_point("settle.after_answer")
         self._publish(sale_id, SETTLED)
         return {"split": insurer, "estimate": estimate, "mismatch": mismatch}
 
@@ -326,8 +334,10 @@ class SaleService:
             with self.ledger.transaction() as c:
                 self._move(c, sale_id, (SETTLED,), REFUNDING)
                 self.ledger.journal_request(env.msgid, "2103", env.body, sale_id, conn=c)
+            crash_point("refund.after_journal")
             try:
                 answer = self.upstream.send_journaled(env)
+                crash_point("refund.after_send")
             except OutcomeUnknown:
                 self._mark_in_doubt(sale_id, REFUNDING, REFUND_IN_DOUBT)
                 raise RxlaneError("SETTLEMENT_IN_DOUBT", details={"sale_id": sale_id, "msgid": env.msgid})
@@ -348,6 +358,7 @@ class SaleService:
             self.ledger.audit("refund", sale_id, {"msgid": msgid, "setl_id": refund["setl_id"], "reason": why},
                               conn=c)
             self._enqueue_uploads(c, sale_id, refund=True)
+        crash_point("refund.after_answer")
         self._publish(sale_id, REFUNDED)
         return refund
 
@@ -368,8 +379,10 @@ class SaleService:
                                                           "oinfno": oinfno}},
                                         insuplc_admdvs=self._insuplc(row))
             self.ledger.journal_request(env.msgid, "2601", env.body, sale_id)
+            crash_point("resolve.after_journal")
             try:
                 answer = self.upstream.send_journaled(env)
+                crash_point("resolve.after_send")
             except OutcomeUnknown:
                 return row["state"]   # still unknown: the next attempt sends a new 2601 (reversal is idempotent)
             with self.ledger.transaction() as c:

@@ -1,0 +1,184 @@
+"""The insurer gateway client: builds envelopes, signs, posts, and maps every failure to the tree in errors.py.
+
+All low-level failures are translated in ONE place, ``map_exceptions`` (after httpx): whether money may have moved
+is decided there and nowhere else. Callers journal ``Envelope.msgid`` and body between ``prepare`` and ``send``
+(DESIGN §5 "journal before send").
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterator
+
+import requests
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProxyError as Urllib3ProxyError
+
+from adapters.nhsa.envelope import INF_TIME_FORMAT, Answer, Envelope, MsgIdGenerator, parse_answer
+from adapters.nhsa.errors import (GatewayConnectionLost, GatewayError, GatewayOutcomeUnknown,
+                                  GatewayProtocolError, GatewayRefused, GatewayTimeout, GatewayUnreachable)
+from adapters.nhsa.signing import sign_headers
+
+__all__ = ["GatewayClient", "GatewaySettings", "Envelope", "Answer", "MsgIdGenerator", "map_exceptions",
+           "GatewayError", "GatewayRefused", "GatewayUnreachable", "GatewayOutcomeUnknown", "GatewayTimeout",
+           "GatewayProtocolError", "GatewayConnectionLost"]
+
+CONTENT_TYPE = "application/json;charset=utf-8"
+
+
+@dataclass
+class GatewaySettings:
+    url: str
+    path: str = "/fsi/api/rsfComIfsService/callService"
+    timeout_s: float = 15
+    fixmedins_code: str = ""
+    fixmedins_name: str = ""
+    mdtrtarea_admvs: str = ""
+    recer_sys_code: str = "rxlane"
+    opter: str = "0001"
+    opter_name: str = "药师"
+    opter_type: str = "1"
+    infver: str = "V1.0"
+    paasid: str = ""
+    secret: str = field(default="", repr=False)
+    verify_tls: bool = True
+    ca_bundle: str = ""
+    infno_suffix: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def endpoint(self) -> str:
+        return self.url.rstrip("/") + "/" + self.path.lstrip("/")
+
+    @property
+    def signing(self) -> bool:
+        return bool(self.paasid and self.secret)
+
+    @property
+    def verify(self) -> bool | str:
+        return self.ca_bundle or self.verify_tls
+
+
+def _nothing_was_sent(exc: requests.ConnectionError) -> bool:
+    """A connect-phase failure (refused, DNS, TLS handshake, proxy) arrives from urllib3 as MaxRetryError whose
+    reason is a connection error; a failure after sending arrives as a ProtocolError/OSError instead."""
+    inner = exc.args[0] if exc.args else None
+    if isinstance(inner, MaxRetryError):
+        reason = inner.reason
+        return isinstance(reason, (NewConnectionError, Urllib3ProxyError)) or isinstance(exc, requests.exceptions.SSLError)
+    return False
+
+
+@contextlib.contextmanager
+def map_exceptions(infno: str = "", msgid: str = "") -> Iterator[None]:
+    """Translate requests/urllib3 failures into the gateway tree, ``from None`` so no body or URL leaks."""
+    ids = {"infno": infno, "msgid": msgid}
+    try:
+        yield
+    except GatewayError:
+        raise
+    except (requests.exceptions.ConnectTimeout, requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema):
+        raise GatewayUnreachable(**ids) from None
+    except requests.exceptions.ReadTimeout:
+        raise GatewayTimeout(**ids) from None
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+        raise GatewayProtocolError("The insurer's answer was truncated or undecodable.", **ids) from None
+    except requests.ConnectionError as exc:
+        if _nothing_was_sent(exc):
+            raise GatewayUnreachable(**ids) from None
+        raise GatewayConnectionLost(**ids) from None
+    except (socket.timeout, TimeoutError):
+        raise GatewayTimeout(**ids) from None
+    except (requests.RequestException, OSError):
+        # Anything else after the request may have left: assume it arrived.
+        raise GatewayConnectionLost(**ids) from None
+    except (ValueError, UnicodeDecodeError):
+        raise GatewayProtocolError(**ids) from None
+
+
+class GatewayClient:
+    """One client per process; thread-safe (one requests.Session, sign-in state under a lock)."""
+
+    def __init__(self, settings: GatewaySettings, msgids: MsgIdGenerator, session: requests.Session | None = None,
+                 *, clock: Callable[[], datetime] = datetime.now):
+        self.settings = settings
+        self.msgids = msgids
+        self.session = session or requests.Session()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.sign_no: str = ""
+        self.signed_in_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"GatewayClient({self.settings!r}, signed_in={bool(self.sign_no)})"
+
+    # -- building -------------------------------------------------------------------------------------------------
+    def prepare(self, infno: str, input: dict[str, Any], *, insuplc_admdvs: str = "",
+                msgid: str | None = None) -> Envelope:
+        s = self.settings
+        msgid = msgid or self.msgids.next()
+        body = {
+            "infno": infno + s.infno_suffix.get(infno, ""),
+            "msgid": msgid,
+            "mdtrtarea_admvs": s.mdtrtarea_admvs,
+            "insuplc_admdvs": insuplc_admdvs,
+            "recer_sys_code": s.recer_sys_code,
+            "dev_no": "",
+            "dev_safe_info": "",
+            "cainfo": "",
+            "signtype": "",
+            "infver": s.infver,
+            "opter_type": s.opter_type,
+            "opter": s.opter,
+            "opter_name": s.opter_name,
+            "inf_time": self._clock().strftime(INF_TIME_FORMAT),
+            "fixmedins_code": s.fixmedins_code,
+            "fixmedins_name": s.fixmedins_name,
+            "sign_no": self.sign_no,
+            "input": input,
+        }
+        return Envelope(msgid=msgid, infno=infno, body=body)
+
+    # -- sending --------------------------------------------------------------------------------------------------
+    def send(self, env: Envelope) -> Answer:
+        s = self.settings
+        headers = {"Content-Type": CONTENT_TYPE, "Accept": "application/json"}
+        if s.signing:
+            env.headers = sign_headers(s.paasid, s.secret)
+            headers.update(env.headers)
+        data = json.dumps(env.body, ensure_ascii=False).encode("utf-8")
+        with map_exceptions(env.infno, env.msgid):
+            resp = self.session.post(s.endpoint, data=data, headers=headers, timeout=s.timeout_s, verify=s.verify)
+            content = resp.content
+        answer = self._read(resp.status_code, content, env)
+        if answer.infcode != 0:
+            raise GatewayRefused(answer.infcode, answer.err_msg, answer, infno=env.infno, msgid=env.msgid)
+        return answer
+
+    @staticmethod
+    def _read(status: int, content: bytes, env: Envelope) -> Answer:
+        try:
+            raw = json.loads(content.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise GatewayProtocolError(f"The insurer answered HTTP {status} without a JSON envelope.",
+                                       infno=env.infno, msgid=env.msgid) from None
+        return parse_answer(raw, infno=env.infno, msgid=env.msgid)
+
+    def call(self, infno: str, input: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        """prepare + send, returning ``output``. For queries that move no money (no journaling needed)."""
+        return self.send(self.prepare(infno, input, **kw)).output
+
+    def sign_in(self, *, mac: str = "", ip: str = "") -> str:
+        """9001 签到; keeps ``sign_no`` for every later envelope (sign in once a day and after a restart)."""
+        output = self.call("9001", {"signIn": {"opter_no": self.settings.opter, "mac": mac, "ip": ip}})
+        info = output.get("signinoutb") if isinstance(output.get("signinoutb"), dict) else output
+        sign_no = str(info.get("sign_no") or "")
+        if not sign_no:
+            raise GatewayProtocolError("The sign-in answer has no sign_no.", infno="9001")
+        with self._lock:
+            self.sign_no = sign_no
+            self.signed_in_at = self._clock()
+        return sign_no

@@ -1,0 +1,89 @@
+"""Run the sandbox insurer as a real HTTP server (DESIGN §3): the gateway endpoint plus the admin API.
+
+``start_sandbox`` returns at once with the server running in a background thread (threaded werkzeug), so the
+embedded default (``rxlane serve``), ``rxlane sandbox`` and the tests all use the same server. ``port=0`` picks a
+free port; ``.url`` and ``.port`` tell which.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from adapters.sandbox.admin import create_admin_blueprint
+from adapters.sandbox.adjudicate import resolve_policy
+from adapters.sandbox.books import Books
+from adapters.sandbox.center import GATEWAY_PATH, create_gateway_blueprint
+from adapters.sandbox.demo import load_demo
+from adapters.sandbox.faults import FaultBoard
+
+
+def create_sandbox_app(books: Books, *, faults: FaultBoard | None = None, path: str = GATEWAY_PATH) -> Flask:
+    app = Flask("rxlane-sandbox")
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.extensions["sandbox.books"] = books
+    app.extensions["sandbox.faults"] = faults or FaultBoard()
+    app.register_blueprint(create_gateway_blueprint(path))
+    app.register_blueprint(create_admin_blueprint())
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> tuple[Response, int]:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}.get(exc.code or 400,
+                                                                                          "INVALID_INPUT")
+        return jsonify({"error": {"code": code, "message": exc.description or exc.name,
+                                  "message_zh": "请求无效。", "details": {}}}), exc.code or 400
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log line per message (tests send thousands); errors are still logged."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+class SandboxServer:
+    def __init__(self, app: Flask, host: str, port: int):
+        self.app = app
+        self.books: Books = app.extensions["sandbox.books"]
+        self.faults: FaultBoard = app.extensions["sandbox.faults"]
+        self._server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+        self._server.daemon_threads = True
+        self.host = host
+        self.port = self._server.server_port
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name=f"sandbox:{self.port}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> "SandboxServer":
+        self._thread.start()
+        return self
+
+    def shutdown(self) -> None:
+        """Stop serving; wakes any request held by a ``timeout``/``slow`` fault so nothing lingers."""
+        self.faults.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> "SandboxServer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+
+def start_sandbox(host: str = "127.0.0.1", port: int = 8700, *, demo: bool = True, policy: Any = None,
+                  path: str = GATEWAY_PATH) -> SandboxServer:
+    books = Books(resolve_policy(policy))
+    if demo:
+        load_demo(books)
+    return SandboxServer(create_sandbox_app(books, path=path), host, port).start()

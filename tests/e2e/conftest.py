@@ -1,0 +1,59 @@
+"""Demo identities and a few steps of the counter flow, shared by the end-to-end tests."""
+from __future__ import annotations
+
+import itertools
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+DEMO = json.loads((Path(__file__).resolve().parents[2] / "adapters/sandbox/data/demo.json").read_text("utf-8"))
+PERSONS = {p["psn_name"]: p for p in DEMO["persons"]}
+ZHANG = PERSONS["张伟"]             # employee (310), Jiangxi, balance 5000
+LIU = PERSONS["刘洋"]               # employee with a low balance (50.00)
+OSIMERTINIB = "XL01EBA341A001010100701"   # 奥希替尼, class A, 4837.00
+SECUKINUMAB = "XL04ACS251B002010100702"   # 司库奇尤单抗, class B, 598.00
+RX_ZHANG_OSI = "HX36011100301000000001"
+RX_LIU_SEC = "HX36010200101000000009"
+_serial = itertools.count(1)
+
+
+def pack(prefix: str) -> str:
+    """A fresh 20-digit traceability code of the product with this 7-digit prefix."""
+    return f"{prefix}{next(_serial):013d}"
+
+
+def prefix_of(med_list_codg: str) -> str:
+    return next(e for e in DEMO["catalog"] if e["med_list_codg"] == med_list_codg)["trace_prefixes"][0]
+
+
+def identify(http, person=ZHANG, how="id_card") -> dict:
+    body = {"id_card": {"cert_type": "id_card", "cert_no": person["certno"]},
+            "ecard": {"cert_type": "ecard", "cert_no": person["ecard_token"]},
+            "ss_card": {"cert_type": "ss_card", "cert_no": person["card_no"], "card_sn": person["card_sn"]}}[how]
+    r = http.post("/v1/patients/identify", body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def new_sale(http, ref: str, med=OSIMERTINIB, qty="1", price="4837.00", rx=RX_ZHANG_OSI, codes=None, **extra):
+    codes = [pack(prefix_of(med)) for _ in range(int(Decimal(qty)) or 1)] if codes is None else codes
+    r = http.post("/v1/sales", {"patient_ref": ref, "hi_rxno": rx, "acct_used": True,
+                                "lines": [{"med_list_codg": med, "qty": qty, "price": price, "trace_codes": codes}],
+                                **extra})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def assert_invariant(split: dict) -> None:
+    total = Decimal(split["fund_pay_sumamt"]) + Decimal(split["acct_pay"]) + Decimal(split["psn_cash_pay"])
+    assert total == Decimal(split["medfee_sumamt"])
+    assert Decimal(split["fund_pay_sumamt"]) == sum(Decimal(split[k]) for k in
+                                                    ("hifp_pay", "hifmi_pay", "hifob_pay", "maf_pay", "oth_pay"))
+
+
+@pytest.fixture
+def zhang(rx):
+    svc, http = rx
+    return identify(http)["patient_ref"]
