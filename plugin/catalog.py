@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
+from adapters.nhsa import transactions as tx
 from plugin.ledger import Ledger
 from plugin.upstream import Upstream
 
@@ -28,13 +29,10 @@ class Catalog:
             entries: list[dict] = []
             page = 1
             while True:
-                out = self.upstream.query("1312", {"data": {
-                    "hilist_code": "", "insu_admdvs": self.admdvs, "updt_time": "2000-01-01 00:00:00",
-                    "page_num": page, "page_size": PAGE_SIZE}})
-                rows = out.get("data") or out.get("list") or []
-                entries.extend(_entry(r) for r in rows)
-                total = int(out.get("recordCounts") or out.get("total") or len(entries))
-                if not rows or len(entries) >= total:
+                out = self.upstream.query("1312", tx.catalog_query_input(page, PAGE_SIZE, insu_admdvs=self.admdvs))
+                parsed = tx.parse_catalog(out)
+                entries.extend(_entry(r) for r in parsed.rows)
+                if not parsed.rows or len(entries) >= parsed.record_counts:
                     break
                 page += 1
             self.ledger.replace_catalog(entries)
@@ -56,18 +54,11 @@ class Catalog:
         return found
 
 
-def _entry(row: dict) -> dict:
+def _entry(row: tx.CatalogRow) -> dict:
     """1312 row (insurer spelling plus the sandbox's dual-channel fields) → the CatalogEntry mapping."""
     return {
-        "med_list_codg": row.get("hilist_code") or row.get("med_list_codg"),
-        "generic_name": row.get("drug_genname") or row.get("generic_name") or "",
-        "drug_name": row.get("hilist_name") or row.get("drug_name") or "",
-        "spec": row.get("spec") or row.get("drug_spec") or "",
-        "category": row.get("dual_channel_category") or row.get("category") or "",
-        "payment_standard": str(row.get("payment_standard") or "0"),
-        "agreement_end": row.get("agreement_end") or None,
-        "transition_end": row.get("transition_end") or None,
-        "trace_prefixes": list(row.get("trace_prefixes") or []),
-        "gtins": list(row.get("gtins") or []),
-        "split_units": row.get("split_units") or None,
+        "med_list_codg": row.hilist_code, "generic_name": row.drug_genname, "drug_name": row.hilist_name,
+        "spec": row.spec, "category": row.dual_channel_category, "payment_standard": str(row.payment_standard),
+        "agreement_end": row.agreement_end or None, "transition_end": row.transition_end or None,
+        "trace_prefixes": list(row.trace_prefixes), "gtins": list(row.gtins), "split_units": row.split_units,
     }

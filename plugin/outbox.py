@@ -11,6 +11,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
+from adapters.nhsa import transactions as tx
 from plugin.api.errors import RxlaneError
 from plugin.crashpoints import crash_point
 from plugin.ledger import Ledger, now
@@ -118,15 +119,16 @@ class Outbox:
         split = json.loads(sale["split_json"] or "{}")
         lines = self.ledger.query("SELECT * FROM sale_lines WHERE sale_id = ? ORDER BY line_no", (sale_id,))
         codes = self._codes(sale_id)
-        return {"data": {
-            "hi_rxno": sale["hi_rxno"], "setl_id": sale["setl_id"] or "", "payMode": "1",
-            "rx_stas_codg": "cancel" if body.get("cancel") else "dispensed",
-            "fund_pay_sumamt": split.get("fund_pay_sumamt", "0.00"), "psn_part_amt": split.get("psn_part_amt", "0.00"),
-            "acct_pay": split.get("acct_pay", "0.00"), "psn_cash_pay": split.get("psn_cash_pay", "0.00"),
-            "setl_time": sale["setl_time"] or now(),
-            "selinfo": [{"med_list_codg": l["med_list_codg"], "drug_cnt": l["qty"], "trdn_flag": str(l["trdn_flag"]),
-                         "drug_trac_codg": ",".join(codes.get(l["line_no"], []))} for l in lines]},
-        }, person["insuplc_admdvs"]
+        cancel = bool(body.get("cancel"))
+        payload = tx.dispense_result_input(
+            hi_rxno=sale["hi_rxno"], setl_id=sale["setl_id"] or "", setl_time=sale["setl_time"] or now(),
+            cancel=cancel,
+            selinfo=[{"med_list_codg": l["med_list_codg"], "drug_cnt": l["qty"], "trdn_flag": str(l["trdn_flag"]),
+                      "drug_trac_codg": ",".join(codes.get(l["line_no"], []))} for l in lines])
+        if not cancel:
+            payload["data"].update({k: split.get(k, "0.00") for k in
+                                    ("fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay")})
+        return payload, person["insuplc_admdvs"]
 
     def _codes(self, sale_id: str) -> dict[int, list[str]]:
         out: dict[int, list[str]] = {}
@@ -169,4 +171,4 @@ class Outbox:
             if infno == "3506":
                 item["medins_prod_sel_no"] = f"{sale['id']}-{l['line_no']}"
             items.append(item)
-        return {"selinfo": items}
+        return tx.sale_return_input(items) if infno == "3506" else tx.sale_upload_input(items)

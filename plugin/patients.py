@@ -11,6 +11,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from adapters.nhsa import transactions as tx
+from adapters.nhsa.errors import GatewayProtocolError
 from plugin.api.errors import RxlaneError
 from plugin.api.models import IdentifyIn
 from plugin.ledger import Ledger
@@ -21,19 +23,17 @@ PATIENT_NOT_FOUND_INFCODES = {-1}
 
 
 def identify(ledger: Ledger, upstream: Upstream, req: IdentifyIn) -> dict[str, Any]:
-    data = {"mdtrt_cert_type": req.mdtrt_cert_type, "mdtrt_cert_no": req.cert_no, "card_sn": req.card_sn,
-            "begntime": "", "psn_cert_type": "01" if req.mdtrt_cert_type == "02" else "",
-            "certno": req.cert_no if req.mdtrt_cert_type == "02" else "", "psn_name": req.psn_name}
     try:
-        out = upstream.query("1101", {"data": data})
+        out = upstream.query("1101", tx.person_info_input(req.mdtrt_cert_type, req.cert_no, req.card_sn,
+                                                         req.psn_name))
     except RxlaneError as exc:
         if exc.code == "UPSTREAM_REFUSED":
             raise RxlaneError("PATIENT_NOT_FOUND", details={"insurer": exc.details.get("err_msg")}) from None
         raise
     person = _person(out)
-    filings_out = upstream.query("5301", {"data": {"psn_no": person["psn_no"]}},
+    filings_out = upstream.query("5301", tx.filing_query_input(person["psn_no"]),
                                  insuplc_admdvs=person["insuplc_admdvs"])
-    filings = [_filing(f) for f in filings_out.get("feedetail") or []]
+    filings = [_filing(f) for f in tx.parse_filings(filings_out)]
     ref = "P" + secrets.token_hex(12)
     ledger.save_patient(ref, person["psn_no"], req.mdtrt_cert_type, req.cert_no, req.card_sn, person, filings)
     return view(ref, person, filings, cert_type=req.mdtrt_cert_type, cert_no=req.cert_no)
@@ -70,38 +70,31 @@ def view(ref: str, person: dict, filings: list[dict], *, cert_type: str, cert_no
 
 
 def _person(out: dict) -> dict[str, Any]:
-    base = out.get("baseinfo") or {}
-    insu = out.get("insuinfo") or []
-    if not base.get("psn_no") or not insu:
+    try:
+        parsed = tx.parse_person(out)
+    except GatewayProtocolError:
+        raise RxlaneError("PATIENT_NOT_FOUND") from None
+    # The dual-channel settlement uses basic medical insurance: employees (310) before residents (390).
+    insured = sorted(parsed.insuinfo, key=lambda i: (i.insutype not in ("310", "390"), i.insutype))
+    if not insured:
         raise RxlaneError("PATIENT_NOT_FOUND")
-    # The dual-channel settlement uses the basic medical insurance: employees (310) before residents (390).
-    insu = sorted(insu, key=lambda i: (str(i.get("insutype")) not in ("310", "390"), str(i.get("insutype"))))
-    chosen = insu[0]
-    ytd = chosen.get("ytd") or {}
+    chosen = insured[0]
+    raw = next((r for r in out.get("insuinfo") or [] if str(r.get("insutype")) == chosen.insutype), {})
+    ytd = raw.get("ytd") if isinstance(raw.get("ytd"), dict) else {}
     return {
-        "psn_no": str(base["psn_no"]), "psn_name": str(base.get("psn_name", "")),
-        "certno": str(base.get("certno", "")), "gend": str(base.get("gend", "")), "age": str(base.get("age", "")),
-        "insutype": str(chosen.get("insutype")), "psn_type": str(chosen.get("psn_type", "")),
-        "insuplc_admdvs": str(chosen.get("insuplc_admdvs", "")),
-        "balc": str(Decimal(str(chosen.get("balc", "0")))),
-        "ytd": {k: str(ytd.get(k, "0")) for k in ("deductible_paid", "fund_paid", "selfpay", "supplementary_paid")},
+        "psn_no": parsed.psn_no, "psn_name": parsed.psn_name, "certno": parsed.certno, "gend": parsed.gend,
+        "age": parsed.age, "insutype": chosen.insutype, "psn_type": chosen.psn_type,
+        "insuplc_admdvs": chosen.insuplc_admdvs, "balc": str(chosen.balc),
+        "ytd": {k: str(tx.money(ytd.get(k))) for k in ("deductible_paid", "fund_paid", "selfpay",
+                                                       "supplementary_paid")},
     }
 
 
-def _filing(row: dict) -> dict[str, Any]:
-    """5301 feedetail row with the sandbox's dual-channel fields → the Filing mapping of plugin.eligibility."""
-    def day(value: Any) -> str:
-        return str(value or "")[:10]
-    review = row.get("review_stas") or row.get("review") or "none"
+def _filing(row: tx.FilingRecord) -> dict[str, Any]:
+    """5301 record with the sandbox's dual-channel fields → the Filing mapping of plugin.eligibility."""
     return {
-        "generic_name": row.get("drug_genname") or row.get("generic_name") or "",
-        "institution_code": row.get("fixmedins_code") or row.get("institution_code") or "",
-        "institution_name": row.get("fixmedins_name") or "",
-        "hosp_lv": str(row.get("hosp_lv") or ""),
-        "physicians": list(row.get("dr_codes") or row.get("physicians") or []),
-        "begin": day(row.get("begndate") or row.get("begin")),
-        "end": day(row.get("enddate") or row.get("end")),
-        "review": review,
-        "cross_region_approved": bool(row.get("cross_region_approved")),
-        "opsp_dise_name": row.get("opsp_dise_name") or "",
+        "generic_name": row.drug_genname, "institution_code": row.fixmedins_code,
+        "institution_name": row.fixmedins_name, "hosp_lv": row.hosp_lv, "physicians": list(row.dr_codes),
+        "begin": row.begndate[:10], "end": row.enddate[:10], "review": row.review_stas,
+        "cross_region_approved": row.cross_region_approved, "opsp_dise_name": row.opsp_dise_name,
     }

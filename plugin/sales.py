@@ -17,8 +17,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Callable
 
+from adapters.nhsa import transactions as tx
+from adapters.nhsa.errors import GatewayProtocolError
 from plugin import eligibility as rules
-from plugin.api.errors import REASONS, RxlaneError, InvalidState, NotFound, reason
+from plugin.api.errors import RxlaneError, InvalidState, NotFound, reason
 from plugin.api.models import SaleIn
 from plugin.catalog import Catalog
 from plugin.crashpoints import crash_point
@@ -204,22 +206,19 @@ class SaleService:
         prow = self.ledger.patient(row["patient_ref"])
         rx = json.loads(row["rx_json"]) if row["rx_json"] else {}
         stamp = now()
-        return {
-            "data": {"psn_no": row["psn_no"], "mdtrt_cert_type": prow["cert_type"],
-                     "mdtrt_cert_no": prow["cert_no"], "card_sn": prow["card_sn"], "insutype": row["insutype"],
-                     "med_type": "41", "medfee_sumamt": row["medfee_sumamt"],
-                     "acct_used_flag": "1" if row["acct_used"] else "0", "psn_setlway": "01"},
-            "drugdetail": [{
-                "feedetl_sn": f"{row['id']}-{l['line_no']}", "rxno": row["hi_rxno"] or "",
-                "rx_circ_flag": "1" if row["hi_rxno"] else "0", "fee_ocur_time": stamp,
-                "med_list_codg": l["med_list_codg"], "medins_list_codg": l["med_list_codg"],
-                "det_item_fee_sumamt": l["line_total"], "cnt": l["qty"], "pric": l["price"],
-                "bilg_dr_codg": rx.get("physician_code", ""), "bilg_dr_name": rx.get("physician_name", ""),
-                "fulamt_ownpay_flag": "1" if (not l["eligible"] or l["donated"]) and (confirm or l["donated"])
-                else "0",
-                "donated_flag": "1" if l["donated"] else "0",
-            } for l in lines],
-        }
+        body = tx.settle_input(
+            psn_no=row["psn_no"], mdtrt_cert_type=prow["cert_type"], mdtrt_cert_no=prow["cert_no"],
+            insutype=row["insutype"], acct_used=bool(row["acct_used"]),
+            lines=[tx.DrugLine(
+                feedetl_sn=f"{row['id']}-{l['line_no']}", med_list_codg=l["med_list_codg"],
+                cnt=Decimal(l["qty"]), pric=Decimal(l["price"]), rxno=row["hi_rxno"] or "",
+                rx_circ_flag="1" if row["hi_rxno"] else "0", fee_ocur_time=stamp,
+                bilg_dr_codg=rx.get("physician_code", ""), bilg_dr_name=rx.get("physician_name", ""),
+                # the pharmacist confirmed an ineligible line as wholly self-paid; donated packs never hit the fund
+                fulamt_ownpay_flag=bool((not l["eligible"] or l["donated"]) and (confirm or l["donated"])),
+                donated_flag=bool(l["donated"])) for l in lines])
+        body["data"]["card_sn"] = prow["card_sn"]
+        return body
 
     # -- presettle (2101): nothing moves ---------------------------------------------------------------------
     def presettle(self, sale_id: str, confirm_selfpay: bool | None = None) -> dict[str, Any]:
@@ -234,7 +233,10 @@ class SaleService:
             out = self.upstream.query("2101", self._settle_input(row, lines, confirm),
                                       insuplc_admdvs=self._insuplc(row))
             crash_point("presettle.after_send")
-            insurer = split_from_answer(out, estimate)
+            try:
+                insurer = split_from_answer(out, estimate)
+            except GatewayProtocolError:
+                raise RxlaneError("UPSTREAM_UNAVAILABLE", details={"reason": "unreadable 2101 answer"}) from None
             mismatch = compare(insurer, estimate)
             with self.ledger.transaction() as c:
                 self._move(c, sale_id, (DRAFT, PRESETTLED, REVERSED), PRESETTLED,
@@ -280,10 +282,17 @@ class SaleService:
                     self._move(c, sale_id, (SETTLING,), row["state"], last_error_json=dumps(exc.to_body()))
                 self._publish(sale_id, row["state"])
                 raise
-            return self._record_settlement(sale_id, env.msgid, answer.output, answer.raw, estimate)
+            try:
+                insurer = split_from_answer(answer.output, estimate)
+            except GatewayProtocolError:
+                # infcode 0 but no readable settlement: money may have moved; resolve by reversal like a lost answer
+                self.ledger.journal_answer(env.msgid, "unknown", answer=answer.raw, err_msg="unreadable setlinfo")
+                self._mark_in_doubt(sale_id, SETTLING, IN_DOUBT)
+                raise RxlaneError("SETTLEMENT_IN_DOUBT", details={"sale_id": sale_id, "msgid": env.msgid}) from None
+            return self._record_settlement(sale_id, env.msgid, answer.output, answer.raw, insurer, estimate)
 
-    def _record_settlement(self, sale_id: str, msgid: str, output: dict, raw: dict, estimate: dict) -> dict:
-        insurer = split_from_answer(output, estimate)
+    def _record_settlement(self, sale_id: str, msgid: str, output: dict, raw: dict, insurer: dict,
+                           estimate: dict) -> dict:
         mismatch = compare(insurer, estimate)
         setl = output.get("setlinfo") or {}
         with self.ledger.transaction() as c:
@@ -328,8 +337,7 @@ class SaleService:
             row = self._row(sale_id)
             if row["state"] != SETTLED:
                 raise self._state_error(row["state"], "refunded")
-            env = self.upstream.prepare("2103", {"data": {"setl_id": row["setl_id"], "mdtrt_id": row["mdtrt_id"],
-                                                          "psn_no": row["psn_no"]}},
+            env = self.upstream.prepare("2103", tx.cancel_input(row["setl_id"], row["mdtrt_id"], row["psn_no"]),
                                         insuplc_admdvs=self._insuplc(row))
             with self.ledger.transaction() as c:
                 self._move(c, sale_id, (SETTLED,), REFUNDING)
@@ -375,8 +383,7 @@ class SaleService:
                 entry = self.ledger.query_one("SELECT msgid FROM journal WHERE sale_id = ? AND infno = '2103' "
                                               "ORDER BY created_at DESC, msgid DESC LIMIT 1", (sale_id,))
                 omsgid, oinfno, after = entry["msgid"], "2103", SETTLED
-            env = self.upstream.prepare("2601", {"data": {"psn_no": row["psn_no"], "omsgid": omsgid,
-                                                          "oinfno": oinfno}},
+            env = self.upstream.prepare("2601", tx.reversal_input(row["psn_no"], omsgid, oinfno),
                                         insuplc_admdvs=self._insuplc(row))
             self.ledger.journal_request(env.msgid, "2601", env.body, sale_id)
             crash_point("resolve.after_journal")
@@ -401,23 +408,15 @@ class SaleService:
 
 
 def split_from_answer(output: dict[str, Any], estimate: dict[str, Any]) -> dict[str, Any]:
-    """The insurer's setlinfo as the split object of DESIGN §4 (two-decimal strings)."""
-    setl = output.get("setlinfo") or {}
-    try:
-        split = {k: wire(setl.get(k, "0") or "0") for k in SPLIT_FIELDS}
-    except ArithmeticError:
-        raise RxlaneError("UPSTREAM_REFUSED", message="The insurer's answer has an unreadable amount.",
-                          message_zh="医保中心返回的金额无法识别。") from None
-    by_code = {d.get("med_list_codg"): d for d in output.get("detlcutinfo") or []}
+    """The insurer's setlinfo as the split object of DESIGN §4; lines from its detlcutinfo where it gives them."""
+    setl = tx.parse_setlinfo(output)
+    split: dict[str, Any] = setl.split()
+    by_code = {d.get("med_list_codg"): d for d in setl.lines}
     split["lines"] = []
     for line in estimate.get("lines", []):
-        d = by_code.get(line["med_list_codg"])
-        if d is None:
-            split["lines"].append(dict(line))
-            continue
-        split["lines"].append({**line, **{k: wire(d[k]) for k in
-                                          ("line_total", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt",
-                                           "inscp_scp_amt") if k in d}})
+        d = by_code.get(line["med_list_codg"], {})
+        split["lines"].append({**line, **{k: wire(d[k]) for k in ("fulamt_ownpay_amt", "overlmt_selfpay",
+                                                                  "preselfpay_amt", "inscp_scp_amt") if k in d}})
     return split
 
 
@@ -425,6 +424,3 @@ def compare(insurer: dict[str, Any], estimate: dict[str, Any]) -> list[dict[str,
     return [{"field": k, "insurer": insurer[k], "estimate": estimate[k]}
             for k in SPLIT_FIELDS if k in estimate and fen(insurer[k]) != fen(estimate[k])]
 
-
-def known_reason(code: str) -> bool:
-    return code in REASONS

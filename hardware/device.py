@@ -1,0 +1,153 @@
+"""The small protocol every device driver follows, and the configuration that names a device.
+
+Borrowed from the Odoo IoT box (STYLE.md): each device reports exactly one of `connected`, `connecting`,
+`disconnected`, `error`, with the last error text, so the counter page's device panel can say what is wrong in
+words. Model settings (baud rate, framing, prefix/suffix, printer code page) are data in
+`config/devices/<model>.toml`; the store's `[[devices]]` entry overrides them (DESIGN §6, §7).
+"""
+from __future__ import annotations
+
+import codecs
+import tomllib
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Mapping, Protocol, runtime_checkable
+
+from hardware.framing import KINDS as FRAMINGS
+
+State = Literal["connected", "connecting", "disconnected", "error"]
+STATES = ("connected", "connecting", "disconnected", "error")
+DEVICE_KINDS = ("scanner", "card_reader", "printer")
+MODELS_DIR = Path(__file__).resolve().parent.parent / "config" / "devices"
+# descriptive keys a model file may carry; they document the model and configure nothing
+_MODEL_METADATA = ("description", "vendor", "interface", "notes")
+
+
+class DeviceError(Exception):
+    """A device could not be opened, read or written. `state` is what the device should now report:
+    `disconnected` when it went away (unplugged, powered off), `error` when it cannot be used as configured."""
+
+    def __init__(self, message: str, state: State = "error") -> None:
+        super().__init__(message)
+        self.message = message
+        self.state = state
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    name: str
+    kind: str
+    url: str
+    framing: str = "cr"
+    model: str = ""
+    baudrate: int = 9600
+    encoding: str = "utf-8"
+    prefix: str = ""
+    suffix: str = ""
+    code_page: str = ""          # printers: "gb18030" (Chinese mode) or an escpos code page name like "CP437"
+    reprobe_s: float = 3.0       # longest wait between reconnect attempts
+    separator: str = "|"         # card readers: between card number and card serial number
+    max_frame: int = 4096
+    frame_gap_s: float = 0.1     # `timeout` framing: this much silence ends a frame
+    columns: int = 42            # printers: characters per line in font A (80 mm: 42 at 180 dpi, 48 at 203 dpi)
+
+    @classmethod
+    def from_mapping(cls, d: Mapping[str, Any], models_dir: str | Path | None = None) -> "DeviceConfig":
+        """A store's `[[devices]]` entry over its model's defaults (store wins); `ValueError` names the bad key."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f"devices: each entry must be a table, got {type(d).__name__}")
+        label = f"device {d.get('name')!r}" if d.get("name") else "device"
+        known = {f.name for f in fields(cls)}
+        for key in d:
+            if key not in known:
+                raise ValueError(f"{label}: unknown key {key!r}")
+        merged: dict[str, Any] = {}
+        model = d.get("model", "")
+        if model:
+            merged.update(_load_model(str(model), Path(models_dir) if models_dir else MODELS_DIR, label))
+        merged.update(d)
+        for key in ("name", "kind", "url"):
+            if not isinstance(merged.get(key), str) or not merged[key].strip():
+                raise ValueError(f"{label}: key {key!r} is required (a non-empty string)")
+        return cls(**_checked(merged, label))
+
+
+def _load_model(model: str, models_dir: Path, label: str) -> dict[str, Any]:
+    if "/" in model or "\\" in model or model.startswith("."):
+        raise ValueError(f"{label}: key 'model' must be a model name like 'honeywell-1900', got {model!r}")
+    path = models_dir / f"{model}.toml"
+    if not path.is_file():
+        raise ValueError(f"{label}: key 'model': no device model {model!r} (looked for {path})")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{label}: key 'model': {path} is not valid TOML: {exc}") from None
+    known = {f.name for f in fields(DeviceConfig)} - {"name", "url", "model"}
+    out = {}
+    for key, value in data.items():
+        if key in _MODEL_METADATA:
+            continue
+        if key not in known:
+            raise ValueError(f"{label}: model file {path.name}: unknown key {key!r}")
+        out[key] = value
+    return out
+
+
+def _checked(m: dict[str, Any], label: str) -> dict[str, Any]:
+    def bad(key: str, want: str) -> ValueError:
+        return ValueError(f"{label}: key {key!r} must be {want}, got {m[key]!r}")
+
+    if m["kind"] not in DEVICE_KINDS:
+        raise bad("kind", " | ".join(DEVICE_KINDS))
+    if m.get("framing", "cr") not in FRAMINGS:
+        raise bad("framing", " | ".join(FRAMINGS))
+    for key in ("baudrate", "max_frame", "columns"):
+        if key in m and (not isinstance(m[key], int) or isinstance(m[key], bool) or m[key] < 1):
+            raise bad(key, "a positive integer")
+    for key in ("reprobe_s", "frame_gap_s"):
+        if key in m and (not isinstance(m[key], (int, float)) or isinstance(m[key], bool) or m[key] <= 0):
+            raise bad(key, "a positive number of seconds")
+    for key in ("model", "encoding", "prefix", "suffix", "code_page", "separator"):
+        if key in m and not isinstance(m[key], str):
+            raise bad(key, "a string")
+    if "encoding" in m:
+        try:
+            codecs.lookup(m["encoding"])
+        except LookupError:
+            raise bad("encoding", "a Python codec name such as 'utf-8' or 'gb18030'") from None
+    if "separator" in m and not m["separator"]:
+        raise bad("separator", "a non-empty string")
+    return m
+
+
+@runtime_checkable
+class Device(Protocol):
+    """What the manager needs from a driver. Input devices implement `read_frame`, printers `write`.
+
+    `open()`/`read_frame()` raise `DeviceError` (and set `state`/`last_error` first); `read_frame` raises
+    `hardware.framing.BadFrame` for a complete frame that is not a scan, and returns None on a quiet line.
+    """
+
+    config: DeviceConfig
+    state: State
+    last_error: str | None
+    last_seen: datetime | None
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class InputDevice(Device, Protocol):
+    """Scanners and card readers."""
+
+    def read_frame(self, timeout: float) -> str | None: ...
+
+
+@runtime_checkable
+class OutputDevice(Device, Protocol):
+    """Printers: `write` returns False (and sets state "error") instead of raising."""
+
+    def write(self, data: bytes) -> bool: ...

@@ -1,0 +1,189 @@
+"""Cut a serial byte stream into scan frames, and decide whether a frame is a real scan.
+
+Scanners and card readers talk in frames: the payload followed by a terminator (`cr`, `lf`, `crlf`), wrapped
+in STX/ETX (`stx_etx`), or simply followed by silence (`timeout`) — DESIGN §7. Reads arrive split at arbitrary
+points, so the framer buffers; a line that never ends (a scanner configured for another terminator, a 64 KB
+burst of noise) must not grow memory without bound, so a frame longer than `max_frame` is thrown away whole
+(its tail too, up to the next terminator) and counted in `dropped`.
+
+Pure: no I/O, no clock. The reader decides when the line has gone idle and calls `flush()`.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+STX = b"\x02"
+ETX = b"\x03"
+KINDS = ("cr", "lf", "crlf", "stx_etx", "timeout")
+_TERMINATORS = {"cr": b"\r", "lf": b"\n", "crlf": b"\r\n"}
+# GS1 group separator (FNC1 in a scan) is part of the payload (DESIGN §7); every other control character
+# in a decoded frame means line noise or a wrong baud rate.
+_ALLOWED_CONTROLS = {"\x1d"}
+_PLAIN_ASCII = re.compile(rb"[\x20-\x7e\x1d]*")
+# encodings in which those bytes mean exactly the same ASCII characters
+_ASCII_COMPATIBLE = frozenset({"utf-8", "utf8", "ascii", "gb18030", "gbk", "latin-1", "iso-8859-1", "cp1252"})
+
+
+class BadFrame(ValueError):
+    """A complete frame that is not a usable scan (not decodable, or noise); reported, never delivered."""
+
+
+class Framer:
+    """Incremental splitter: `feed(bytes) -> [frame, ...]`; partial frames stay buffered until completed."""
+
+    def __init__(self, kind: str, max_frame: int = 4096, prefix: bytes = b"", suffix: bytes = b"") -> None:
+        if kind not in KINDS:
+            raise ValueError(f"framing: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+        if max_frame < 1:
+            raise ValueError("max_frame: must be at least 1")
+        self.kind = kind
+        self.max_frame = max_frame
+        self.prefix = prefix
+        self.suffix = suffix
+        self.dropped = 0  # frames discarded: over-long, or cut short by reset()
+        self._buf = bytearray()
+        self._skipping = False  # inside an over-long frame: discard until its terminator
+        self._in_frame = False  # stx_etx: an STX has been seen
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an unfinished frame held in the buffer."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if not data:
+            return []
+        if self.kind == "stx_etx":
+            return self._feed_stx_etx(data)
+        if self.kind == "timeout":
+            self._buf += data
+            if len(self._buf) > self.max_frame:
+                self._drop()
+            return []
+        return self._feed_terminated(data, _TERMINATORS[self.kind])
+
+    def flush(self) -> list[bytes]:
+        """The line went idle: with `timeout` framing the buffer is a frame. Other kinds keep waiting for their
+        terminator — except that silence ends an over-long burst being skipped, so the next scan is not
+        swallowed as its tail."""
+        if self.kind != "timeout":
+            if self._skipping:
+                self._skipping = False
+                self._buf.clear()
+            return []
+        if not self._buf:
+            return []
+        frame = bytes(self._buf)
+        self._buf.clear()
+        return self._finish([frame])
+
+    def reset(self) -> None:
+        """The device went away: an unfinished frame is incomplete data and must never be delivered."""
+        if self._buf or self._in_frame:
+            self.dropped += 1
+        self._buf.clear()
+        self._skipping = False
+        self._in_frame = False
+
+    def _keep_tail(self, size: int) -> None:
+        # while skipping, keep only what could be the first half of a split two-byte terminator
+        if size and self._buf.endswith(b"\r"):
+            self._buf[:] = b"\r"
+        else:
+            self._buf.clear()
+
+    def _drop(self) -> None:
+        self.dropped += 1
+        self._keep_tail(1 if self.kind == "crlf" else 0)
+        self._skipping = self.kind != "timeout"
+        self._in_frame = False
+
+    def _feed_terminated(self, data: bytes, term: bytes) -> list[bytes]:
+        self._buf += data
+        if term not in self._buf:
+            if self._skipping:
+                self._keep_tail(len(term) - 1)
+            elif len(self._buf) > self.max_frame:
+                self._drop()
+            return []
+        parts = bytes(self._buf).split(term)
+        self._buf = bytearray(parts.pop())
+        frames = []
+        for part in parts:
+            if self._skipping:  # the tail of an over-long frame ends here
+                self._skipping = False
+                continue
+            if len(part) > self.max_frame:
+                self.dropped += 1
+                continue
+            frames.append(part)
+        if len(self._buf) > self.max_frame:
+            self._drop()
+        return self._finish(frames)
+
+    def _feed_stx_etx(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        frames = []
+        while True:
+            if not self._in_frame:
+                start = self._buf.find(STX)
+                if start < 0:
+                    self._buf.clear()  # noise between frames
+                    break
+                del self._buf[: start + 1]
+                self._in_frame = True
+            end = self._buf.find(ETX)
+            restart = self._buf.find(STX)
+            if 0 <= restart and (end < 0 or restart < end):
+                # a new STX before the ETX: the earlier frame was cut short (a reset scanner)
+                self.dropped += 1
+                del self._buf[: restart + 1]
+                continue
+            if end < 0:
+                if len(self._buf) > self.max_frame:
+                    self.dropped += 1
+                    self._buf.clear()
+                    self._in_frame = False
+                break
+            frame = bytes(self._buf[:end])
+            del self._buf[: end + 1]
+            self._in_frame = False
+            if len(frame) > self.max_frame:
+                self.dropped += 1
+            else:
+                frames.append(frame)
+        return self._finish(frames)
+
+    def _finish(self, frames: list[bytes]) -> list[bytes]:
+        out = []
+        for frame in frames:
+            if self.kind in ("cr", "lf"):
+                # a scanner set to CRLF on a `cr`/`lf` line leaves the other half at an edge
+                frame = frame.strip(b"\r\n")
+            if self.prefix and frame.startswith(self.prefix):
+                frame = frame[len(self.prefix):]
+            if self.suffix and frame.endswith(self.suffix):
+                frame = frame[: -len(self.suffix)]
+            if frame:
+                out.append(frame)
+        return out
+
+
+def decode_frame(frame: bytes, encoding: str = "utf-8") -> str:
+    """Bytes of one frame → the scanned text, or `BadFrame` when it cannot be a scan.
+
+    A wrong baud rate or a noisy line produces bytes that either fail to decode or decode to control
+    characters / replacement characters (mojibake); passing those on would put garbage in a sale line.
+    """
+    if _PLAIN_ASCII.fullmatch(frame) and encoding.lower().replace("_", "-") in _ASCII_COMPATIBLE:
+        return frame.decode("ascii")  # the common case (trace codes, GTINs, GS1 strings): no per-character check
+    try:
+        text = frame.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise BadFrame(f"bad frame: not valid {encoding} ({len(frame)} bytes: {frame[:16].hex(' ')})") from exc
+    for ch in text:
+        if ch == "\ufffd" or (unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") and ch not in _ALLOWED_CONTROLS):
+            raise BadFrame(f"bad frame: control or unassigned character U+{ord(ch):04X} "
+                           f"({len(frame)} bytes: {frame[:16].hex(' ')}); check the baud rate")
+    return text

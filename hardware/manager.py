@@ -1,0 +1,246 @@
+"""The device registry: one loop per scanner / card reader, periodic re-probing of printers, state events.
+
+Like the Odoo IoT box's drivers (STYLE.md), each input device gets its own thread that opens the port, reads
+frames and hands every good one to `on_scan(device_name, text)`. When the device goes away (unplugged,
+power-cycled, socket closed) the loop closes the port and retries with backoff capped at `reprobe_s`, so a
+scanner plugged in after start, or plugged back in, is found without a restart (DESIGN §7). Every change of
+(state, error) is pushed through `on_state(name, state, error)` for the counter page's device panel.
+
+The service passes the callbacks in: `hardware` never imports `plugin` (DESIGN §2). The manager never grabs
+the keyboard — keyboard-wedge scanners type into the counter page or the POS and need nothing here.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from hardware.cardreader import card_reader_for
+from hardware.device import DeviceConfig, DeviceError
+from hardware.framing import BadFrame
+from hardware.printer import Printer
+from hardware.scanner import SerialScanner
+from hardware.slip import slip_escpos
+
+log = logging.getLogger("rxlane.hardware")
+_FIRST_RETRY_S = 0.05
+_READ_SLICE_S = 0.25  # how long one read waits before the loop checks for stop()
+
+TEST_SALE = {
+    "pharmacy": {"name": "打印测试 PRINT TEST", "code": ""},
+    "time": "",
+    "patient": {"name_masked": "测*", "certno_masked": "0000**********0000", "insutype": "310"},
+    "setl_id": "TEST0001",
+    "hi_rxno": "",
+    "lines": [{"name": "测试药品（样张）", "spec": "1盒", "qty": "1", "price": "0.00", "line_total": "0.00",
+               "trace_codes": []}],
+    "split": {"medfee_sumamt": "0.00", "hifp_pay": "0.00", "hifob_pay": "0.00", "hifmi_pay": "0.00",
+              "acct_pay": "0.00", "psn_cash_pay": "0.00"},
+}
+
+
+def driver_for(config: DeviceConfig):
+    if config.kind == "printer":
+        return Printer(config)
+    if config.kind == "card_reader":
+        return card_reader_for(config)
+    return SerialScanner(config)
+
+
+@dataclass
+class _Entry:
+    config: DeviceConfig
+    driver: Any
+    state: str = "disconnected"
+    error: str | None = None
+    last_bad_frame: str | None = None
+    bad_frames: int = 0
+    thread: threading.Thread | None = None
+    waiters: list[queue.Queue] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class DeviceManager:
+    def __init__(self, configs: list[DeviceConfig], on_scan: Callable[[str, str], None],
+                 on_state: Callable[[str, str, str | None], None], reprobe_s: float = 3.0,
+                 on_bad_frame: Callable[[str, str], None] | None = None) -> None:
+        self._entries: dict[str, _Entry] = {}
+        for config in configs:
+            if config.name in self._entries:
+                raise ValueError(f"devices: name {config.name!r} is used twice")
+            self._entries[config.name] = _Entry(config, driver_for(config))
+        self._on_scan = on_scan
+        self._on_state = on_state
+        self._on_bad_frame = on_bad_frame
+        self.reprobe_s = reprobe_s
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    # ---- lifecycle ----
+
+    def start(self) -> None:
+        if self._threads:
+            return  # already running
+        self._stop.clear()
+        for entry in self._entries.values():
+            if entry.config.kind == "printer":
+                continue
+            entry.thread = threading.Thread(target=self._run_input, args=(entry,), daemon=True,
+                                            name=f"rxlane-device-{entry.config.name}")
+            self._threads.append(entry.thread)
+        if any(e.config.kind == "printer" for e in self._entries.values()):
+            self._threads.append(threading.Thread(target=self._run_printer_probe, daemon=True,
+                                                  name="rxlane-printer-probe"))
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
+        self._threads.clear()
+        for entry in self._entries.values():
+            try:
+                entry.driver.close()
+            except Exception:  # closing is best effort; the process may be exiting
+                log.exception("closing device %s failed", entry.config.name)
+
+    # ---- queries and commands ----
+
+    def states(self) -> list[dict]:
+        out = []
+        for entry in self._entries.values():
+            seen = entry.driver.last_seen
+            out.append({"name": entry.config.name, "kind": entry.config.kind, "url": entry.config.url,
+                        "model": entry.config.model, "state": entry.state, "error": entry.error,
+                        "last_seen": seen.isoformat() if seen else None, "bad_frames": entry.bad_frames,
+                        "dropped": getattr(entry.driver, "dropped", 0), "last_bad_frame": entry.last_bad_frame})
+        return out
+
+    def test(self, name: str, timeout_s: float = 10.0) -> dict:
+        """Scanner / card reader: wait for one read and return it (it does not go to on_scan).
+        Printer: print a test slip."""
+        entry = self._entries.get(name)
+        if entry is None:
+            return {"name": name, "ok": False, "error": f"no such device configured: {name}"}
+        if entry.config.kind == "printer":
+            return self._print_to(entry, slip_escpos(TEST_SALE, entry.config.code_page or "gb18030",
+                                                     entry.config.columns))
+        slot: queue.Queue = queue.Queue(maxsize=1)
+        with entry.lock:
+            entry.waiters.append(slot)
+        try:
+            text = slot.get(timeout=timeout_s)
+        except queue.Empty:
+            detail = f"; device is {entry.state}: {entry.error}" if entry.error else f"; device is {entry.state}"
+            return {"name": name, "kind": entry.config.kind, "ok": False,
+                    "error": f"nothing read within {timeout_s:g} s{detail}"}
+        finally:
+            with entry.lock:
+                if slot in entry.waiters:
+                    entry.waiters.remove(slot)
+        return {"name": name, "kind": entry.config.kind, "ok": True, "scan": text}
+
+    def print(self, name: str | None, data: bytes) -> dict:
+        """Send a job to `name`, or to the first printer. Never raises: `{name, ok, error}`."""
+        printers = [e for e in self._entries.values() if e.config.kind == "printer"]
+        if name is not None:
+            printers = [e for e in printers if e.config.name == name]
+        if not printers:
+            what = f"no printer named {name!r}" if name else "no printer configured"
+            return {"name": name, "ok": False, "error": what}
+        return self._print_to(printers[0], data)
+
+    # ---- internals ----
+
+    def _print_to(self, entry: _Entry, data: bytes) -> dict:
+        with entry.lock:
+            ok = entry.driver.write(data)
+        self._publish(entry, entry.driver.state, entry.driver.last_error)
+        return {"name": entry.config.name, "kind": "printer", "ok": ok, "error": None if ok else entry.error}
+
+    def _publish(self, entry: _Entry, state: str, error: str | None) -> None:
+        with self._lock:
+            if (entry.state, entry.error) == (state, error):
+                return
+            entry.state, entry.error = state, error
+        log.info("device %s: %s%s", entry.config.name, state, f" ({error})" if error else "")
+        try:
+            self._on_state(entry.config.name, state, error)
+        except Exception:
+            log.exception("on_state callback failed for %s", entry.config.name)
+
+    def _backoff_cap(self, entry: _Entry) -> float:
+        return max(_FIRST_RETRY_S, min(self.reprobe_s, entry.config.reprobe_s))
+
+    def _run_input(self, entry: _Entry) -> None:
+        delay = _FIRST_RETRY_S
+        while not self._stop.is_set():
+            if entry.state not in ("error", "disconnected") or entry.error is None:
+                self._publish(entry, "connecting", None)
+            try:
+                entry.driver.open()
+            except DeviceError as exc:
+                self._publish(entry, "error", exc.message)
+                self._stop.wait(delay)
+                delay = min(delay * 2, self._backoff_cap(entry))
+                continue
+            delay = _FIRST_RETRY_S
+            self._publish(entry, "connected", None)
+            try:
+                self._pump(entry)
+            except DeviceError as exc:
+                self._publish(entry, exc.state, exc.message)
+            except Exception as exc:  # a driver bug: report it and keep the loop alive
+                log.exception("device %s failed", entry.config.name)
+                self._publish(entry, "error", f"internal error: {exc}")
+            finally:
+                entry.driver.close()
+            self._stop.wait(delay)
+        if entry.state == "connected":
+            self._publish(entry, "disconnected", None)
+
+    def _pump(self, entry: _Entry) -> None:
+        while not self._stop.is_set():
+            try:
+                text = entry.driver.read_frame(_READ_SLICE_S)
+            except BadFrame as exc:
+                entry.bad_frames += 1
+                entry.last_bad_frame = str(exc)
+                if self._on_bad_frame:
+                    self._call(self._on_bad_frame, entry, str(exc))
+                continue
+            if text is not None:
+                self._deliver(entry, text)
+
+    def _deliver(self, entry: _Entry, text: str) -> None:
+        with entry.lock:
+            waiter = entry.waiters.pop(0) if entry.waiters else None
+        if waiter is not None:
+            waiter.put(text)
+            return
+        self._call(self._on_scan, entry, text)
+
+    def _call(self, callback: Callable[[str, str], None], entry: _Entry, text: str) -> None:
+        try:
+            callback(entry.config.name, text)
+        except Exception:  # the service's problem must not stop the device loop
+            # the text is not logged: a card read is personal data (DESIGN §8)
+            log.exception("callback failed for device %s", entry.config.name)
+
+    def _run_printer_probe(self) -> None:
+        printers = [e for e in self._entries.values() if e.config.kind == "printer"]
+        while not self._stop.is_set():
+            for entry in printers:
+                with entry.lock:
+                    try:
+                        entry.driver.open()
+                    except DeviceError:
+                        pass
+                    except Exception as exc:
+                        entry.driver.state, entry.driver.last_error = "error", f"internal error: {exc}"
+                self._publish(entry, entry.driver.state, entry.driver.last_error)
+            self._stop.wait(min([self.reprobe_s] + [e.config.reprobe_s for e in printers]))
