@@ -15,6 +15,7 @@ from adapters.nhsa.client import GatewayClient, GatewaySettings, MsgIdGenerator
 from plugin import __version__
 from plugin.catalog import Catalog
 from plugin.config import Settings
+from plugin.devices import CounterDevices, ScanRefs, device_configs
 from plugin.events import EventBus
 from plugin.ledger import Ledger
 from plugin.outbox import Outbox
@@ -49,7 +50,8 @@ class Service:
     events: EventBus
     gateway_url: str
     version: str = __version__
-    devices: object | None = None
+    devices: CounterDevices | None = None
+    scan_refs: ScanRefs = field(default_factory=ScanRefs)
     extras: dict = field(default_factory=dict)
 
     @property
@@ -58,11 +60,13 @@ class Service:
 
     def start_background(self) -> None:
         self.recovery.start()
+        if self.devices is not None:
+            self.devices.start()
 
     def close(self) -> None:
         self.recovery.stop()
         if self.devices is not None:
-            self.devices.stop()  # type: ignore[attr-defined]
+            self.devices.stop()
         self.ledger.close()
 
 
@@ -95,5 +99,10 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
     outbox = Outbox(ledger, upstream, settings.store)
     recovery = Recovery(sales, outbox)
     recovery_box["r"] = recovery
+    refs = ScanRefs()
+    devices = None
+    if settings.devices:
+        devices = CounterDevices(device_configs(settings.devices), events, refs, settings.store.trace_prefix_len)
     return Service(settings=settings, ledger=ledger, upstream=upstream, policy=policy, catalog=catalog,
-                   sales=sales, outbox=outbox, recovery=recovery, events=events, gateway_url=url)
+                   sales=sales, outbox=outbox, recovery=recovery, events=events, gateway_url=url,
+                   devices=devices, scan_refs=refs)

@@ -55,12 +55,15 @@ def sandbox_http(sandbox) -> Http:
     return Http(sandbox.url)
 
 
-def make_service(data_dir: Path, gateway_url: str, **sections: dict[str, Any]):
+def make_service(data_dir: Path, gateway_url: str, **sections: Any):
     from plugin.service import build_service
     overrides: dict[str, Any] = {"server": {"data_dir": str(data_dir)}, "nhsa": {"url": gateway_url,
                                                                                  "timeout_s": 3}}
     for section, values in sections.items():
-        overrides.setdefault(section, {}).update(values)
+        if isinstance(values, list):
+            overrides[section] = values
+        else:
+            overrides.setdefault(section, {}).update(values)
     settings = load_settings(None, environ={}, overrides=overrides)
     return build_service(settings)
 
@@ -71,9 +74,11 @@ def service_factory(tmp_path, sandbox):
     from plugin.app import create_app
     running: list[tuple[Any, ServerThread]] = []
 
-    def start(data_dir: Path | None = None, **sections: dict[str, Any]) -> tuple[Any, Http]:
+    def start(data_dir: Path | None = None, **sections: Any) -> tuple[Any, Http]:
         svc = make_service(data_dir or tmp_path / "data", sandbox.url, **sections)
         svc.extras["heartbeat_s"] = 0.5
+        if svc.devices is not None:
+            svc.devices.start()
         server = ServerThread(create_app(svc))
         running.append((svc, server))
         return svc, Http(server.url)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 MAX_LINES = 50
 MAX_CODES = 200
@@ -71,15 +71,23 @@ CERT_TYPES = {"01": "01", "02": "02", "03": "03", "ecard": "01", "id_card": "02"
 
 
 class IdentifyIn(_In):
-    cert_type: Literal["01", "02", "03", "ecard", "id_card", "ss_card"] = Field(
-        description="01 e-voucher token (ecard), 02 resident ID number (id_card), 03 social-security card (ss_card)")
-    cert_no: str = Field(min_length=1, max_length=512)
+    cert_type: Literal["01", "02", "03", "ecard", "id_card", "ss_card"] | None = Field(default=None, description=(
+        "01 e-voucher token (ecard), 02 resident ID number (id_card), 03 social-security card (ss_card)"))
+    cert_no: str = Field(default="", max_length=512)
     card_sn: str = Field(default="", max_length=64)
     psn_name: str = Field(default="", max_length=64)
+    scan_ref: str = Field(default="", max_length=64, description=(
+        "Instead of cert_type/cert_no: the scan_ref of a device scan event (the number never leaves the service)."))
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "IdentifyIn":
+        if not self.scan_ref and not (self.cert_type and self.cert_no):
+            raise ValueError("give cert_type and cert_no, or a scan_ref")
+        return self
 
     @property
     def mdtrt_cert_type(self) -> str:
-        return CERT_TYPES[self.cert_type]
+        return CERT_TYPES[self.cert_type or "01"]
 
 
 class SaleLineIn(_In):

@@ -57,6 +57,18 @@ ENDPOINTS: list[tuple] = [
      schemas.SaleOut, 200, [SALE_ID], [], ["NOT_FOUND", "INVALID_STATE", "TRACE_CODE_NOT_ON_SALE"]),
     ("delete", "/v1/sales/{sale_id}", "Cancel an unsettled sale (its packs are released)", None,
      schemas.SaleOut, 200, [SALE_ID], [], ["NOT_FOUND", "INVALID_STATE"]),
+    ("get", "/v1/sales/{sale_id}/slip.txt", "Settlement slip as text", None, None, 200, [SALE_ID], [],
+     ["NOT_FOUND", "INVALID_STATE"]),
+    ("get", "/v1/sales/{sale_id}/slip.png", "Settlement slip as PNG with a Code128 barcode of setl_id", None, None,
+     200, [SALE_ID], [], ["NOT_FOUND", "INVALID_STATE"]),
+    ("post", "/v1/sales/{sale_id}/print", "Print the slip on the configured printer", None, None, 200, [SALE_ID],
+     [], ["NOT_FOUND", "INVALID_STATE"]),
+    ("get", "/v1/devices", "Configured devices and their states", None, schemas.DevicesOut, 200, [], [], []),
+    ("post", "/v1/devices/{name}/test", "Self-test a device: wait for a scan, or print a test slip", None,
+     schemas.DeviceTestOut, 200,
+     [{"name": "name", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 40}}],
+     [{"name": "timeout_s", "in": "query", "required": False, "schema": {"type": "number"}}],
+     ["NOT_FOUND", "INVALID_INPUT"]),
     ("get", "/v1/events", "Server-sent events: scan, device, sale", None, None, 200, [], [], []),
 ]
 
@@ -84,8 +96,13 @@ def document(extra: list[tuple] | None = None) -> dict[str, Any]:
             op["responses"] = {str(status): {"description": "OK",
                                              "content": {"application/json": {"schema": _ref(out, components)}}}}
         else:
-            op["responses"] = {str(status): {"description": "text/event-stream",
-                                             "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+            mime = {"slip.txt": "text/plain", "slip.png": "image/png"}.get(path.rsplit("/", 1)[-1],
+                                                                          "text/event-stream")
+            if path.endswith("/print"):
+                mime = "application/json"
+            op["responses"] = {str(status): {"description": mime,
+                                             "content": {mime: {"schema": {"type": "string"} if mime != "application/json"
+                                                                else {"type": "object"}}}}}
         for code in errors:
             spec = ERRORS.get(code) or REASONS[code]
             entry = op["responses"].setdefault(str(spec.http_status), {

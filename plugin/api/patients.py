@@ -19,6 +19,9 @@ bp = Blueprint("patients", __name__)
 def identify():
     req = parse(IdentifyIn)
     svc = current_app.extensions["rxlane"]
+    if req.scan_ref:
+        cert_type, cert_no, card_sn = svc.scan_refs.take(req.scan_ref)
+        req = req.model_copy(update={"cert_type": cert_type, "cert_no": cert_no, "card_sn": card_sn})
     return json_response(patients.identify(svc.ledger, svc.upstream, req))
 
 

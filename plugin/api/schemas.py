@@ -203,3 +203,25 @@ class HealthOut(BaseModel):
     in_doubt: int
     devices: list[dict[str, Any]]
     catalog_synced_at: str | None
+
+
+class DeviceOut(BaseModel):
+    name: str
+    kind: Literal["scanner", "card_reader", "printer"]
+    url: str
+    state: Literal["connected", "connecting", "disconnected", "error"]
+    error: str | None
+    last_seen: str | None
+    model_config = {"extra": "allow"}
+
+
+class DevicesOut(BaseModel):
+    devices: list[DeviceOut]
+
+
+class DeviceTestOut(BaseModel):
+    name: str
+    ok: bool
+    error: str | None = None
+    scan: dict[str, Any] | None = None
+    model_config = {"extra": "allow"}

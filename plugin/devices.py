@@ -1,0 +1,114 @@
+"""The service's side of the counter hardware: starts the configured devices and turns their frames into scans.
+
+Every device scan goes through the same classifier as `POST /v1/scans` and is published on `/v1/events`. A scan
+that identifies a patient (e-voucher, ID card, social-security card) is published masked, with a short-lived
+`scan_ref` that `POST /v1/patients/identify` accepts instead of the number — so the browser never holds it.
+"""
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from hardware.cardreader import parse_card
+from hardware.framing import BadFrame
+from hardware.device import DeviceConfig, MODELS_DIR
+from hardware.manager import DeviceManager
+from plugin.api.errors import RxlaneError, InvalidInput
+from plugin.events import EventBus
+from plugin.privacy import mask_card
+from plugin.tracecode import classify
+
+SCAN_REF_TTL_S = 300.0
+PATIENT_KINDS = {"ecard": "01", "id_card": "02", "ss_card": "03"}
+
+
+class ScanRefs:
+    """Unmasked patient credentials from device scans, held briefly in memory and handed out by reference."""
+
+    def __init__(self, ttl_s: float = SCAN_REF_TTL_S):
+        self.ttl_s = ttl_s
+        self._items: dict[str, tuple[float, str, str, str]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, cert_type: str, cert_no: str, card_sn: str = "") -> str:
+        ref = "R" + secrets.token_hex(10)
+        now = time.monotonic()
+        with self._lock:
+            self._items = {k: v for k, v in self._items.items() if v[0] > now}
+            self._items[ref] = (now + self.ttl_s, cert_type, cert_no, card_sn)
+        return ref
+
+    def take(self, ref: str) -> tuple[str, str, str]:
+        with self._lock:
+            item = self._items.get(ref)
+        if item is None or item[0] < time.monotonic():
+            raise InvalidInput("scan_ref is unknown or expired; scan again.", "扫描已过期，请重新扫码或读卡。",
+                               field="scan_ref")
+        return item[1], item[2], item[3]
+
+
+def device_configs(devices: list[Any], models_dir: Path = MODELS_DIR) -> list[DeviceConfig]:
+    configs = []
+    for i, dev in enumerate(devices):
+        try:
+            configs.append(DeviceConfig.from_mapping(dev.model_dump(), models_dir))
+        except ValueError as exc:
+            raise InvalidInput(f"devices[{i}]: {exc}", f"设备配置错误 devices[{i}]：{exc}",
+                               field=f"devices[{i}]") from None
+    return configs
+
+
+class CounterDevices:
+    def __init__(self, configs: list[DeviceConfig], events: EventBus, refs: ScanRefs, prefix_len: int,
+                 reprobe_s: float = 3.0):
+        self.events = events
+        self.refs = refs
+        self.prefix_len = prefix_len
+        self.kinds = {c.name: c.kind for c in configs}
+        self.manager = DeviceManager(configs, on_scan=self._on_scan, on_state=self._on_state, reprobe_s=reprobe_s,
+                                     on_bad_frame=self._on_bad_frame)
+
+    def start(self) -> None:
+        self.manager.start()
+
+    def stop(self) -> None:
+        self.manager.stop()
+
+    def states(self) -> list[dict]:
+        return self.manager.states()
+
+    def names(self) -> set[str]:
+        return set(self.kinds)
+
+    def scan_answer(self, device: str, text: str) -> dict[str, Any]:
+        """The scan event's data: the scan answer of DESIGN §4 plus `device`, or an `error` object."""
+        if self.kinds.get(device) == "card_reader":
+            try:
+                card = parse_card(text)
+            except BadFrame as exc:
+                return {"device": device, "kind": "unknown", "raw_length": len(text),
+                        **RxlaneError("INVALID_INPUT", str(exc), "读卡内容无法识别，请重新读卡。").to_body()}
+            ref = self.refs.put("03", card.card_no, card.card_sn)
+            return {"kind": "ss_card", "raw_length": len(text), "masked": mask_card(card.card_no),
+                    "device": device, "scan_ref": ref}
+        try:
+            scan = classify(text, product_prefix_len=self.prefix_len)
+        except RxlaneError as exc:
+            return {"device": device, "kind": "unknown", "raw_length": len(text), **exc.to_body()}
+        answer = {**scan.to_dict(), "device": device}
+        if scan.kind in PATIENT_KINDS:
+            number = {"ecard": scan.token, "id_card": scan.cert_no, "ss_card": scan.card_no}[scan.kind]
+            answer["scan_ref"] = self.refs.put(PATIENT_KINDS[scan.kind], number or scan.cleaned)
+        return answer
+
+    def _on_scan(self, device: str, text: str) -> None:
+        self.events.publish("scan", self.scan_answer(device, text))
+
+    def _on_state(self, device: str, state: str, error: str | None) -> None:
+        self.events.publish("device", {"name": device, "state": state, "error": error})
+
+    def _on_bad_frame(self, device: str, message: str) -> None:
+        self.events.publish("device", {"name": device, "state": "connected", "error": message})
