@@ -28,10 +28,11 @@ def backoff(attempts: int) -> float:
 
 
 class Outbox:
-    def __init__(self, ledger: Ledger, upstream: Upstream, store: Any):
+    def __init__(self, ledger: Ledger, upstream: Upstream, *, opter: str = "", opter_name: str = ""):
         self.ledger = ledger
         self.upstream = upstream
-        self.store = store
+        self.store_opter = opter
+        self.store_opter_name = opter_name
         self._lock = threading.Lock()
 
     def depth(self) -> dict[str, Any]:
@@ -116,6 +117,10 @@ class Outbox:
         person = json.loads(self.ledger.patient(sale["patient_ref"])["person_json"])
         if infno in ("3505", "3506"):
             return self._sale_upload(sale, infno, int(body.get("batch", 0))), person["insuplc_admdvs"]
+        if infno == "7204":
+            return tx.rx_review_input(hi_rxno=sale["hi_rxno"], phar_code=self.store_opter, phar_name=self.store_opter_name,
+                                      rx_chk_stas_codg="1", rx_chk_opnn="审核通过",
+                                      rx_chk_time=sale["setl_time"] or now()), person["insuplc_admdvs"]
         split = json.loads(sale["split_json"] or "{}")
         lines = self.ledger.query("SELECT * FROM sale_lines WHERE sale_id = ? ORDER BY line_no", (sale_id,))
         codes = self._codes(sale_id)

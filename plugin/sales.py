@@ -328,8 +328,11 @@ class SaleService:
                           now(), now()))
         row = conn.execute("SELECT hi_rxno FROM sales WHERE id = ?", (sale_id,)).fetchone()
         if row["hi_rxno"]:
-            conn.execute("INSERT INTO outbox (infno, sale_id, body_json, next_at, created_at) VALUES (?,?,?,?,?)",
-                         ("7206", sale_id, dumps({"sale_id": sale_id, "cancel": refund}), now(), now()))
+            # the pharmacist's review (7204) precedes the dispensing result (7206); a refund only reopens the rx
+            for infno in ((("7206",) if refund else ("7204", "7206"))):
+                conn.execute("INSERT INTO outbox (infno, sale_id, body_json, next_at, created_at) "
+                             "VALUES (?,?,?,?,?)", (infno, sale_id, dumps({"sale_id": sale_id, "cancel": refund}),
+                                                    now(), now()))
 
     # -- refund (2103) --------------------------------------------------------------------------------------
     def refund(self, sale_id: str, why: str = "") -> dict[str, Any]:

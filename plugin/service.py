@@ -96,7 +96,7 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
     sales = SaleService(ledger, upstream, catalog, policy, pharmacy_admdvs=admdvs,
                         trace_prefix_len=settings.store.trace_prefix_len, events=events,
                         on_in_doubt=lambda sale_id: recovery_box["r"].kick())
-    outbox = Outbox(ledger, upstream, settings.store)
+    outbox = Outbox(ledger, upstream, opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name)
     recovery = Recovery(sales, outbox)
     recovery_box["r"] = recovery
     refs = ScanRefs()
