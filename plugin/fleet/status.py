@@ -1,0 +1,145 @@
+"""`rxlane fleet status`: ask every store's ``GET /v1/health`` at once and sort the answers into three piles.
+
+* **healthy** — the store answered ``status: ok``;
+* **degraded** — it answered, but something needs HQ's attention: an outbox backlog (uploads the insurer has not
+  taken), in-doubt sales (money may have moved, DESIGN §5), a device in error, the insurer unreachable, a ledger fault;
+* **down** — no usable answer: connection refused, timeout, or an answer that is not rxlane's health JSON.
+
+Polling is bounded (a thread pool of ``concurrency`` workers, each request with a connect and read timeout) so a
+thousand counters behind slow links take ``ceil(n / concurrency) × timeout`` at worst, not ``n × timeout``.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
+
+import requests
+
+HEALTHY, DEGRADED, DOWN = "healthy", "degraded", "down"
+
+#: Problem names (health's ``problems`` plus those derived here) → what HQ reads in the table.
+PROBLEM_LABELS = {
+    "outbox_backlog": "outbox backlog / 上传积压",
+    "in_doubt_sales": "in-doubt sales / 结算待核实",
+    "device_error": "device error / 设备故障",
+    "upstream_unreachable": "insurer unreachable / 医保中心不可达",
+    "ledger": "ledger fault / 账本异常",
+}
+# health.py names a parked outbox `outbox_parked`; HQ sees any stuck upload as one kind of problem.
+_ALIASES = {"outbox_parked": "outbox_backlog"}
+
+
+@dataclass(frozen=True)
+class Target:
+    store_id: str
+    host: str
+    port: int = 8600
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        return f"http://{host}:{self.port}/v1/health"
+
+
+@dataclass
+class StoreHealth:
+    store_id: str
+    url: str
+    state: str                                   # healthy | degraded | down
+    problems: list[str] = field(default_factory=list)
+    detail: str = ""                             # why down, or a short summary of the answer
+    elapsed_ms: float = 0.0
+    outbox_pending: int | None = None
+    in_doubt: int | None = None
+    version: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def classify(body: Any, backlog_age_s: float = 3600) -> tuple[str, list[str]]:
+    """(state, problems) from one health answer; raises ValueError when it is not a health answer at all."""
+    if not isinstance(body, dict) or body.get("status") not in ("ok", "degraded"):
+        raise ValueError("not an rxlane health answer")
+    problems = [_ALIASES.get(p, p) for p in body.get("problems") or [] if isinstance(p, str)]
+    outbox = body.get("outbox") if isinstance(body.get("outbox"), dict) else {}
+    if (outbox.get("parked") or 0) > 0 or (outbox.get("oldest_age_s") or 0) >= backlog_age_s:
+        problems.append("outbox_backlog")
+    if isinstance(body.get("in_doubt"), int) and body["in_doubt"] > 0:
+        problems.append("in_doubt_sales")
+    devices = body.get("devices") if isinstance(body.get("devices"), list) else []
+    if any(isinstance(d, dict) and d.get("state") == "error" for d in devices):
+        problems.append("device_error")
+    upstream = body.get("upstream") if isinstance(body.get("upstream"), dict) else {}
+    if upstream.get("reachable") is False:
+        problems.append("upstream_unreachable")
+    problems = list(dict.fromkeys(problems))
+    return (DEGRADED if problems or body["status"] == "degraded" else HEALTHY), problems
+
+
+def poll_one(target: Target, timeout: float, backlog_age_s: float = 3600) -> StoreHealth:
+    started = time.perf_counter()
+    result = StoreHealth(target.store_id, target.url, DOWN)
+    try:
+        resp = requests.get(target.url, timeout=(timeout, timeout), allow_redirects=False,
+                            headers={"Accept": "application/json", "User-Agent": "rxlane-fleet"})
+        try:
+            body = resp.json()
+        except ValueError:
+            raise ValueError(f"HTTP {resp.status_code}, not JSON") from None
+        try:
+            result.state, result.problems = classify(body, backlog_age_s)
+        except ValueError as exc:
+            raise ValueError(f"HTTP {resp.status_code}, {exc}") from None
+        outbox = body.get("outbox") if isinstance(body.get("outbox"), dict) else {}
+        result.outbox_pending = outbox.get("pending") if isinstance(outbox.get("pending"), int) else None
+        result.in_doubt = body.get("in_doubt") if isinstance(body.get("in_doubt"), int) else None
+        result.version = str(body["version"]) if body.get("version") is not None else None
+        result.detail = f"HTTP {resp.status_code}"
+    except requests.Timeout:
+        result.detail = f"timeout after {timeout:g} s"
+    except requests.ConnectionError as exc:
+        result.detail = "connection failed: " + _root_cause(exc)
+    except (ValueError, requests.RequestException) as exc:
+        # ValueError covers a body that is not JSON and JSON that is not a health answer
+        result.detail = f"bad answer: {exc}"[:200]
+    result.elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+    return result
+
+
+def _root_cause(exc: BaseException) -> str:
+    while exc.__context__ is not None and exc.__context__ is not exc:
+        exc = exc.__context__
+    text = str(exc)
+    for known in ("Connection refused", "No route to host", "Name or service not known", "Connection reset"):
+        if known in text:
+            return known.lower()
+    return type(exc).__name__
+
+
+def poll_fleet(targets: Iterable[Target], *, concurrency: int = 32, timeout: float = 5.0, backlog_age_s: float = 3600,
+               on_result: Callable[[StoreHealth], None] | None = None) -> list[StoreHealth]:
+    """Every target's health, in the targets' order; ``on_result`` is called as each answer arrives."""
+    targets = list(targets)
+    results: list[StoreHealth | None] = [None] * len(targets)
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(targets) or 1)),
+                            thread_name_prefix="fleet-status") as pool:
+        futures = {pool.submit(poll_one, t, timeout, backlog_age_s): i for i, t in enumerate(targets)}
+        for future in as_completed(futures):
+            res = future.result()
+            results[futures[future]] = res
+            if on_result is not None:
+                on_result(res)
+    return [r for r in results if r is not None]
+
+
+def summarize(results: list[StoreHealth]) -> dict[str, Any]:
+    counts = {HEALTHY: 0, DEGRADED: 0, DOWN: 0}
+    problems: dict[str, int] = {}
+    for r in results:
+        counts[r.state] += 1
+        for p in r.problems:
+            problems[p] = problems.get(p, 0) + 1
+    return {"stores": len(results), **counts, "problems": dict(sorted(problems.items()))}

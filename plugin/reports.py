@@ -1,0 +1,276 @@
+"""The monthly dual-channel report (DESIGN §1, §4 `GET /v1/reports/monthly`): what one store sold in a month.
+
+Chain HQ and the insurer's agency both read it, so its totals must equal the ledger's to the fen: every amount is a
+``Decimal`` summed from the insurer's own split (``sales.split_json``), never a float, and the per-institution and
+per-drug tables add up to the totals exactly.
+
+What counts: a sale counts in the month of its business day (``biz_date``) when it was settled — state ``settled``
+or ``refunded`` (a refunded sale was a sale, and is also a refund, in the sale's month). One sale fills one
+prescription. Insurer refusals are journal rows in state ``refused`` written that month, grouped by ``err_msg``.
+
+Per-drug fund and personal shares: the insurer splits a whole sale, not each line, so a sale's fund share is
+allocated to its lines pro rata to each line's in-scope amount (``inscp_scp_amt`` from the insurer's line detail,
+or the line total when absent), rounded half-up to the fen with the last line taking the remainder; a line's personal
+share is its total less its fund share. Per-drug sums therefore equal the totals exactly.
+
+`fetch_month` is the only function here that reads the ledger; `build_monthly` is pure over its rows.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from plugin.api.errors import InvalidInput
+from plugin.money import fen, wire
+
+MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+ZERO = Decimal("0")
+COUNTED_STATES = ("settled", "refunded")
+REFUNDED = "refunded"
+CSV_COLUMNS = ("section", "code", "name", "category", "prescriptions", "patients", "packs", "medfee_sumamt",
+               "fund_pay_sumamt", "personal_pay", "refunds", "refund_amount", "count")
+
+
+def month_bounds(month: str) -> tuple[str, str]:
+    """'2026-11' → ('2026-11-01', '2026-12-01'): the half-open range of ISO dates and timestamps in the month."""
+    m = MONTH_RE.match(month or "")
+    if not m:
+        raise InvalidInput(f"month: {month!r} is not a month written YYYY-MM", "月份格式应为 YYYY-MM，例如 2026-11。",
+                           field="month")
+    year, mon = int(m.group(1)), int(m.group(2))
+    start = date(year, mon, 1)
+    end = date(year + (mon == 12), mon % 12 + 1, 1)
+    return start.isoformat(), end.isoformat()
+
+
+@dataclass
+class MonthRows:
+    """The ledger rows one month's report is built from (plain dicts: the builder never touches SQLite)."""
+    month: str
+    sales: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    refusals: list[dict[str, Any]] = field(default_factory=list)
+
+
+def fetch_month(ledger, month: str) -> MonthRows:
+    start, end = month_bounds(month)
+    marks = ",".join("?" * len(COUNTED_STATES))
+    where = f"s.biz_date >= ? AND s.biz_date < ? AND s.state IN ({marks})"
+    args = (start, end, *COUNTED_STATES)
+    sales = ledger.query(f"SELECT s.id, s.biz_date, s.state, s.psn_no, s.rx_json, s.medfee_sumamt, s.split_json "
+                         f"FROM sales s WHERE {where} ORDER BY s.biz_date, s.id", args)
+    lines = ledger.query(f"SELECT l.sale_id, l.line_no, l.med_list_codg, l.generic_name, l.category, l.qty, "
+                         f"l.line_total FROM sale_lines l JOIN sales s ON s.id = l.sale_id WHERE {where} "
+                         f"ORDER BY l.sale_id, l.line_no", args)
+    refusals = ledger.query("SELECT infno, coalesce(err_msg, '') AS err_msg, count(*) AS n FROM journal "
+                            "WHERE state = 'refused' AND created_at >= ? AND created_at < ? "
+                            "GROUP BY infno, coalesce(err_msg, '')", (start, end))
+    return MonthRows(month, [dict(r) for r in sales], [dict(r) for r in lines], [dict(r) for r in refusals])
+
+
+def monthly(ledger, month: str, store: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The month's report as JSON-ready data (money as two-decimal strings)."""
+    return build_monthly(fetch_month(ledger, month), store)
+
+
+# -- the pure part ---------------------------------------------------------------------------------------------
+class _Tally:
+    def __init__(self) -> None:
+        self.sales: set[str] = set()
+        self.patients: set[str] = set()
+        self.packs = ZERO
+        self.medfee = ZERO
+        self.fund = ZERO
+        self.personal = ZERO
+        self.refunds: set[str] = set()
+        self.refund_amount = ZERO
+
+    def add(self, sale: dict, medfee: Decimal, fund: Decimal, personal: Decimal, packs: Decimal) -> None:
+        self.sales.add(sale["id"])
+        self.patients.add(sale["psn_no"])
+        self.packs += packs
+        self.medfee += medfee
+        self.fund += fund
+        self.personal += personal
+        if sale["state"] == REFUNDED:
+            self.refunds.add(sale["id"])
+            self.refund_amount += medfee
+
+    def figures(self) -> dict[str, Any]:
+        return {"prescriptions": len(self.sales), "patients": len(self.patients), "packs": _qty(self.packs),
+                "medfee_sumamt": wire(self.medfee), "fund_pay_sumamt": wire(self.fund),
+                "personal_pay": wire(self.personal), "refunds": len(self.refunds),
+                "refund_amount": wire(self.refund_amount)}
+
+
+def _qty(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return text if text != "-0" else "0"
+
+
+def _split_of(sale: dict) -> dict[str, Any]:
+    split = json.loads(sale["split_json"]) if sale.get("split_json") else {}
+    return split if isinstance(split, dict) else {}
+
+
+def _money(split: dict, key: str, fallback: Any = "0") -> Decimal:
+    return fen(split.get(key, fallback) or fallback)
+
+
+def _allocate(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
+    """`total` shared pro rata to `weights`, half-up to the fen; the last share takes the remainder."""
+    if not weights:
+        return []
+    whole = sum(weights, ZERO)
+    if whole == 0:
+        weights, whole = [Decimal(1)] * len(weights), Decimal(len(weights))
+    shares = [fen(total * w / whole) for w in weights[:-1]]
+    return shares + [total - sum(shares, ZERO)]
+
+
+def _line_weights(lines: list[dict], split: dict) -> list[Decimal]:
+    detail = split.get("lines") if isinstance(split.get("lines"), list) else []
+    weights = []
+    for i, line in enumerate(lines):
+        d = detail[i] if i < len(detail) and isinstance(detail[i], dict) else {}
+        same = d.get("med_list_codg") in (None, line["med_list_codg"])
+        weights.append(fen(d["inscp_scp_amt"]) if same and "inscp_scp_amt" in d else fen(line["line_total"]))
+    return weights
+
+
+def build_monthly(rows: MonthRows, store: dict[str, Any] | None = None) -> dict[str, Any]:
+    lines_of: dict[str, list[dict]] = {}
+    for line in rows.lines:
+        lines_of.setdefault(line["sale_id"], []).append(line)
+    total, acct, cash = _Tally(), ZERO, ZERO
+    by_inst: dict[tuple[str, str], _Tally] = {}
+    by_drug: dict[tuple[str, str], _Tally] = {}
+    daily: dict[str, list] = {}                      # date → [sales, medfee, fund]
+    for sale in rows.sales:
+        split = _split_of(sale)
+        medfee = _money(split, "medfee_sumamt", sale["medfee_sumamt"])
+        fund = _money(split, "fund_pay_sumamt")
+        sale_acct, sale_cash = _money(split, "acct_pay"), _money(split, "psn_cash_pay")
+        acct, cash = acct + sale_acct, cash + sale_cash
+        lines = lines_of.get(sale["id"], [])
+        packs = sum((Decimal(l["qty"]) for l in lines), ZERO)
+        total.add(sale, medfee, fund, sale_acct + sale_cash, packs)
+        rx = json.loads(sale["rx_json"]) if sale.get("rx_json") else {}
+        rx = rx if isinstance(rx, dict) else {}
+        inst = (str(rx.get("institution_code") or ""), str(rx.get("institution_name") or ""))
+        by_inst.setdefault(inst, _Tally()).add(sale, medfee, fund, sale_acct + sale_cash, packs)
+        day = daily.setdefault(sale["biz_date"], [0, ZERO, ZERO])
+        day[0] += 1
+        day[1] += medfee
+        day[2] += fund
+        for line, line_fund in zip(lines, _allocate(fund, _line_weights(lines, split))):
+            amount = fen(line["line_total"])
+            by_drug.setdefault((line["generic_name"], line["category"]), _Tally()).add(
+                sale, amount, line_fund, amount - line_fund, Decimal(line["qty"]))
+    refusals: dict[str, dict[str, Any]] = {}
+    for r in rows.refusals:
+        entry = refusals.setdefault(r["err_msg"], {"err_msg": r["err_msg"], "count": 0, "infnos": []})
+        entry["count"] += r["n"]
+        entry["infnos"] = sorted({*entry["infnos"], r["infno"]})
+    totals = total.figures()
+    totals.update(acct_pay=wire(acct), psn_cash_pay=wire(cash),
+                  net_medfee_sumamt=wire(total.medfee - total.refund_amount),
+                  refusals=sum(r["count"] for r in refusals.values()))
+    return {
+        "report": "monthly", "month": rows.month, "store": store or {},
+        "totals": totals,
+        "by_drug": [{"generic_name": g, "category": c, **t.figures()} for (g, c), t in sorted(by_drug.items())],
+        "by_institution": [{"institution_code": code, "institution_name": name, **t.figures()}
+                           for (code, name), t in sorted(by_inst.items())],
+        "refusals": sorted(refusals.values(), key=lambda r: (-r["count"], r["err_msg"])),
+        "daily": [{"date": d, "prescriptions": v[0], "medfee_sumamt": wire(v[1]), "fund_pay_sumamt": wire(v[2])}
+                  for d, v in sorted(daily.items())],
+    }
+
+
+# -- formats ---------------------------------------------------------------------------------------------------
+def to_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, ensure_ascii=False, indent=2) + "\n"
+
+
+def to_csv(report: dict[str, Any]) -> str:
+    """One table, a `section` column saying which part each row is (total, drug, institution, refusal, daily)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerow({"section": "total", **report["totals"], "count": report["totals"]["refusals"]})
+    for d in report["by_drug"]:
+        writer.writerow({"section": "drug", "name": d["generic_name"], **d})
+    for i in report["by_institution"]:
+        writer.writerow({"section": "institution", "code": i["institution_code"], "name": i["institution_name"],
+                         **i})
+    for r in report["refusals"]:
+        writer.writerow({"section": "refusal", "code": " ".join(r["infnos"]), "name": r["err_msg"],
+                         "count": r["count"]})
+    for d in report["daily"]:
+        writer.writerow({"section": "daily", "code": d["date"], **d})
+    return buf.getvalue()
+
+
+def cjk_font() -> str | None:
+    """A font family that has Chinese glyphs, if one is installed (else titles fall back to English only)."""
+    from matplotlib import font_manager
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    for wanted in ("Noto Sans CJK SC", "Noto Serif CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
+                   "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei", "PingFang SC"):
+        if wanted in names:
+            return wanted
+    return None
+
+
+def to_png(report: dict[str, Any]) -> bytes:
+    """Daily amounts and fund share as bars (matplotlib's object API with the Agg canvas: no global state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    font = cjk_font()
+    days = [d["date"][-2:] for d in report["daily"]]
+    medfee = [float(d["medfee_sumamt"]) for d in report["daily"]]     # floats for drawing only, never for sums
+    fund = [float(d["fund_pay_sumamt"]) for d in report["daily"]]
+    fig = Figure(figsize=(10, 5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    props = {"fontfamily": font} if font else {}
+    ax.bar(days, medfee, color="#9ecae1", label="医疗费总额 medfee" if font else "medfee_sumamt")
+    ax.bar(days, fund, color="#3182bd", label="基金支付 fund share" if font else "fund_pay_sumamt")
+    store = report.get("store") or {}
+    name = store.get("fixmedins_name", "") if font else store.get("fixmedins_code", "")
+    t = report["totals"]
+    title = (f"{name} 双通道药品月报 {report['month']}" if font else f"{name} dual-channel report {report['month']}")
+    ax.set_title(f"{title}\n{t['prescriptions']} rx, medfee {t['medfee_sumamt']}, fund {t['fund_pay_sumamt']}",
+                 **props)
+    ax.set_xlabel("日 day" if font else "day", **props)
+    ax.set_ylabel("元 CNY" if font else "CNY", **props)
+    ax.legend(prop={"family": font} if font else None)
+    if not days:
+        ax.text(0.5, 0.5, "无销售 no sales" if font else "no sales", ha="center", va="center",
+                transform=ax.transAxes, **props)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+FORMATS = {"json": ("application/json", lambda r: to_json(r).encode("utf-8")),
+           "csv": ("text/csv; charset=utf-8", lambda r: to_csv(r).encode("utf-8-sig")),
+           "png": ("image/png", to_png)}
+
+
+def render(report: dict[str, Any], fmt: str) -> tuple[str, bytes]:
+    """(media type, bytes) of the report in ``json``, ``csv`` (UTF-8 with BOM, so Excel reads 中文) or ``png``."""
+    if fmt not in FORMATS:
+        raise InvalidInput(f"format: {fmt!r} is not one of json, csv, png", "报表格式应为 json、csv 或 png。",
+                           field="format")
+    media, make = FORMATS[fmt]
+    return media, make(report)

@@ -1,0 +1,759 @@
+/* The counter page: a keyboard-and-scanner client of the rxlane POS API (DESIGN §4).
+ *
+ * Why it is shaped like this:
+ * - A pharmacist holds a scanner, not a mouse: every action has a function key, the scan field always gets the
+ *   focus back, and a keyboard-wedge scan is just text followed by Enter.
+ * - Money is never computed in floating point: amounts stay two-decimal strings from the API, and the one sum the
+ *   page shows (大额 + 大病) is done in integer fen.
+ * - Every POST carries an Idempotency-Key. One key per user action; it is reused only when the request got no
+ *   answer (network failure), so a retry cannot settle twice (stripe-python's rule). A second press of the same
+ *   action while the first is still running is dropped.
+ * - Errors are shown with the API's message_zh (message in English mode): they already say what to do next.
+ */
+(() => {
+  "use strict";
+
+  const I18N = JSON.parse(document.getElementById("i18n").textContent);
+  const LANG_KEY = "rxlane.counter.lang";
+  let lang = localStorage.getItem(LANG_KEY) === "en" ? "en" : "zh";
+  const T = (k) => (I18N[lang] && I18N[lang][k]) || I18N.zh[k] || k;
+  const $ = (id) => document.getElementById(id);
+  const ESC = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+  const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ESC[c]);
+  const say = (o) => (o ? (lang === "en" ? o.message || o.message_zh : o.message_zh || o.message) || o.code : "");
+  const SALE_ID = /^S\d{8}[0-9A-F]{12}$/i;
+  const SETL_ID = /^ST\d{10,30}$/;
+  const IN_DOUBT_STATES = ["in_doubt", "refund_in_doubt", "settling", "refunding"];
+
+  const S = {
+    patient: null,       // identify answer
+    rxs: null,           // prescriptions (null: not loaded)
+    sale: null,          // sale view
+    money: null,         // {title, split, mismatch, setl_id}
+    selfpay: false,
+    refundArmed: false,
+    health: null,
+    dayOpen: false,
+    daySales: [],
+    traceMissing: false, // POST trace-codes answered 404: the endpoint is not there yet
+  };
+  const scan = $("scan");
+
+  // ---- money: integer fen only -------------------------------------------------------------------------------
+  function fen(s) {
+    const m = /^(-?)(\d+)(?:\.(\d{1,2}))?$/.exec(String(s ?? "0").trim());
+    if (!m) return 0;
+    return (m[1] ? -1 : 1) * (parseInt(m[2], 10) * 100 + parseInt((m[3] || "0").padEnd(2, "0"), 10));
+  }
+  function yuan(f) {
+    const a = Math.abs(f);
+    return (f < 0 ? "-" : "") + Math.floor(a / 100) + "." + String(a % 100).padStart(2, "0");
+  }
+  const money = (s) => (s == null ? "—" : yuan(fen(s)));
+
+  // ---- the API client ----------------------------------------------------------------------------------------
+  const keys = new Map();      // action → Idempotency-Key, kept until the action gets an answer
+  const inflight = new Set();  // actions whose request is on the wire
+
+  function newKey() {
+    const b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return "ui-" + Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  }
+
+  async function api(method, path, body) {
+    const headers = { Accept: "application/json" };
+    const action = method + " " + path + " " + (body === undefined ? "" : JSON.stringify(body));
+    const init = { method, headers };
+    if (method !== "GET") {
+      if (inflight.has(action)) return { ok: false, status: 0, dropped: true, error: null };
+      if (!keys.has(action)) keys.set(action, newKey());
+      headers["Idempotency-Key"] = keys.get(action);
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body === undefined ? {} : body);
+      inflight.add(action);
+    }
+    busy(+1);
+    let resp;
+    try {
+      resp = await fetch(path, init);
+    } catch (e) {
+      // No answer: keep the key, so pressing the key again retries the same request, never a second one.
+      return { ok: false, status: 0, error: { code: "NETWORK", message: I18N.en.network_error,
+                                              message_zh: I18N.zh.network_error } };
+    } finally {
+      inflight.delete(action);
+      busy(-1);
+    }
+    keys.delete(action);
+    if (method !== "GET" && path !== "/v1/scans") healthSoon();
+    let data = null;
+    const type = resp.headers.get("Content-Type") || "";
+    if (type.includes("json")) {
+      try { data = await resp.json(); } catch (e) { data = null; }
+    }
+    if (!resp.ok) {
+      const error = (data && data.error) || { code: "HTTP_" + resp.status, message: "HTTP " + resp.status,
+                                               message_zh: "请求失败（HTTP " + resp.status + "）" };
+      return { ok: false, status: resp.status, error, data };
+    }
+    return { ok: true, status: resp.status, data };
+  }
+
+  /* After a call to the insurer the connection state may have changed: refresh the status bar shortly. */
+  let healthTimer = null;
+  function healthSoon() {
+    if (healthTimer) return;
+    healthTimer = setTimeout(() => { healthTimer = null; refreshHealth(); }, 100);
+  }
+
+  let busyCount = 0;
+  function busy(d) {
+    busyCount += d;
+    document.body.classList.toggle("busy", busyCount > 0);
+  }
+
+  // ---- messages ----------------------------------------------------------------------------------------------
+  function scanMsg(text, kind) {
+    const el = $("scan-msg");
+    el.textContent = text || "";
+    el.className = "scan-msg" + (kind ? " " + kind : "");
+  }
+  function showError(err, where) {
+    if (!err) return;
+    const text = say(err);
+    if (where === "scan") scanMsg(text, "error");
+    const box = $("alert");
+    box.hidden = false;
+    box.className = "alert error" + (err.code === "SETTLEMENT_IN_DOUBT" ? " in-doubt" : "");
+    box.dataset.code = err.code || "";
+    box.innerHTML = `<strong class="code">${esc(err.code || T("error"))}</strong> ${esc(text)}` +
+      lineReasons(err);
+  }
+  function lineReasons(err) {
+    const lines = err.details && Array.isArray(err.details.lines) ? err.details.lines : [];
+    if (!lines.length) return "";
+    const name = (l) => {
+      const line = S.sale && S.sale.lines.find((x) => x.line_no === l.line_no);
+      return line ? line.generic_name : l.med_list_codg;
+    };
+    return "<ul>" + lines.map((l) => `<li>${esc(l.line_no ?? "")} ${esc(name(l) ?? "")}: ` +
+      (l.reasons || []).map((r) => esc(say(r))).join("；") + "</li>").join("") + "</ul>";
+  }
+  function showInfo(text) {
+    const box = $("alert");
+    box.hidden = false;
+    box.className = "alert info";
+    box.dataset.code = "";
+    box.textContent = text;
+  }
+  function clearAlert() {
+    const box = $("alert");
+    box.hidden = true;
+    box.textContent = "";
+    box.dataset.code = "";
+  }
+
+  // ---- scanning ----------------------------------------------------------------------------------------------
+  /* Keystrokes are a type-ahead stream: a scan followed at once by F4 must settle with that pack on the sale, so
+   * scans and actions run one after another, in the order they were typed. */
+  let queue = Promise.resolve();
+  function enqueue(fn) {
+    queue = queue.then(fn).catch((e) => showError({ code: "INTERNAL", message: String(e), message_zh: String(e) }));
+    return queue;
+  }
+
+  async function onScanEnter(raw) {
+    const text = raw.trim();
+    if (!text) {
+      if (S.rxs && S.rxs.length && !S.sale) return chooseRx(0);
+      return;
+    }
+    if (/^\d{1,2}$/.test(text) && S.rxs && S.rxs.length && !S.sale) return chooseRx(parseInt(text, 10) - 1);
+    if (SALE_ID.test(text)) return loadSale(text.toUpperCase());
+    if (SETL_ID.test(text)) {
+      // The slip's barcode carries the settlement id: find today's sale that has it (e.g. to refund it).
+      await loadDayData();
+      const hit = S.daySales.find((x) => x.setl_id === text);
+      if (hit) return loadSale(hit.id);
+    }
+    const r = await api("POST", "/v1/scans", { raw });
+    if (r.dropped) return;
+    if (!r.ok) return showError(r.error, "scan");
+    return handleScan(r.data, raw, null);
+  }
+
+  /* One classified scan, typed (raw known) or from a serial device (the event's answer, masked). */
+  async function handleScan(ans, raw, device) {
+    switch (ans.kind) {
+      case "ecard":
+      case "id_card":
+      case "ss_card": {
+        const certNo = raw != null ? certFromRaw(ans.kind, raw) : (ans.cert_no || ans.raw || null);
+        if (!certNo) return scanMsg(T("device_masked") + (device ? ` (${device})` : ""), "error");
+        return identify(ans.kind, certNo);
+      }
+      case "trace_code":
+      case "gs1":
+        return addPack(raw != null ? raw.trim() : packFromAnswer(ans));
+      case "prescription":
+        return pickRxByNumber(ans.hi_rxno);
+      default:
+        return scanMsg(T("unknown_scan"), "error");
+    }
+  }
+
+  /* The number to identify with, cleaned the way the classifier cleans it: full-width characters (an IME left in
+   * 全角 mode) folded, an AIM symbology prefix dropped, an e-voucher token taken out of its URL. */
+  function certFromRaw(kind, raw) {
+    const s = raw.replace(/[\uFF01-\uFF5E]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xFEE0))
+      .replace(/\u3000/g, " ").trim().replace(/^\][A-Za-z][0-9A-Za-z]/, "");
+    if (kind === "ecard") {
+      const m = /[?&](?:qrcode|ecToken)=([^&#\s]+)/i.exec(s);
+      if (m) return decodeURIComponent(m[1]);
+      const t = /ECARD[0-9A-Za-z]{16,64}/.exec(s);
+      if (t) return t[0];
+    }
+    if (kind === "id_card") return s.toUpperCase();
+    return s;
+  }
+
+  /* A device scan event carries the parsed pack, not the raw text: rebuild a string the classifier reads. */
+  function packFromAnswer(ans) {
+    if (ans.kind === "trace_code") return ans.code;
+    let s = "(01)" + ans.gtin;
+    if (ans.expiry) s += "(17)" + ans.expiry.slice(2, 4) + ans.expiry.slice(5, 7) + ans.expiry.slice(8, 10);
+    if (ans.lot) s += "(10)" + ans.lot;
+    if (ans.serial) s += "(21)" + ans.serial;
+    return s;
+  }
+
+  // ---- patient and prescriptions -----------------------------------------------------------------------------
+  async function identify(kind, certNo) {
+    clearAlert();
+    const r = await api("POST", "/v1/patients/identify", { cert_type: kind, cert_no: certNo });
+    if (r.dropped) return;
+    if (!r.ok) return showError(r.error, "scan");
+    resetSale();
+    S.patient = r.data;
+    S.rxs = null;
+    scanMsg("");
+    render();
+    const p = await api("GET", "/v1/prescriptions?patient_ref=" + encodeURIComponent(S.patient.patient_ref));
+    if (!p.ok) { S.rxs = []; render(); return showError(p.error); }
+    S.rxs = p.data.prescriptions || [];
+    render();
+  }
+
+  async function pickRxByNumber(hiRxno) {
+    if (!S.patient) return scanMsg(T("need_patient"), "error");
+    const i = (S.rxs || []).findIndex((rx) => rx.hi_rxno === hiRxno || "RX" + rx.hi_rxno === hiRxno);
+    if (i >= 0) return chooseRx(i);
+    return createSale({ hi_rxno: hiRxno, lines: [] });
+  }
+
+  async function chooseRx(i) {
+    if (!S.patient || !S.rxs || i < 0 || i >= S.rxs.length) return;
+    if (S.sale) return;
+    const rx = S.rxs[i];
+    const lines = rx.lines.filter((l) => l.payment_standard != null)
+      .map((l) => ({ med_list_codg: l.med_list_codg, qty: String(l.qty), price: l.payment_standard }));
+    return createSale({ hi_rxno: rx.hi_rxno, lines });
+  }
+
+  async function createSale({ hi_rxno, lines }) {
+    clearAlert();
+    const r = await api("POST", "/v1/sales", { patient_ref: S.patient.patient_ref, hi_rxno, lines,
+                                               acct_used: true });
+    if (r.dropped) return;
+    if (!r.ok) return showError(r.error);
+    setSale(r.data);
+    scanMsg("");
+  }
+
+  async function loadSale(id) {
+    const r = await api("GET", "/v1/sales/" + id);
+    if (!r.ok) return showError(r.error, "scan");
+    resetSale();
+    setSale(r.data);
+    if (r.data.split) S.money = { title: "settled_title", split: r.data.split, mismatch: r.data.mismatch,
+                                  setl_id: r.data.setl_id };
+    render();
+    if (["settled", "refunded"].includes(r.data.state)) showSlip();
+  }
+
+  function setSale(sale) {
+    S.sale = sale;
+    S.selfpay = !!sale.confirm_selfpay;
+    render();
+  }
+
+  // ---- packs -------------------------------------------------------------------------------------------------
+  async function addPack(code) {
+    if (!S.sale) return scanMsg(T(S.patient ? "need_sale" : "need_patient"), "error");
+    const r = await api("POST", `/v1/sales/${S.sale.id}/trace-codes`, { codes: [code] });
+    if (r.dropped) return;
+    if (!r.ok) {
+      if (r.status === 404 && r.error && r.error.code === "NOT_FOUND" && !(r.error.details || {}).id) {
+        S.traceMissing = true;
+        return scanMsg(T("trace_unavailable"), "error");
+      }
+      return showError(r.error, "scan");
+    }
+    clearAlert();
+    if (r.data && r.data.lines) setSale({ ...S.sale, ...r.data });
+    scanMsg(T("pack_added") + " " + code, "ok");
+    flashLineFor(code);
+  }
+
+  /* Delete (scan field empty): take back the last scanned pack, e.g. one scanned too many. */
+  async function removeLastPack() {
+    if (!S.sale) return;
+    const codes = S.sale.lines.flatMap((l) => l.trace_codes || []);
+    if (!codes.length) return;
+    const code = codes[codes.length - 1];
+    const r = await api("DELETE", `/v1/sales/${S.sale.id}/trace-codes`, { codes: [code] });
+    if (r.dropped) return;
+    if (!r.ok) return showError(r.error, "scan");
+    setSale({ ...S.sale, ...r.data });
+    scanMsg(T("pack_removed") + " " + code, "ok");
+  }
+
+  function flashLineFor(code) {
+    if (!S.sale) return;
+    const line = S.sale.lines.find((l) => (l.trace_codes || []).some((c) => code.includes(c) || c.includes(code)));
+    if (!line) return;
+    const row = document.querySelector(`#sale tr[data-line="${line.line_no}"]`);
+    if (row) { row.classList.remove("flash"); void row.offsetWidth; row.classList.add("flash"); }
+  }
+
+  // ---- money-moving actions ----------------------------------------------------------------------------------
+  function needsSelfpay() {
+    return !!S.sale && S.sale.lines.some((l) => !l.eligible && !l.donated);
+  }
+  function settleBody() {
+    return needsSelfpay() ? { confirm_selfpay: S.selfpay } : {};
+  }
+
+  async function presettle() {
+    if (!S.sale) return scanMsg(T(S.patient ? "need_sale" : "need_patient"), "error");
+    clearAlert();
+    const r = await api("POST", `/v1/sales/${S.sale.id}/presettle`, settleBody());
+    if (r.dropped) return;
+    if (!r.ok) return afterFailure(r.error);
+    setSale(r.data);
+    S.money = { title: "presettle_title", split: r.data.split, mismatch: r.data.mismatch || [] };
+    render();
+    showInfo(T("presettled_ok"));
+  }
+
+  async function settle() {
+    if (!S.sale) return scanMsg(T(S.patient ? "need_sale" : "need_patient"), "error");
+    if (IN_DOUBT_STATES.includes(S.sale.state)) return showError(inDoubtError());
+    clearAlert();
+    const r = await api("POST", `/v1/sales/${S.sale.id}/settle`, settleBody());
+    if (r.dropped) return;
+    if (!r.ok) return afterFailure(r.error);
+    setSale(r.data);
+    S.money = { title: "settled_title", split: r.data.split, mismatch: r.data.mismatch || [],
+                setl_id: r.data.setl_id };
+    render();
+    showInfo(T("settled_ok") + " ¥" + money(r.data.psn_cash_pay));
+    showSlip();
+  }
+
+  function inDoubtError() {
+    return { code: "SETTLEMENT_IN_DOUBT", message: I18N.en.in_doubt, message_zh: I18N.zh.in_doubt };
+  }
+
+  async function afterFailure(err) {
+    showError(err);
+    // The sale may have moved (in doubt, or refused and back to draft): show what the ledger says now.
+    if (S.sale) {
+      const r = await api("GET", "/v1/sales/" + S.sale.id);
+      if (r.ok) { S.sale = r.data; render(); }
+    }
+    if (err && err.code === "SETTLEMENT_IN_DOUBT") refreshHealth();
+  }
+
+  async function refund() {
+    if (!S.sale) return scanMsg(T("need_sale"), "error");
+    if (!S.refundArmed) {
+      S.refundArmed = true;
+      showInfo(T("refund_confirm"));
+      $("btn-refund").classList.add("armed");
+      return;
+    }
+    S.refundArmed = false;
+    $("btn-refund").classList.remove("armed");
+    clearAlert();
+    const r = await api("POST", `/v1/sales/${S.sale.id}/refund`, {});
+    if (r.dropped) return;
+    if (!r.ok) return afterFailure(r.error);
+    setSale(r.data);
+    showInfo(T("refunded"));
+    if (S.dayOpen) loadDay();
+  }
+
+  async function print() {
+    if (!S.sale) return scanMsg(T("need_sale"), "error");
+    const r = await api("POST", `/v1/sales/${S.sale.id}/print`, {});
+    if (r.dropped) return;
+    if (r.ok) return showInfo(T("printed"));
+    if (r.status === 404 || r.status === 405) return showInfo(T("print_unavailable"));
+    showError(r.error);
+  }
+
+  async function resolve(id) {
+    const r = await api("POST", `/v1/sales/${id}/resolve`, {});
+    if (r.dropped) return;
+    if (!r.ok) return showError(r.error);
+    if (S.sale && S.sale.id === id) { S.sale = r.data; render(); }
+    clearAlert();
+    refreshHealth();
+    if (S.dayOpen) loadDay();
+  }
+
+  /* The slip: PNG if the service renders one, else the text slip, else a note. */
+  function showSlip() {
+    if (!S.sale) return;
+    const box = $("slip");
+    const id = S.sale.id;
+    box.hidden = false;
+    box.innerHTML = `<h3>${esc(T("slip"))}</h3><div class="slip-body"></div>`;
+    const body = box.querySelector(".slip-body");
+    const img = new Image();
+    img.alt = T("slip");
+    img.onload = () => { if (S.sale && S.sale.id === id) { body.innerHTML = ""; body.appendChild(img); } };
+    img.onerror = async () => {
+      let text = null;
+      try {
+        const resp = await fetch(`/v1/sales/${id}/slip.txt`);
+        if (resp.ok && !(resp.headers.get("Content-Type") || "").includes("json")) text = await resp.text();
+      } catch (e) { text = null; }
+      if (!S.sale || S.sale.id !== id) return;
+      body.innerHTML = text ? `<pre>${esc(text)}</pre>` : `<p class="empty">${esc(T("slip_unavailable"))}</p>`;
+    };
+    img.src = `/v1/sales/${id}/slip.png?t=${Date.now()}`;
+  }
+
+  function resetSale() {
+    S.sale = null;
+    S.money = null;
+    S.selfpay = false;
+    S.refundArmed = false;
+    $("btn-refund").classList.remove("armed");
+    $("slip").hidden = true;
+    $("slip").innerHTML = "";
+  }
+
+  /* Esc: first the half-typed scan; then the customer. A draft sale is cancelled so its packs are free again. */
+  async function clearAll() {
+    if (S.sale && ["draft", "presettled", "reversed"].includes(S.sale.state)) {
+      const r = await api("DELETE", `/v1/sales/${S.sale.id}`);
+      if (r.dropped) return;
+      if (!r.ok && r.status !== 404 && r.status !== 405) return showError(r.error);
+    }
+    resetSale();
+    S.patient = null;
+    S.rxs = null;
+    clearAlert();
+    scanMsg("");
+    render();
+  }
+
+  // ---- rendering ---------------------------------------------------------------------------------------------
+  function render() {
+    renderPatient();
+    renderRxs();
+    renderSale();
+    renderMoney();
+    renderButtons();
+  }
+
+  function renderPatient() {
+    const el = $("patient");
+    const p = S.patient;
+    if (!p) { el.innerHTML = `<p class="empty">${esc(T("no_patient"))}</p>`; return; }
+    const insu = I18N[lang]["insutype_" + p.insutype] ? T("insutype_" + p.insutype) : p.insutype;
+    const filings = (p.filings || []).map((f) => `
+      <li class="${f.valid_today ? "" : "bad"}">
+        <strong>${esc(f.generic_name)}</strong>
+        <span>${esc(f.institution_name || f.institution_code)}</span>
+        <span>${esc(T("filing_physicians"))}: ${esc((f.physicians || []).join("、"))}</span>
+        <span>${esc(T("filing_valid"))}: ${esc(f.begin)} ~ ${esc(f.end)}${f.valid_today ? "" : " · " + esc(T("filing_invalid"))}</span>
+        ${f.review === "pending" ? `<span class="warn">${esc(T("review_pending"))}</span>` : ""}
+        ${f.review === "approved" ? `<span>${esc(T("review_approved"))}</span>` : ""}
+      </li>`).join("");
+    el.innerHTML = `
+      <dl class="facts">
+        <dt>${esc(T("name"))}</dt><dd id="p-name" class="big">${esc(p.person.psn_name)}</dd>
+        <dt>${esc(T("certno"))}</dt><dd id="p-certno" class="mono">${esc(p.person.certno)}</dd>
+        <dt>${esc(T("insutype"))}</dt><dd id="p-insutype">${esc(insu)} <small>(${esc(p.insutype)})</small></dd>
+        <dt>${esc(T("insuplc"))}</dt><dd class="mono">${esc(p.insuplc_admdvs)}</dd>
+        <dt>${esc(T("balance"))}</dt><dd id="p-balc" class="amount">¥${esc(money(p.balc))}</dd>
+      </dl>
+      <h3>${esc(T("filings"))}</h3>
+      ${filings ? `<ul class="filings">${filings}</ul>` : `<p class="warn">${esc(T("no_filings"))}</p>`}`;
+  }
+
+  function renderRxs() {
+    const el = $("rx-list");
+    if (!S.patient || S.rxs === null) { el.innerHTML = S.patient ? `<p class="empty">${esc(T("working"))}</p>` : ""; return; }
+    if (!S.rxs.length) { el.innerHTML = `<p class="warn">${esc(T("no_prescriptions"))}</p>`; return; }
+    el.innerHTML = "<ol class=\"rxs\">" + S.rxs.map((rx, i) => {
+      const chosen = S.sale && S.sale.hi_rxno === rx.hi_rxno;
+      const st = I18N.zh["rx_status_" + rx.status] ? T("rx_status_" + rx.status) : rx.status;
+      const lines = rx.lines.map((l) => `<li>${esc(l.generic_name || l.med_list_codg)} ${esc(l.spec)} × ${esc(l.qty)}
+          ${l.eligible ? `<span class="ok">✓</span>` : l.reasons.map((r) => `<span class="reason">${esc(say(r))}</span>`).join("")}</li>`).join("");
+      return `<li class="rx${chosen ? " chosen" : ""}${rx.status !== "valid" ? " stale" : ""}" data-rx="${i}">
+          <button type="button" tabindex="-1" data-action="rx" data-index="${i}"><kbd>${i + 1}</kbd> ${esc(T("rx_choose"))}</button>
+          <div><strong class="mono">${esc(rx.hi_rxno)}</strong> <span class="rx-status">${esc(st)}</span></div>
+          <div>${esc(rx.institution_name || rx.institution_code)} · ${esc(T("physician"))} ${esc(rx.physician_name || rx.physician_code)}
+               · ${esc(T("issued_at"))} ${esc(rx.issued_at)}</div>
+          <ul>${lines}</ul></li>`;
+    }).join("") + "</ol>";
+  }
+
+  function unitOf(spec) {
+    const m = /\/([^\/\s]+)$/.exec(spec || "");
+    return m && m[1].length <= 2 ? m[1] : T("packs_unit");
+  }
+  function packsNeeded(qty) {
+    const f = fen(qty);
+    return Math.max(1, Math.ceil(f / 100));
+  }
+
+  function renderSale() {
+    const el = $("sale");
+    const s = S.sale;
+    $("sale-id").textContent = s ? s.id : "";
+    const st = $("sale-state");
+    st.textContent = s ? T("state_" + s.state) : "";
+    st.className = "state" + (s ? " st-" + s.state : "");
+    $("selfpay").hidden = !needsSelfpay() || !s || !["draft", "presettled", "reversed"].includes(s.state);
+    $("selfpay-box").checked = S.selfpay;
+    if (!s) { el.innerHTML = `<p class="empty">${esc(T("no_sale"))}</p>`; return; }
+    const rows = s.lines.map((l) => {
+      const have = (l.trace_codes || []).length;
+      const need = packsNeeded(l.qty);
+      const unit = lang === "en" ? T("packs_unit") : unitOf(l.spec);
+      const elig = l.eligible
+        ? `<span class="ok" title="${esc(T("eligible"))}">✓ ${esc(T("eligible"))}</span>`
+        : (l.reasons || []).map((r) => `<div class="reason" data-code="${esc(r.code)}">${esc(say(r))}</div>`).join("");
+      return `<tr data-line="${l.line_no}" class="${l.eligible ? "" : "ineligible"}">
+        <td>${l.line_no}</td>
+        <td><strong>${esc(l.generic_name)}</strong><br><small>${esc(l.drug_name)} ${esc(l.spec)} · ${esc(l.category)}</small></td>
+        <td class="num">${esc(l.qty)}</td><td class="num">${esc(money(l.price))}</td>
+        <td class="num">${esc(money(l.line_total))}</td><td class="elig">${elig}</td>
+        <td class="packs ${have >= need ? "done" : ""}"><span class="pack-count">${have} / ${need} ${esc(unit)}</span>
+          ${(l.trace_codes || []).map((c) => `<div class="code mono">${esc(c)}</div>`).join("")}</td></tr>`;
+    }).join("");
+    el.innerHTML = `<table class="lines"><thead><tr><th>${esc(T("col_no"))}</th><th>${esc(T("col_drug"))}</th>
+      <th>${esc(T("col_qty"))}</th><th>${esc(T("col_price"))}</th><th>${esc(T("col_total"))}</th>
+      <th>${esc(T("col_elig"))}</th><th>${esc(T("col_packs"))}</th></tr></thead><tbody>${rows}</tbody>
+      <tfoot><tr><td colspan="4">${esc(T("medfee_sumamt"))}</td><td class="num" id="sale-total">${esc(money(s.medfee_sumamt))}</td><td colspan="2"></td></tr></tfoot></table>`;
+    if (IN_DOUBT_STATES.includes(s.state) && s.state !== "settling" && s.state !== "refunding") {
+      showError(inDoubtError());
+    }
+  }
+
+  function renderMoney() {
+    const el = $("split");
+    const m = S.money;
+    if (!m || !m.split) { el.innerHTML = ""; return; }
+    const x = m.split;
+    const row = (key, value, id, cls) =>
+      `<tr class="${cls || ""}"><th>${esc(T(key))}</th><td class="num" id="${id}">¥${esc(value)}</td></tr>`;
+    const mism = (m.mismatch || []).length ? `
+      <div class="mismatch"><p>${esc(T("mismatch"))}</p><table><thead><tr><th>${esc(T("mm_field"))}</th>
+        <th>${esc(T("mm_insurer"))}</th><th>${esc(T("mm_estimate"))}</th></tr></thead><tbody>
+        ${m.mismatch.map((d) => `<tr><td>${esc(I18N.zh["f_" + d.field] ? T("f_" + d.field) : "")} <small class="mono">${esc(d.field)}</small></td><td class="num">${esc(d.insurer)}</td>
+          <td class="num">${esc(d.estimate)}</td></tr>`).join("")}</tbody></table></div>` : "";
+    el.innerHTML = `<h3>${esc(T(m.title))}${m.setl_id ? ` <small>${esc(T("setl_id"))} <span class="mono" id="setl-id">${esc(m.setl_id)}</span></small>` : ""}</h3>
+      <table class="money">
+        ${row("medfee_sumamt", money(x.medfee_sumamt), "m-total")}
+        ${row("hifp_pay", money(x.hifp_pay), "m-hifp")}
+        ${row("hifob_hifmi", yuan(fen(x.hifob_pay) + fen(x.hifmi_pay)), "m-big")}
+        ${row("acct_pay", money(x.acct_pay), "m-acct")}
+        ${fen(x.fulamt_ownpay_amt) ? row("fulamt_ownpay_amt", money(x.fulamt_ownpay_amt), "m-ownpay", "minor") : ""}
+        ${row("psn_cash_pay", money(x.psn_cash_pay), "m-cash", "cash")}
+        ${row("balc_after", money(x.balc), "m-balc", "minor")}
+      </table>${mism}`;
+  }
+
+  function renderButtons() {
+    const s = S.sale;
+    const st = s ? s.state : null;
+    $("btn-presettle").disabled = !s || !["draft", "presettled", "reversed"].includes(st);
+    $("btn-settle").disabled = !s || !["draft", "presettled", "reversed"].includes(st);
+    $("btn-selfpay").disabled = !needsSelfpay() || $("selfpay").hidden;
+    $("btn-refund").disabled = st !== "settled";
+    $("btn-print").disabled = !["settled", "refunded"].includes(st);
+  }
+
+  function applyLang() {
+    document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
+    document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = T(el.dataset.i18n); });
+    document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = T(el.dataset.i18nPlaceholder); });
+    render();
+    renderStatus();
+    if (S.dayOpen) renderDay();
+  }
+
+  function toggleLang() {
+    lang = lang === "en" ? "zh" : "en";
+    localStorage.setItem(LANG_KEY, lang);
+    applyLang();
+  }
+
+  // ---- status bar, day view, live events ---------------------------------------------------------------------
+  async function refreshHealth() {
+    const r = await api("GET", "/v1/health");
+    S.health = r.ok ? r.data : null;
+    if (S.health && S.health.in_doubt) await loadDayData();
+    renderStatus();
+  }
+
+  function renderStatus() {
+    const el = $("status");
+    const h = S.health;
+    if (!h) { el.innerHTML = `<span class="bad">${esc(T("network_error"))}</span>`; return; }
+    const up = h.upstream || {};
+    const reach = up.reachable === true ? "status_online" : up.reachable === false ? "status_offline" : "status_unknown";
+    const devs = (h.devices || []).map((d) => `<span class="dev dev-${esc(d.state)}" title="${esc(d.error || "")}">
+        ${esc(d.name)}: ${esc(T("dev_" + d.state))}${d.error ? " – " + esc(d.error) : ""}</span>`).join(" ");
+    // Today's in-doubt sales come from the day list; `in_doubt_ids` (if health ever lists them) covers older ones.
+    const doubt = !h.in_doubt ? [] : Array.isArray(h.in_doubt_ids) ? h.in_doubt_ids.map((id) => ({ id }))
+      : S.daySales.filter((s) => ["in_doubt", "refund_in_doubt"].includes(s.state));
+    const outbox = h.outbox || {};
+    const depth = outbox.pending ?? outbox.depth ?? outbox.total ?? 0;
+    el.innerHTML = `
+      <span class="${up.reachable === false ? "bad" : up.reachable ? "ok" : ""}">${esc(T("status_insurer"))}: ${esc(T(reach))}</span>
+      <span class="${up.signed_in ? "ok" : "bad"}">${esc(T(up.signed_in ? "status_signed_in" : "status_not_signed_in"))}</span>
+      <span>${esc(T("status_devices"))}: ${devs || esc(T("status_no_devices"))}</span>
+      <span id="st-outbox">${esc(T("status_outbox"))}: ${esc(depth)}${outbox.parked ? ` (${esc(outbox.parked)}!)` : ""}</span>
+      <span id="st-doubt" class="${h.in_doubt ? "bad" : ""}">${esc(T("status_in_doubt"))}: ${esc(h.in_doubt)}
+        ${doubt.map((s) => `<button type="button" tabindex="-1" data-action="resolve" data-id="${esc(s.id)}">${esc(T("btn_resolve"))} ${esc(s.id)}</button>`).join("")}</span>
+      <span class="ver">rxlane ${esc(h.version)}</span>`;
+  }
+
+  async function loadDayData() {
+    const today = new Date();
+    const day = `${today.getFullYear()}-${String(today.getMonth() + 1).padStart(2, "0")}-${String(today.getDate()).padStart(2, "0")}`;
+    const r = await api("GET", "/v1/sales?date=" + day);
+    if (r.ok) S.daySales = r.data.sales || [];
+  }
+  async function loadDay() {
+    await loadDayData();
+    renderDay();
+    renderStatus();
+  }
+  function renderDay() {
+    const el = $("day-list");
+    if (!S.daySales.length) { el.innerHTML = `<p class="empty">${esc(T("day_empty"))}</p>`; return; }
+    el.innerHTML = `<table class="day-table"><thead><tr><th>${esc(T("col_time"))}</th><th>${esc(T("sale"))}</th>
+      <th>${esc(T("col_state"))}</th><th>${esc(T("medfee_sumamt"))}</th><th>${esc(T("col_fund"))}</th>
+      <th>${esc(T("col_cash"))}</th><th></th></tr></thead><tbody>` + S.daySales.map((s) => `
+      <tr><td>${esc((s.created_at || "").slice(11, 19))}</td><td class="mono"><a href="#" data-action="open" data-id="${esc(s.id)}" tabindex="-1">${esc(s.id)}</a></td>
+        <td class="st-${esc(s.state)}">${esc(T("state_" + s.state))}</td><td class="num">${esc(money(s.medfee_sumamt))}</td>
+        <td class="num">${esc(money(s.fund_pay_sumamt))}</td><td class="num">${esc(money(s.psn_cash_pay))}</td>
+        <td>${["in_doubt", "refund_in_doubt"].includes(s.state) ? `<button type="button" tabindex="-1" data-action="resolve" data-id="${esc(s.id)}">${esc(T("btn_resolve"))}</button>` : ""}</td></tr>`).join("") +
+      "</tbody></table>";
+  }
+  function toggleDay() {
+    S.dayOpen = !S.dayOpen;
+    $("day").hidden = !S.dayOpen;
+    if (S.dayOpen) loadDay();
+  }
+
+  function listen() {
+    if (!window.EventSource) return;
+    const es = new EventSource("/v1/events");
+    es.addEventListener("scan", (ev) => {
+      let data;
+      try { data = JSON.parse(ev.data); } catch (e) { return; }
+      enqueue(() => handleScan(data, data.raw != null ? data.raw : null, data.device || "scanner"));
+    });
+    es.addEventListener("device", () => refreshHealth());
+    es.addEventListener("sale", async (ev) => {
+      let data;
+      try { data = JSON.parse(ev.data); } catch (e) { return; }
+      if (S.sale && S.sale.id === data.id && S.sale.state !== data.state) {
+        const r = await api("GET", "/v1/sales/" + data.id);
+        if (r.ok && S.sale && S.sale.id === data.id) { S.sale = { ...S.sale, ...r.data }; render(); }
+      }
+      if (S.dayOpen) loadDay();
+    });
+  }
+
+  // ---- keyboard and focus ------------------------------------------------------------------------------------
+  const ACTIONS = {
+    presettle, settle, refund, print, clear: clearAll, day: toggleDay, lang: toggleLang,
+    selfpay: () => { if (needsSelfpay()) { S.selfpay = !S.selfpay; render(); } },
+  };
+  const KEYS = { F2: "presettle", F4: "settle", F7: "selfpay", F8: "refund", F9: "print", F3: "day", Escape: "clear" };
+
+  document.addEventListener("keydown", (ev) => {
+    const name = KEYS[ev.key];
+    if (name) {
+      ev.preventDefault();
+      if (name !== "refund" && S.refundArmed) { S.refundArmed = false; $("btn-refund").classList.remove("armed"); }
+      if (name !== "day" && name !== "selfpay") scanMsg("");
+      if (name === "clear" && scan.value) { scan.value = ""; return; }
+      scan.focus();
+      if (name === "day") return toggleDay();
+      enqueue(() => {
+        const btn = document.querySelector(`[data-action="${name}"]`);
+        if (btn && btn.disabled && name !== "clear") return;
+        return ACTIONS[name]();
+      });
+      return;
+    }
+    if (ev.key === "Delete" && ev.target === scan && !scan.value) {
+      ev.preventDefault();
+      enqueue(removeLastPack);
+    } else if (ev.key === "Enter" && ev.target === scan) {
+      ev.preventDefault();
+      const raw = scan.value;
+      scan.value = "";
+      enqueue(() => onScanEnter(raw));
+    } else if (ev.key.length === 1 && document.activeElement !== scan && !ev.ctrlKey && !ev.metaKey && !ev.altKey) {
+      // A scanner firing while something else has focus: send the keystrokes to the scan field.
+      scan.focus();
+    }
+  }, true);
+
+  document.addEventListener("click", (ev) => {
+    const t = ev.target.closest("[data-action]");
+    if (t) {
+      ev.preventDefault();
+      const a = t.dataset.action;
+      if (a === "rx") enqueue(() => chooseRx(parseInt(t.dataset.index, 10)));
+      else if (a === "resolve") enqueue(() => resolve(t.dataset.id));
+      else if (a === "open") enqueue(() => loadSale(t.dataset.id));
+      else if (a === "day" || a === "lang") ACTIONS[a]();
+      else if (ACTIONS[a] && !t.disabled) enqueue(ACTIONS[a]);
+    } else {
+      const rx = ev.target.closest("li.rx");
+      if (rx) enqueue(() => chooseRx(parseInt(rx.dataset.rx, 10)));
+    }
+    scan.focus();
+  });
+  $("selfpay-box").addEventListener("change", (ev) => { S.selfpay = ev.target.checked; render(); scan.focus(); });
+
+  // The scan field keeps the focus: a keyboard-wedge scanner types wherever the focus is.
+  document.addEventListener("focusout", () => setTimeout(() => {
+    const a = document.activeElement;
+    if (!a || a === document.body || a.tagName === "BUTTON" || a.tagName === "A" || a.type === "checkbox") scan.focus();
+  }, 0));
+  window.addEventListener("focus", () => scan.focus());
+
+  applyLang();
+  scan.focus();
+  refreshHealth();
+  setInterval(refreshHealth, 10000);
+  listen();
+  // For tests and the curious: the page state, read-only by convention.
+  window.rxlaneCounter = { state: S };
+})();

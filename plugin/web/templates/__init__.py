@@ -1,0 +1,1 @@
+# A package only so that setuptools' package-data globs ship counter.html with the wheel.

@@ -1,0 +1,83 @@
+"""Fixtures for the counter-page tests: Debian's Chromium driven by Playwright against the real service and the
+real sandbox (the `rx` and `sandbox` fixtures of tests/conftest.py). No browser is ever downloaded."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+#: Long enough for a settlement round trip on a loaded 2-core CI box; a real failure still fails quickly.
+STEP_TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    if not CHROMIUM:
+        pytest.skip("Chromium is not installed (/usr/bin/chromium); the counter-page tests need it")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (the [test] extra) is not installed")
+    sync_api.expect.set_options(timeout=STEP_TIMEOUT_MS)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Counter:
+    """One browser tab on the counter page, with the pharmacist's two gestures: scan (type + Enter) and press."""
+
+    def __init__(self, page: Any, base: str, name: str):
+        self.page = page
+        self.base = base
+        self.name = re.sub(r"[^A-Za-z0-9_]+", "_", name)
+        self.errors: list[str] = []
+        self.shots = 0
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    def open(self) -> "Counter":
+        self.page.goto(self.base + "/")
+        self.page.wait_for_selector("#status .ver")   # the first health poll has answered
+        return self
+
+    def scan(self, text: str) -> None:
+        """What a keyboard-wedge scanner does: keystrokes into whatever has the focus, then Enter."""
+        self.page.keyboard.type(text)
+        self.page.keyboard.press("Enter")
+
+    def press(self, key: str) -> None:
+        self.page.keyboard.press(key)
+
+    def shot(self, step: str) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.shots += 1
+        path = ARTIFACTS / f"{self.name}_{self.shots:02d}_{step}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def text(self, selector: str) -> str:
+        return self.page.locator(selector).inner_text()
+
+    def state(self) -> dict:
+        return self.page.evaluate("() => JSON.parse(JSON.stringify(window.rxlaneCounter.state))")
+
+
+@pytest.fixture
+def counter(chromium, rx, request) -> Iterator[Counter]:
+    """A fresh browser context (own localStorage) on the counter page of a fresh rxlane + sandbox."""
+    _svc, http = rx
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    context.set_default_timeout(STEP_TIMEOUT_MS)
+    page = context.new_page()
+    c = Counter(page, http.base, request.node.name)
+    try:
+        yield c.open()
+        assert not c.errors, f"JavaScript errors on the page: {c.errors}"
+    finally:
+        context.close()
