@@ -194,8 +194,9 @@ def doctor(config_file, data_dir, resolve) -> None:
         report["health"] = health_report(svc)
         ok, rows, bad = svc.ledger.verify_audit()
         report["audit"] = {"ok": ok, "rows": rows, "first_bad_row": bad}
+        report["ledger_integrity"] = svc.ledger.integrity_ok()
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
-        sys.exit(0 if report["health"]["status"] == "ok" and ok else 1)
+        sys.exit(0 if report["health"]["status"] == "ok" and ok and report["ledger_integrity"] else 1)
     finally:
         svc.ledger.close()
 

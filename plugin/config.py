@@ -37,7 +37,7 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8600, ge=0, le=65535)
     data_dir: str = ""
-    workers: int = Field(default=8, ge=1, le=64)
+    workers: int = Field(default=16, ge=1, le=64)
     max_body_bytes: int = Field(default=262144, ge=1024)
 
 

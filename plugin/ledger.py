@@ -14,9 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
-
-import sqlite_utils
+from typing import Any, Callable, Iterator
 
 from plugin.api.errors import RxlaneError
 
@@ -37,7 +35,9 @@ def now() -> str:
     return datetime.now().isoformat(sep=" ", timespec="seconds")
 
 
-MIGRATIONS: list[str] = [
+#: Forward-only schema steps: SQL text, or a function of a sqlite-utils Database for steps that reshape tables
+#: (`add_column`, `transform`), which SQLite's ALTER TABLE cannot do alone.
+MIGRATIONS: list[str | Callable[[Any], None]] = [
     # 1: the walking skeleton's books.
     """
     CREATE TABLE patients (
@@ -94,10 +94,12 @@ MIGRATIONS: list[str] = [
 ]
 
 
-MIGRATIONS.append(
-    # 2: a 拆零 (split) sale uses part of a pack; the part is kept so the pack's remainder is known.
-    "ALTER TABLE trace_codes ADD COLUMN qty TEXT NOT NULL DEFAULT '1';"
-)
+def _m2_split_pack_parts(db) -> None:
+    """2: a 拆零 (split) sale uses part of a pack; the part is kept so the pack's remainder is known."""
+    db["trace_codes"].add_column("qty", str, not_null_default="1")
+
+
+MIGRATIONS.append(_m2_split_pack_parts)
 
 
 class LedgerError(RxlaneError):
@@ -119,7 +121,6 @@ class Ledger:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
         self.conn = conn
-        self.db = sqlite_utils.Database(conn)
         self._migrate()
 
     # -- plumbing -------------------------------------------------------------------------------------------
@@ -128,8 +129,23 @@ class Ledger:
             version = self.conn.execute("PRAGMA user_version").fetchone()[0]
             if version > len(MIGRATIONS):
                 raise LedgerError(f"{self.path} was written by a newer rxlane (schema {version})")
-            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-                self.conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+            pending = MIGRATIONS[version:]
+            if not pending:
+                return
+            import sqlite_utils   # only when the schema moves: a normal start does not pay for it
+            db = sqlite_utils.Database(self.conn)
+            for number, step in enumerate(pending, start=version + 1):
+                if isinstance(step, str):
+                    self.conn.executescript(f"BEGIN IMMEDIATE;\n{step}\nPRAGMA user_version={number};\nCOMMIT;")
+                    continue
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    step(db)
+                    self.conn.execute(f"PRAGMA user_version={number}")
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+                self.conn.execute("COMMIT")
 
     @property
     def schema_version(self) -> int:
@@ -161,6 +177,14 @@ class Ledger:
             self.conn.close()
 
     def healthy(self) -> bool:
+        """A cheap probe for `/v1/health` (it is polled); the full check is `integrity_ok`."""
+        try:
+            return self.query_one("SELECT count(*) FROM sqlite_master")[0] > 0
+        except sqlite3.Error:
+            return False
+
+    def integrity_ok(self) -> bool:
+        """PRAGMA quick_check: seconds on a large ledger, so only for `rxlane doctor`."""
         try:
             return self.query_one("PRAGMA quick_check")[0] == "ok"
         except sqlite3.Error:

@@ -60,14 +60,22 @@ class Outbox:
                 args += (row_id,)
             return c.execute(sql, args).rowcount
 
-    def drain(self, limit: int = 50) -> int:
-        """Send every due row once; returns how many were delivered."""
+    def drain(self, batch: int = 50, max_rounds: int = 100) -> int:
+        """Send due rows until none is left (each row once per call); returns how many were delivered."""
         if not self._lock.acquire(blocking=False):
             return 0
         try:
-            due = self.ledger.query("SELECT * FROM outbox WHERE state = 'pending' AND next_at <= ? ORDER BY id "
-                                    "LIMIT ?", (now(), limit))
-            return sum(self._deliver(dict(r)) for r in due)
+            delivered, tried = 0, set()
+            for _ in range(max_rounds):
+                due = [dict(r) for r in self.ledger.query(
+                    "SELECT * FROM outbox WHERE state = 'pending' AND next_at <= ? ORDER BY id LIMIT ?",
+                    (now(), batch + len(tried))) if r["id"] not in tried][:batch]
+                if not due:
+                    break
+                for row in due:
+                    tried.add(row["id"])
+                    delivered += self._deliver(row)
+            return delivered
         finally:
             self._lock.release()
 

@@ -43,7 +43,8 @@ EDITABLE = SETTLEABLE
 class SaleService:
     def __init__(self, ledger: Ledger, upstream: Upstream, catalog: Catalog, policy: Policy, *,
                  pharmacy_admdvs: str, trace_prefix_len: int = 7, events: EventBus | None = None,
-                 today: Callable[[], date] = date.today, on_in_doubt: Callable[[str], None] | None = None):
+                 today: Callable[[], date] = date.today, on_in_doubt: Callable[[str], None] | None = None,
+                 on_uploads: Callable[[], None] | None = None):
         self.ledger = ledger
         self.upstream = upstream
         self.catalog = catalog
@@ -53,6 +54,7 @@ class SaleService:
         self.events = events or EventBus()
         self.today = today
         self.on_in_doubt = on_in_doubt
+        self.on_uploads = on_uploads
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -309,6 +311,8 @@ class SaleService:
             self._enqueue_uploads(c, sale_id, refund=False)
         crash_point("settle.after_answer")
         self._publish(sale_id, SETTLED)
+        if self.on_uploads:
+            self.on_uploads()
         return {"split": insurer, "estimate": estimate, "mismatch": mismatch}
 
     def _mark_in_doubt(self, sale_id: str, frm: str, to: str) -> None:
@@ -371,6 +375,8 @@ class SaleService:
             self._enqueue_uploads(c, sale_id, refund=True)
         crash_point("refund.after_answer")
         self._publish(sale_id, REFUNDED)
+        if self.on_uploads:
+            self.on_uploads()
         return refund
 
     # -- in-doubt resolution: reverse (2601) the original message, never resend it ---------------------------

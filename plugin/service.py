@@ -13,6 +13,7 @@ import platformdirs
 
 from adapters.nhsa.client import GatewayClient, GatewaySettings, MsgIdGenerator
 from plugin import __version__
+from plugin.api.metrics import observe_upstream
 from plugin.catalog import Catalog
 from plugin.config import Settings
 from plugin.devices import CounterDevices, ScanRefs, device_configs
@@ -87,7 +88,7 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
                         verify_tls=settings.nhsa.verify_tls, ca_bundle=settings.nhsa.ca_bundle),
         MsgIdGenerator(settings.store.fixmedins_code, last_issued=ledger.newest_msgid()))
     events = EventBus()
-    upstream = Upstream(client, ledger)
+    upstream = Upstream(client, ledger, on_latency=observe_upstream)
     catalog = Catalog(ledger, upstream, admdvs)
     interrupted = adopt_interrupted(ledger)
     if interrupted:
@@ -95,7 +96,8 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
     recovery_box: dict[str, Recovery] = {}
     sales = SaleService(ledger, upstream, catalog, policy, pharmacy_admdvs=admdvs,
                         trace_prefix_len=settings.store.trace_prefix_len, events=events,
-                        on_in_doubt=lambda sale_id: recovery_box["r"].kick())
+                        on_in_doubt=lambda sale_id: recovery_box["r"].kick(),
+                        on_uploads=lambda: recovery_box["r"].kick())
     outbox = Outbox(ledger, upstream, opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name)
     recovery = Recovery(sales, outbox)
     recovery_box["r"] = recovery

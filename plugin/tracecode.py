@@ -26,13 +26,13 @@ years against the wall clock, and lets a lot silently swallow a serial when a se
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Callable, Iterable
 from urllib.parse import unquote
 
-from biip.gs1_application_identifiers import _GS1_APPLICATION_IDENTIFIERS as _AI_TABLE  # biip 5.x: ai -> spec
 from stdnum.cn import ric
 
 from plugin.api.errors import InvalidInput, RxlaneError
@@ -60,6 +60,14 @@ _HRI_START = re.compile(r"\([0-9]{2,4}\)")
 _HRI_PART = re.compile(r"\(([0-9]{2,4})\)([^(]*)")
 _GS1_DIGITS_START = re.compile(r"01[0-9]{14}")
 _DIGIT_OR_X = frozenset("0123456789Xx")
+
+
+@functools.cache
+def _ai_table() -> dict:
+    """biip's table of GS1 application identifiers (biip 5.x: ai -> spec), loaded on the first GS1 scan: most
+    scans are domestic codes, and the table costs ~16 MB of a counter PC's memory."""
+    from biip.gs1_application_identifiers import _GS1_APPLICATION_IDENTIFIERS
+    return _GS1_APPLICATION_IDENTIFIERS
 
 
 class ScanError(RxlaneError):
@@ -189,12 +197,12 @@ def _ai_re(ai: str) -> re.Pattern[str]:
     """biip's pattern for an AI, without anchors, compiled once; ``match(text, pos)`` then reads in place."""
     pattern = _AI_RE.get(ai)
     if pattern is None:
-        pattern = _AI_RE[ai] = re.compile(_AI_TABLE[ai].pattern.removeprefix("^").removesuffix("$"))
+        pattern = _AI_RE[ai] = re.compile(_ai_table()[ai].pattern.removeprefix("^").removesuffix("$"))
     return pattern
 
 
 def _name(ai: str) -> tuple[str, str]:
-    en, zh = _AI_NAMES.get(ai, (_AI_TABLE[ai].data_title if ai in _AI_TABLE else "field", "字段"))
+    en, zh = _AI_NAMES.get(ai, (_ai_table()[ai].data_title if ai in _ai_table() else "field", "字段"))
     return f"{en} (AI {ai})", f"{zh}（AI {ai}）"
 
 
@@ -210,11 +218,11 @@ def _split_elements(s: str) -> list[tuple[str, str]]:
         pos, end = 0, len(segment)
         while pos < end:
             ai = segment[pos:pos + 2]  # GS1 AIs are prefix-free, so the first hit is the AI
-            if ai not in _AI_TABLE:
+            if ai not in _ai_table():
                 ai = segment[pos:pos + 3]
-                if ai not in _AI_TABLE:
+                if ai not in _ai_table():
                     ai = segment[pos:pos + 4]
-            if ai not in _AI_TABLE:
+            if ai not in _ai_table():
                 raise ScanError(f"GS1 code: no known application identifier at '{segment[pos:pos + 4]}' "
                                 f"(position {pos + 1}).", f"GS1码：第{pos + 1}位起不是有效的应用标识符（AI）。",
                                 fault="unknown_ai")
@@ -222,10 +230,10 @@ def _split_elements(s: str) -> list[tuple[str, str]]:
             if m is None:
                 if ai in _DATE_AIS and segment[pos + 2:pos + 8].isdigit():
                     _gs1_date(ai, segment[pos + 2:pos + 8])  # names an impossible date as such
-                raise _gs1_fault("malformed", ai, f"is malformed ({_AI_TABLE[ai].format}).",
-                                 f"格式不正确（应为{_AI_TABLE[ai].format}）。")
+                raise _gs1_fault("malformed", ai, f"is malformed ({_ai_table()[ai].format}).",
+                                 f"格式不正确（应为{_ai_table()[ai].format}）。")
             pos = m.end()
-            if _AI_TABLE[ai].separator_required and pos < end:
+            if _ai_table()[ai].separator_required and pos < end:
                 if _GS1_CHAR.match(segment, pos):
                     raise _gs1_fault("separator", ai, "runs into the next field: a separator (FNC1/GS) is missing.",
                                      "与后一字段连在一起：缺少分隔符（FNC1/GS），请重新扫描。")
@@ -243,14 +251,14 @@ def _split_hri(s: str) -> list[tuple[str, str]]:
         if m.start() != pos:
             break
         ai, value = m.group(1), m.group(2).strip()
-        if ai not in _AI_TABLE:
+        if ai not in _ai_table():
             raise ScanError(f"GS1 code: unknown application identifier ({ai}).",
                             f"GS1码：未知的应用标识符（{ai}）。", fault="unknown_ai", ai=ai)
         if not _ai_re(ai).fullmatch(ai + value):
             if ai in _DATE_AIS and len(value) == 6 and value.isdigit():
                 _gs1_date(ai, value)
-            raise _gs1_fault("malformed", ai, f"is malformed ({_AI_TABLE[ai].format}).",
-                             f"格式不正确（应为{_AI_TABLE[ai].format}）。")
+            raise _gs1_fault("malformed", ai, f"is malformed ({_ai_table()[ai].format}).",
+                             f"格式不正确（应为{_ai_table()[ai].format}）。")
         out.append((ai, value))
         pos = m.end()
     if pos != len(s):

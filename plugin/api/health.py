@@ -11,7 +11,8 @@ bp = Blueprint("health", __name__)
 def health_report(svc) -> dict:
     status = svc.upstream.status
     outbox = svc.outbox.depth()
-    in_doubt = len(svc.sales.in_doubt_ids())
+    in_doubt_ids = svc.sales.in_doubt_ids()
+    in_doubt = len(in_doubt_ids)
     devices = svc.devices.states() if svc.devices is not None else []
     ledger_ok = svc.ledger.healthy()
     problems = []
@@ -38,6 +39,7 @@ def health_report(svc) -> dict:
                      "last_ok_at": status.last_ok_at, "latency_ms": status.latency_ms},
         "outbox": outbox,
         "in_doubt": in_doubt,
+        "in_doubt_ids": in_doubt_ids[:50],
         "devices": devices,
         "catalog_synced_at": svc.ledger.catalog_synced_at(),
     }

@@ -41,6 +41,12 @@ def create():
 
 @bp.get("/v1/sales")
 def list_day():
+    setl_id = request.args.get("setl_id")
+    if setl_id is not None:
+        # the slip's barcode carries setl_id: find its sale whatever the day (a refund from an older slip)
+        row = _svc().ledger.query_one("SELECT id FROM sales WHERE setl_id = ?", (setl_id[:64],))
+        return json_response({"setl_id": setl_id[:64],
+                              "sales": [sale_view(_svc().ledger, row["id"])] if row else []})
     day = request.args.get("date") or date.today().isoformat()
     try:
         date.fromisoformat(day)

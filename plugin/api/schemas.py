@@ -201,6 +201,7 @@ class HealthOut(BaseModel):
     upstream: dict[str, Any]
     outbox: dict[str, Any]
     in_doubt: int
+    in_doubt_ids: list[str]
     devices: list[dict[str, Any]]
     catalog_synced_at: str | None
 
