@@ -5,7 +5,7 @@ import importlib
 
 from flask import Flask
 
-from plugin.api import events, health, http, openapi, patients, sales, scans
+from plugin.api import auth, events, health, http, openapi, patients, sales, scans
 from plugin.service import Service
 
 
@@ -21,6 +21,8 @@ def create_app(service: Service) -> Flask:
     app.extensions["rxlane"] = service
     app.url_map.strict_slashes = False
     http.install(app)
+    auth.install(app, required=service.settings.server.tokens_required,
+                 identify_per_minute=service.settings.server.identify_per_minute)
     for module in (health, scans, patients, sales, events, openapi):
         app.register_blueprint(module.bp)
     for name in OPTIONAL_BLUEPRINTS:

@@ -94,6 +94,7 @@ def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
     def stop(signum, frame):  # noqa: ARG001 — signal handler signature
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, stop)
+    svc.recover_at_start()
     svc.start_background()
     threading.Thread(target=_warm_up, args=(svc,), name="rxlane-warmup", daemon=True).start()
     try:
@@ -265,7 +266,8 @@ def _register_optional() -> None:
                           ("plugin.commands.hardware", ("simulate", "devices")),
                           ("plugin.commands.fleet", ("fleet",)),
                           ("plugin.commands.report", ("report",)),
-                          ("plugin.commands.tokens", ("token",))):
+                          ("plugin.commands.tokens", ("token",)),
+                          ("plugin.commands.reconcile", ("reconcile",))):
         try:
             mod = __import__(module, fromlist=list(names))
         except ImportError:

@@ -17,7 +17,7 @@ from plugin.api.errors import InvalidInput
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULTS_FILE = CONFIG_DIR / "defaults.toml"
-SECRET_KEYS = {("nhsa", "secret"), ("nhsa", "paasid"), ("nhsa", "sm4_key")}
+SECRET_KEYS = {("nhsa", "secret"), ("nhsa", "paasid"), ("nhsa", "sm4_key"), ("nhsa", "sm2_private_key")}
 
 
 class _Section(BaseModel):
@@ -31,6 +31,7 @@ class StoreSettings(_Section):
     admdvs: str = Field(default="", pattern=r"^(\d{6})?$")
     policy_file: str = ""
     trace_prefix_len: int = Field(default=7, ge=1, le=19)
+    counter_no: int = Field(default=0, ge=0, le=9)
 
 
 class ServerSettings(_Section):
@@ -39,6 +40,13 @@ class ServerSettings(_Section):
     data_dir: str = ""
     workers: int = Field(default=16, ge=1, le=64)
     max_body_bytes: int = Field(default=262144, ge=1024)
+    require_tokens: bool = False
+    identify_per_minute: int = Field(default=60, ge=1, le=10000)
+
+    @property
+    def tokens_required(self) -> bool:
+        """Beyond loopback every call needs a token, whatever the file says (DESIGN §8)."""
+        return self.require_tokens or not self.host.startswith(("127.", "::1", "localhost"))
 
 
 class NhsaSettings(_Section):
@@ -49,10 +57,28 @@ class NhsaSettings(_Section):
     opter: str = "0001"
     opter_name: str = "药师"
     paasid: str = ""
-    secret: str = ""
+    secret: str = Field(default="", repr=False)
     secret_file: str = ""
     verify_tls: bool = True
     ca_bundle: str = ""
+    # 国密 envelope protection (adapters/nhsa/smcrypto.py), off by default
+    signtype: Literal["", "SM3", "SM2"] = ""
+    sm2_private_key: str = Field(default="", repr=False, pattern=r"^([0-9A-Fa-f]{64})?$")
+    sm2_private_key_file: str = ""
+    sm2_public_key: str = Field(default="", pattern=r"^((04)?[0-9A-Fa-f]{128})?$")
+    sm4_key: str = Field(default="", repr=False, pattern=r"^([0-9A-Fa-f]{32})?$")
+    sm4_key_file: str = ""
+    encrypt_body: bool = False
+
+    @field_validator("sm2_private_key", "sm2_public_key", "sm4_key", mode="before")
+    @classmethod
+    def _hex_key(cls, v: Any) -> Any:
+        """An all-digit hex key in RXLANE_NHSA__… parses as a TOML integer; its text is exact, so take it back."""
+        if isinstance(v, int) and not isinstance(v, bool):
+            return str(v)
+        if not isinstance(v, str):
+            raise ValueError("must be a quoted hex string")
+        return v
 
     @field_validator("url")
     @classmethod
@@ -66,6 +92,23 @@ class SandboxSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8700, ge=0, le=65535)
     demo: bool = True
+
+
+class ReconcileSettings(_Section):
+    at: str = Field(default="23:30", pattern=r"^(([01]\d|2[0-3]):[0-5]\d)?$",
+                    description="daily 3201/3202 run time (HH:MM); empty turns the schedule off")
+
+
+class HqSettings(_Section):
+    heartbeat_url: str = ""
+    heartbeat_s: float = Field(default=300, ge=10, le=86400)
+
+    @field_validator("heartbeat_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
 
 
 class DeviceSettings(BaseModel):
@@ -82,6 +125,8 @@ class Settings(_Section):
     server: ServerSettings = ServerSettings()
     nhsa: NhsaSettings = NhsaSettings()
     sandbox: SandboxSettings = SandboxSettings()
+    reconcile: ReconcileSettings = ReconcileSettings()
+    hq: HqSettings = HqSettings()
     devices: list[DeviceSettings] = []
 
     @property
@@ -189,14 +234,23 @@ def _with_secret_file(settings: Settings) -> Settings:
 
 
 def permission_warnings(settings: Settings, config_file: str | Path | None) -> list[str]:
-    """Files holding secrets must not be readable by group or others (config check warns, never fails)."""
+    """Files holding secrets must not be readable by group or others (config check warns, never fails): the
+    secret files, and a config file that sets a secret itself."""
+    paths = [p for p in (settings.nhsa.secret_file, getattr(settings.nhsa, "sm2_private_key_file", ""),
+                         getattr(settings.nhsa, "sm4_key_file", "")) if p]
+    if config_file:
+        try:
+            layer = _read_toml(Path(config_file))
+        except InvalidInput:
+            layer = {}
+        if any(layer.get(section, {}).get(key) for section, key in SECRET_KEYS):
+            paths.append(str(config_file))
     warnings = []
-    for path in filter(None, [settings.nhsa.secret_file, str(config_file) if config_file else ""]):
+    for path in paths:
         try:
             mode = Path(path).stat().st_mode
         except OSError:
             continue
-        holds_secret = path == settings.nhsa.secret_file or "secret" in Path(path).read_text(errors="ignore")
-        if holds_secret and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
             warnings.append(f"{path} is readable by other users (mode {oct(mode & 0o777)}); run: chmod 600 {path}")
     return warnings

@@ -19,7 +19,7 @@ from hardware.manager import DeviceManager
 from plugin.api.errors import RxlaneError, InvalidInput
 from plugin.events import EventBus
 from plugin.privacy import mask_card
-from plugin.tracecode import classify
+from plugin.tracecode import Scan, classify
 
 SCAN_REF_TTL_S = 300.0
 PATIENT_KINDS = {"ecard": "01", "id_card": "02", "ss_card": "03"}
@@ -48,6 +48,16 @@ class ScanRefs:
             raise InvalidInput("scan_ref is unknown or expired; scan again.", "扫描已过期，请重新扫码或读卡。",
                                field="scan_ref")
         return item[1], item[2], item[3]
+
+
+def with_scan_ref(scan: Scan, refs: ScanRefs) -> dict[str, Any]:
+    """The scan answer; a patient credential also gets a `scan_ref`, so the caller can identify the patient
+    without holding the number (the answer itself is masked)."""
+    answer = scan.to_dict()
+    if scan.kind in PATIENT_KINDS:
+        number = {"ecard": scan.token, "id_card": scan.cert_no, "ss_card": scan.card_no}[scan.kind]
+        answer["scan_ref"] = refs.put(PATIENT_KINDS[scan.kind], number or scan.cleaned)
+    return answer
 
 
 def device_configs(devices: list[Any], models_dir: Path = MODELS_DIR) -> list[DeviceConfig]:
@@ -98,11 +108,7 @@ class CounterDevices:
             scan = classify(text, product_prefix_len=self.prefix_len)
         except RxlaneError as exc:
             return {"device": device, "kind": "unknown", "raw_length": len(text), **exc.to_body()}
-        answer = {**scan.to_dict(), "device": device}
-        if scan.kind in PATIENT_KINDS:
-            number = {"ecard": scan.token, "id_card": scan.cert_no, "ss_card": scan.card_no}[scan.kind]
-            answer["scan_ref"] = self.refs.put(PATIENT_KINDS[scan.kind], number or scan.cleaned)
-        return answer
+        return {**with_scan_ref(scan, self.refs), "device": device}
 
     def _on_scan(self, device: str, text: str) -> None:
         self.events.publish("scan", self.scan_answer(device, text))

@@ -100,6 +100,14 @@ def _m2_split_pack_parts(db) -> None:
 
 
 MIGRATIONS.append(_m2_split_pack_parts)
+MIGRATIONS.append(
+    # 3: per-terminal API tokens; only the SHA-256 of a token is kept.
+    """
+    CREATE TABLE tokens (
+        id INTEGER PRIMARY KEY, terminal TEXT NOT NULL, scopes TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL, revoked_at TEXT);
+    """
+)
 
 
 class LedgerError(RxlaneError):
@@ -152,17 +160,27 @@ class Ledger:
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE … COMMIT: all or nothing, so no half-written sale survives an error or a crash."""
+    def transaction(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT: all or nothing, so no half-written sale survives an error or a crash.
+
+        `durable=False` commits without its own fsync (synchronous=NORMAL) for rows whose loss in a power cut is
+        harmless (a patient lookup, a draft, a pre-settlement, an upload's answer that will simply be asked
+        again). WAL is sequential, so the next durable commit's fsync persists them too; money never uses it."""
         with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            if not durable:
+                self.conn.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            else:
-                self.conn.execute("COMMIT")
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self.conn
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+                else:
+                    self.conn.execute("COMMIT")
+            finally:
+                if not durable:
+                    self.conn.execute("PRAGMA synchronous=FULL")
 
     def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -193,7 +211,7 @@ class Ledger:
     # -- patients -------------------------------------------------------------------------------------------
     def save_patient(self, ref: str, psn_no: str, cert_type: str, cert_no: str, card_sn: str,
                      person: dict, filings: list) -> None:
-        with self.transaction() as c:
+        with self.transaction(durable=False) as c:
             c.execute("INSERT INTO patients VALUES (?,?,?,?,?,?,?,?)",
                       (ref, psn_no, cert_type, cert_no, card_sn, _json(person), _json(filings), now()))
 
@@ -265,8 +283,9 @@ class Ledger:
 
     # -- idempotency ----------------------------------------------------------------------------------------
     def idempotency_begin(self, key: str, method: str, path: str, body_hash: str) -> sqlite3.Row | None:
-        """Claim the key; return the existing row if it was claimed before (then nothing is written)."""
-        with self.transaction() as c:
+        """Claim the key; return the existing row if it was claimed before (then nothing is written). A claim lost
+        in a power cut is harmless: unfinished claims are forgotten at start-up anyway."""
+        with self.transaction(durable=False) as c:
             row = c.execute("SELECT * FROM idempotency WHERE key = ?", (key,)).fetchone()
             if row is not None:
                 return row
@@ -283,13 +302,17 @@ class Ledger:
         with self.transaction() as c:
             c.execute("DELETE FROM idempotency WHERE key = ? AND state = 'in_progress'", (key,))
 
+    def idempotency_forget_unfinished(self) -> int:
+        with self.transaction() as c:
+            return c.execute("DELETE FROM idempotency WHERE state = 'in_progress'").rowcount
+
     def idempotency_row(self, key: str) -> sqlite3.Row | None:
         return self.query_one("SELECT * FROM idempotency WHERE key = ?", (key,))
 
     # -- catalog cache --------------------------------------------------------------------------------------
     def replace_catalog(self, entries: list[dict]) -> None:
         stamp = now()
-        with self.transaction() as c:
+        with self.transaction(durable=False) as c:
             c.execute("DELETE FROM catalog")
             c.executemany("INSERT INTO catalog VALUES (?,?,?)",
                           [(e["med_list_codg"], _json(e), stamp) for e in entries])

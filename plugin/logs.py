@@ -1,29 +1,53 @@
-"""Logging: JSON lines on stderr with personal data scrubbed, whatever a message carries."""
+"""Structured logs: JSON lines (structlog) with the request id, personal data scrubbed whatever a message carries.
+
+Everything — rxlane's own events and third-party stdlib logging — goes through one formatter whose last step
+masks anything that looks like an ID number, so a careless log call cannot leak one (个人信息保护法).
+"""
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from datetime import datetime
+from typing import Any
+
+import structlog
 
 from plugin.privacy import scrub
 
 
-class JsonLines(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {"ts": datetime.fromtimestamp(record.created).isoformat(timespec="milliseconds"),
-                 "level": record.levelname.lower(), "logger": record.name, "event": scrub(record.getMessage())}
-        if record.exc_info:
-            entry["exc_type"] = record.exc_info[0].__name__ if record.exc_info[0] else ""
-            entry["exc"] = scrub(self.formatException(record.exc_info))
-        return json.dumps(entry, ensure_ascii=False)
+def _scrub_values(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    return {k: scrub(v) if isinstance(v, str) else v for k, v in event.items()}
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines())
+SHARED = [
+    structlog.contextvars.merge_contextvars,
+    structlog.stdlib.add_log_level,
+    structlog.stdlib.add_logger_name,
+    structlog.processors.TimeStamper(fmt="iso", utc=False),
+]
+
+
+def formatter() -> logging.Formatter:
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=SHARED,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, _scrub_values,
+                    structlog.processors.JSONRenderer(ensure_ascii=False)])
+
+
+def configure_logging(level: int = logging.INFO, stream: Any = None) -> None:
+    structlog.configure(
+        processors=[*SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(formatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("waitress").setLevel(logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

@@ -101,10 +101,12 @@ class Outbox:
             self._failed(row, "answer lost; will resend the same message", park=False)
             return False
         except RxlaneError as exc:
-            self._failed(row, exc.details.get("err_msg") or exc.message,
-                         park=exc.code == "UPSTREAM_REFUSED")
+            # a refusal may be transient ("busy"): retry with backoff; after MAX_ATTEMPTS it is parked with the
+            # insurer's reason, shown in health, never dropped
+            self._failed(row, exc.details.get("err_msg") or exc.message, park=False)
             return False
-        with self.ledger.transaction() as c:
+        # not durable: if a power cut loses this, the same msgid is sent again and the insurer recognises it
+        with self.ledger.transaction(durable=False) as c:
             self.ledger.journal_answer(env.msgid, "answered", answer=answer.raw, infcode=0, conn=c)
             c.execute("UPDATE outbox SET state = 'done', done_at = ?, last_error = NULL WHERE id = ?",
                       (now(), row["id"]))

@@ -22,7 +22,7 @@ from plugin.upstream import Upstream
 PATIENT_NOT_FOUND_INFCODES = {-1}
 
 
-def identify(ledger: Ledger, upstream: Upstream, req: IdentifyIn) -> dict[str, Any]:
+def identify(ledger: Ledger, upstream: Upstream, req: IdentifyIn, *, pii: bool = False) -> dict[str, Any]:
     try:
         out = upstream.query("1101", tx.person_info_input(req.mdtrt_cert_type, req.cert_no, req.card_sn,
                                                          req.psn_name))
@@ -36,7 +36,7 @@ def identify(ledger: Ledger, upstream: Upstream, req: IdentifyIn) -> dict[str, A
     filings = [_filing(f) for f in tx.parse_filings(filings_out)]
     ref = "P" + secrets.token_hex(12)
     ledger.save_patient(ref, person["psn_no"], req.mdtrt_cert_type, req.cert_no, req.card_sn, person, filings)
-    return view(ref, person, filings, cert_type=req.mdtrt_cert_type, cert_no=req.cert_no)
+    return view(ref, person, filings, cert_type=req.mdtrt_cert_type, cert_no=req.cert_no, pii=pii)
 
 
 def load(ledger: Ledger, ref: str) -> tuple[dict, list[dict], Any]:

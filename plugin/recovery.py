@@ -46,6 +46,11 @@ class Recovery:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._rounds: list = []
+
+    def add_round(self, step) -> None:
+        """Another chore for each round (e.g. the daily reconciliation when it is due)."""
+        self._rounds.append(step)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="rxlane-recovery", daemon=True)
@@ -61,11 +66,11 @@ class Recovery:
             self._thread.join(timeout=10)
 
     def run_once(self) -> None:
-        try:
-            resolve_all(self.sales)
-            self.outbox.drain()
-        except Exception:   # the loop must survive anything; the next round retries
-            log.exception("recovery round failed")
+        for step in (lambda: resolve_all(self.sales), self.outbox.drain, *self._rounds):
+            try:
+                step()
+            except Exception:   # the loop must survive anything; the next round retries
+                log.exception("recovery round step failed")
 
     def _run(self) -> None:
         while not self._stop.is_set():

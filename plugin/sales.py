@@ -38,6 +38,9 @@ REFUNDING, REFUNDED, REFUND_IN_DOUBT = "refunding", "refunded", "refund_in_doubt
 CANCELLED = "cancelled"
 SETTLEABLE = (DRAFT, PRESETTLED, REVERSED)
 EDITABLE = SETTLEABLE
+#: Reasons a pharmacist's "全自费" confirmation cannot override.
+UNCONFIRMABLE = frozenset({"RX_PATIENT_MISMATCH", "RX_EXPIRED", "RX_ALREADY_DISPENSED", "RX_REVOKED",
+                           "PRICE_ABOVE_STANDARD"})
 
 
 class SaleService:
@@ -129,7 +132,7 @@ class SaleService:
                 "reasons_json": json.dumps(codes)})
         sale_id = "S" + datetime.now().strftime("%Y%m%d") + secrets.token_hex(6).upper()
         medfee = sum((Decimal(l["line_total"]) for l in lines), Decimal("0"))
-        with self.ledger.transaction() as c:
+        with self.ledger.transaction(durable=False) as c:
             c.execute(
                 "INSERT INTO sales (id, created_at, updated_at, biz_date, state, patient_ref, psn_no, insutype, "
                 "hi_rxno, rx_json, acct_used, confirm_selfpay, medfee_sumamt) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -155,7 +158,7 @@ class SaleService:
                 raise self._state_error(row["state"], "changed")
             lines = self._lines(sale_id)
             entries = {l["med_list_codg"]: self.catalog.entry(l["med_list_codg"]) or {} for l in lines}
-            with self.ledger.transaction() as c:
+            with self.ledger.transaction(durable=False) as c:
                 added = packs.add_codes(c, sale_id, codes, lines=lines, entries=entries,
                                         prefix_len=self.trace_prefix_len, today=self.today(), line_no=line_no)
                 c.execute("UPDATE sales SET updated_at = ? WHERE id = ?", (now(), sale_id))
@@ -196,13 +199,24 @@ class SaleService:
         return policy_split(self.policy, quote).to_dict()
 
     def _check_settleable(self, row, lines: list[dict], confirm: bool) -> None:
+        """Ineligible lines need the pharmacist's confirmation of full self-pay; some cannot be confirmed at all:
+        an unusable prescription authorises no dispensing (national §5), and no sale may exceed the payment
+        standard (Chongqing §五(一))."""
         blocked = [l for l in lines if not l["eligible"] and not l["donated"]]
-        if blocked and not confirm:
-            codes = sorted({c for l in blocked for c in json.loads(l["reasons_json"])})
+        hard = [l for l in blocked if UNCONFIRMABLE & set(json.loads(l["reasons_json"]))]
+        shown = hard if confirm else blocked
+        if shown:
+            codes = sorted({c for l in shown for c in json.loads(l["reasons_json"])})
             details = {"lines": [{"line_no": l["line_no"], "med_list_codg": l["med_list_codg"],
-                                  "reasons": [reason(c) for c in json.loads(l["reasons_json"])]} for l in blocked]}
-            code = "PRICE_ABOVE_STANDARD" if codes == ["PRICE_ABOVE_STANDARD"] else "LINES_INELIGIBLE"
-            raise RxlaneError(code, details=details)
+                                  "reasons": [reason(c) for c in json.loads(l["reasons_json"])]} for l in shown],
+                       "confirmable": not hard}
+            if codes == ["PRICE_ABOVE_STANDARD"]:
+                raise RxlaneError("PRICE_ABOVE_STANDARD", details=details)
+            if hard:
+                raise RxlaneError("LINES_INELIGIBLE", message="Some lines cannot be sold on this prescription.",
+                                  message_zh="部分药品不能按此处方调剂（处方不属于该患者、已过期、已调剂或已撤销），"
+                                             "请核对处方。", details=details)
+            raise RxlaneError("LINES_INELIGIBLE", details=details)
 
     def _settle_input(self, row, lines: list[dict], confirm: bool) -> dict[str, Any]:
         prow = self.ledger.patient(row["patient_ref"])
@@ -240,7 +254,7 @@ class SaleService:
             except GatewayProtocolError:
                 raise RxlaneError("UPSTREAM_UNAVAILABLE", details={"reason": "unreadable 2101 answer"}) from None
             mismatch = compare(insurer, estimate)
-            with self.ledger.transaction() as c:
+            with self.ledger.transaction(durable=False) as c:
                 self._move(c, sale_id, (DRAFT, PRESETTLED, REVERSED), PRESETTLED,
                            confirm_selfpay=int(confirm),
                            presettle_json=dumps({"split": insurer, "estimate": estimate, "mismatch": mismatch}))
@@ -331,12 +345,29 @@ class SaleService:
                          ("3506" if refund else "3505", sale_id, dumps({"sale_id": sale_id, "batch": batch}),
                           now(), now()))
         row = conn.execute("SELECT hi_rxno FROM sales WHERE id = ?", (sale_id,)).fetchone()
+        if row["hi_rxno"] and refund and self._supersede_unsent_dispensing(conn, sale_id):
+            return   # the prescription was never marked dispensed: there is nothing to reopen
         if row["hi_rxno"]:
             # the pharmacist's review (7204) precedes the dispensing result (7206); a refund only reopens the rx
             for infno in ((("7206",) if refund else ("7204", "7206"))):
                 conn.execute("INSERT INTO outbox (infno, sale_id, body_json, next_at, created_at) "
                              "VALUES (?,?,?,?,?)", (infno, sale_id, dumps({"sale_id": sale_id, "cancel": refund}),
                                                     now(), now()))
+
+    @staticmethod
+    def _supersede_unsent_dispensing(conn, sale_id: str) -> bool:
+        """A refund before the dispensing result (7206) reached the platform: that result must not be sent any more
+        (the platform refuses it for a cancelled settlement, and then refuses the reopening too). Only a row that
+        certainly did not arrive — never sent, or refused — is superseded; one whose answer is unknown is not."""
+        rows = conn.execute(
+            "SELECT o.id, o.msgid, j.state AS sent FROM outbox o LEFT JOIN journal j ON j.msgid = o.msgid "
+            "WHERE o.sale_id = ? AND o.infno = '7206' AND o.state IN ('pending', 'parked')", (sale_id,)).fetchall()
+        unsent = [r["id"] for r in rows if r["msgid"] is None or r["sent"] in ("refused", "unsent")]
+        if not rows or len(unsent) != len(rows):
+            return False
+        conn.executemany("UPDATE outbox SET state = 'superseded', last_error = ? WHERE id = ?",
+                         [("refunded before the dispensing result was delivered", i) for i in unsent])
+        return True
 
     # -- refund (2103) --------------------------------------------------------------------------------------
     def refund(self, sale_id: str, why: str = "") -> dict[str, Any]:
@@ -410,6 +441,19 @@ class SaleService:
                                   conn=c)
             self._publish(sale_id, after)
             return after
+
+    def adopt_settlement(self, sale_id: str, setlinfo: dict[str, Any], *, source: str) -> str:
+        """Reconciliation found the insurer holding a settlement for a sale we hold in doubt: record it as settled
+        (its setl_id, its amounts) instead of reversing a payment that did happen."""
+        with self._lock(sale_id):
+            row = self._row(sale_id)
+            if row["state"] != IN_DOUBT:
+                return row["state"]
+            estimate = json.loads(row["estimate_json"] or "{}")
+            output = {"setlinfo": setlinfo}
+            self._record_settlement(sale_id, row["settle_msgid"], output, {"source": source, "output": output},
+                                    split_from_answer(output, estimate), estimate)
+            return SETTLED
 
     def in_doubt_ids(self) -> list[str]:
         return [r["id"] for r in self.ledger.query(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import platformdirs
@@ -18,9 +19,11 @@ from plugin.catalog import Catalog
 from plugin.config import Settings
 from plugin.devices import CounterDevices, ScanRefs, device_configs
 from plugin.events import EventBus
+from plugin.heartbeat import Heartbeat
 from plugin.ledger import Ledger
 from plugin.outbox import Outbox
 from plugin.policy import Policy, load_policy, load_region
+from plugin.reconcile import run_if_due
 from plugin.recovery import Recovery, adopt_interrupted
 from plugin.sales import SaleService
 from plugin.upstream import Upstream
@@ -59,7 +62,22 @@ class Service:
     def pharmacy_admdvs(self) -> str:
         return self.settings.store.admdvs or self.policy.admdvs
 
+    def recover_at_start(self) -> None:
+        """Only the serving process may do this: a sale mid-settle in a live service would otherwise be adopted
+        as in doubt by an offline command (doctor, outbox, reconcile) running beside it."""
+        interrupted = adopt_interrupted(self.ledger)
+        if interrupted:
+            log.warning("adopted %d interrupted sale(s) as in doubt", interrupted)
+        # a request that died with the process keeps its key claimed; a retry must get an answer, not wait
+        self.ledger.idempotency_forget_unfinished()
+
     def start_background(self) -> None:
+        self.recovery.add_round(lambda: run_if_due(self, datetime.now(), self.settings.reconcile.at))
+        if self.settings.hq.heartbeat_url:
+            from plugin.api.health import health_report
+            beat = Heartbeat(self.settings.hq.heartbeat_url, self.settings.hq.heartbeat_s,
+                             lambda: health_report(self))
+            self.recovery.add_round(beat.beat_if_due)
         self.recovery.start()
         if self.devices is not None:
             self.devices.start()
@@ -85,14 +103,16 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
                         mdtrtarea_admvs=admdvs, recer_sys_code=settings.nhsa.recer_sys_code,
                         opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name,
                         paasid=settings.nhsa.paasid, secret=settings.nhsa.secret,
-                        verify_tls=settings.nhsa.verify_tls, ca_bundle=settings.nhsa.ca_bundle),
-        MsgIdGenerator(settings.store.fixmedins_code, last_issued=ledger.newest_msgid()))
+                        verify_tls=settings.nhsa.verify_tls, ca_bundle=settings.nhsa.ca_bundle,
+                        signtype=settings.nhsa.signtype, sm2_private_key=settings.nhsa.sm2_private_key,
+                        sm2_private_key_file=settings.nhsa.sm2_private_key_file,
+                        sm2_public_key=settings.nhsa.sm2_public_key, sm4_key=settings.nhsa.sm4_key,
+                        sm4_key_file=settings.nhsa.sm4_key_file, encrypt_body=settings.nhsa.encrypt_body),
+        MsgIdGenerator(settings.store.fixmedins_code, last_issued=ledger.newest_msgid(),
+                       counter_no=settings.store.counter_no))
     events = EventBus()
     upstream = Upstream(client, ledger, on_latency=observe_upstream)
     catalog = Catalog(ledger, upstream, admdvs)
-    interrupted = adopt_interrupted(ledger)
-    if interrupted:
-        log.warning("adopted %d interrupted sale(s) as in doubt", interrupted)
     recovery_box: dict[str, Recovery] = {}
     sales = SaleService(ledger, upstream, catalog, policy, pharmacy_admdvs=admdvs,
                         trace_prefix_len=settings.store.trace_prefix_len, events=events,

@@ -1,6 +1,9 @@
 """Shared fixtures: real things on free loopback ports — the sandbox insurer, the service, an HTTP client."""
 from __future__ import annotations
 
+import os
+import re
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -10,6 +13,12 @@ import requests
 from werkzeug.serving import make_server
 
 from plugin.config import load_settings
+from plugin.logs import configure_logging
+
+# Every log line the suite writes goes to one file as well; at the end of the session the log scrubber reads it
+# and fails the run if an unmasked ID number appears (DESIGN §8, 个人信息保护法).
+SESSION_LOG = Path(os.environ.get("RXLANE_TEST_LOG", tempfile.gettempdir())) / f"rxlane-tests-{os.getpid()}.jsonl"
+configure_logging(stream=open(SESSION_LOG, "w", encoding="utf-8"))  # noqa: SIM115 — lives for the session
 
 
 class Http:
@@ -97,3 +106,24 @@ def service_factory(tmp_path, sandbox):
 def rx(service_factory):
     """(service, http client) of one running rxlane."""
     return service_factory()
+
+
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+
+
+def unmasked_id_numbers(text: str) -> list[str]:
+    """18-character strings with a valid resident-ID checksum (masked ones have '*' and never match)."""
+    from stdnum.cn import ric
+    return sorted({m for m in _ID_NUMBER.findall(text) if ric.is_valid(m)})
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not SESSION_LOG.exists():
+        return
+    leaks = unmasked_id_numbers(SESSION_LOG.read_text("utf-8", errors="replace"))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"log scrubber: {SESSION_LOG.stat().st_size} bytes of logs checked, "
+                            f"{len(leaks)} unmasked ID number(s)")
+    if leaks:
+        session.exitstatus = 1

@@ -21,6 +21,7 @@ from adapters.nhsa.envelope import INF_TIME_FORMAT, Answer, Envelope, MsgIdGener
 from adapters.nhsa.errors import (GatewayConnectionLost, GatewayError, GatewayOutcomeUnknown,
                                   GatewayProtocolError, GatewayRefused, GatewayTimeout, GatewayUnreachable)
 from adapters.nhsa.signing import sign_headers
+from adapters.nhsa.smcrypto import SmCryptoError, crypto_for
 
 __all__ = ["GatewayClient", "GatewaySettings", "Envelope", "Answer", "MsgIdGenerator", "map_exceptions",
            "GatewayError", "GatewayRefused", "GatewayUnreachable", "GatewayOutcomeUnknown", "GatewayTimeout",
@@ -47,6 +48,14 @@ class GatewaySettings:
     verify_tls: bool = True
     ca_bundle: str = ""
     infno_suffix: dict[str, str] = field(default_factory=dict)
+    # 国密 envelope protection (smcrypto.py), off by default; keys from the settings or a 0600 file
+    signtype: str = ""                       # "" | "SM3" | "SM2"
+    sm2_private_key: str = field(default="", repr=False)
+    sm2_private_key_file: str = ""
+    sm2_public_key: str = ""                 # the insurer's; when set, every answer's SM2 signature is verified
+    sm4_key: str = field(default="", repr=False)
+    sm4_key_file: str = ""
+    encrypt_body: bool = False
 
     @property
     def endpoint(self) -> str:
@@ -79,6 +88,9 @@ def map_exceptions(infno: str = "", msgid: str = "") -> Iterator[None]:
         yield
     except GatewayError:
         raise
+    except SmCryptoError as exc:
+        # an answer we cannot verify or decrypt says nothing about whether the insurer processed the message
+        raise GatewayProtocolError(exc.message, exc.message_zh, **ids) from None
     except (requests.exceptions.ConnectTimeout, requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
             requests.exceptions.InvalidSchema):
         raise GatewayUnreachable(**ids) from None
@@ -105,6 +117,7 @@ class GatewayClient:
     def __init__(self, settings: GatewaySettings, msgids: MsgIdGenerator, session: requests.Session | None = None,
                  *, clock: Callable[[], datetime] = datetime.now):
         self.settings = settings
+        self.crypto = crypto_for(settings)  # a misconfigured key fails here, at start-up, never mid-send
         self.msgids = msgids
         self.session = session or requests.Session()
         self._clock = clock
@@ -149,22 +162,24 @@ class GatewayClient:
         if s.signing:
             env.headers = sign_headers(s.paasid, s.secret)
             headers.update(env.headers)
-        data = json.dumps(env.body, ensure_ascii=False).encode("utf-8")
+        # env.body stays plain (the journal keeps what was meant); the wire copy is sealed per send (SM2 nonces)
+        data = json.dumps(self.crypto.seal_request(env.body), ensure_ascii=False).encode("utf-8")
         with map_exceptions(env.infno, env.msgid):
             resp = self.session.post(s.endpoint, data=data, headers=headers, timeout=s.timeout_s, verify=s.verify)
             content = resp.content
-        answer = self._read(resp.status_code, content, env)
+            answer = self._read(resp.status_code, content, env)
         if answer.infcode != 0:
             raise GatewayRefused(answer.infcode, answer.err_msg, answer, infno=env.infno, msgid=env.msgid)
         return answer
 
-    @staticmethod
-    def _read(status: int, content: bytes, env: Envelope) -> Answer:
+    def _read(self, status: int, content: bytes, env: Envelope) -> Answer:
         try:
             raw = json.loads(content.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             raise GatewayProtocolError(f"The insurer answered HTTP {status} without a JSON envelope.",
                                        infno=env.infno, msgid=env.msgid) from None
+        if isinstance(raw, dict):
+            raw = self.crypto.open_answer(raw)  # SmCryptoError → GatewayProtocolError in map_exceptions
         return parse_answer(raw, infno=env.infno, msgid=env.msgid)
 
     def call(self, infno: str, input: dict[str, Any], **kw: Any) -> dict[str, Any]:

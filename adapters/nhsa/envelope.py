@@ -15,21 +15,28 @@ from adapters.nhsa.errors import GatewayProtocolError
 
 MSGID_TIME_FORMAT = "%Y%m%d%H%M%S"
 INF_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-SEQ_MAX = 9999
 
 
 class MsgIdGenerator:
     """fixmedins_code (12) + yyyyMMddHHmmss (14) + sequence (4) = 30 chars, strictly increasing.
 
-    When one second's 9999 sequences are used up the next id borrows the following second rather than sleeping:
-    the time part is a uniqueness device, not a timestamp anyone reconciles against.
+    Several counters of one pharmacy share its fixmedins_code, so the sequence's first digit is the counter's
+    number (0–9) and the other three count within the second: two counters settling in the same second can never
+    send the same msgid (the insurer would answer the second with the first's settlement). When a second's 999
+    sequences are used up the next id borrows the following second rather than sleeping: the time part is a
+    uniqueness device, not a timestamp anyone reconciles against.
     """
 
+    PER_SECOND = 999
+
     def __init__(self, fixmedins_code: str, clock: Callable[[], datetime] = datetime.now,
-                 last_issued: str | None = None):
+                 last_issued: str | None = None, counter_no: int = 0):
         if len(fixmedins_code) != 12:
             raise ValueError("fixmedins_code must be 12 characters")
+        if not 0 <= counter_no <= 9:
+            raise ValueError("counter_no must be 0..9")
         self.fixmedins_code = fixmedins_code
+        self.counter_no = counter_no
         self._clock = clock
         self._lock = threading.Lock()
         self._last: tuple[datetime, int] | None = self._parse(last_issued) if last_issued else None
@@ -38,7 +45,7 @@ class MsgIdGenerator:
         if len(msgid) != 30 or not msgid.startswith(self.fixmedins_code):
             return None  # another institution's id cannot collide with ours
         try:
-            return datetime.strptime(msgid[12:26], MSGID_TIME_FORMAT), int(msgid[26:])
+            return datetime.strptime(msgid[12:26], MSGID_TIME_FORMAT), int(msgid[26:]) % 1000
         except ValueError:
             return None
 
@@ -49,17 +56,18 @@ class MsgIdGenerator:
                 stamp, seq = now, 1
             else:
                 stamp, seq = self._last[0], self._last[1] + 1
-                if seq > SEQ_MAX:
+                if seq > self.PER_SECOND:
                     stamp, seq = stamp + timedelta(seconds=1), 1
             self._last = (stamp, seq)
-            return f"{self.fixmedins_code}{stamp.strftime(MSGID_TIME_FORMAT)}{seq:04d}"
+            return self._format(stamp, seq)
+
+    def _format(self, stamp: datetime, seq: int) -> str:
+        return f"{self.fixmedins_code}{stamp.strftime(MSGID_TIME_FORMAT)}{self.counter_no * 1000 + seq:04d}"
 
     @property
     def last_issued(self) -> str | None:
         with self._lock:
-            if self._last is None:
-                return None
-            return f"{self.fixmedins_code}{self._last[0].strftime(MSGID_TIME_FORMAT)}{self._last[1]:04d}"
+            return None if self._last is None else self._format(*self._last)
 
 
 @dataclass

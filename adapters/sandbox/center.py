@@ -4,6 +4,10 @@
 Like a real gateway it answers HTTP 200 with an envelope for every message it can read, ``infcode -1`` and a
 Chinese ``err_msg`` for anything it refuses (never a 500). Faults (faults.py) are applied here, around dispatch,
 so every transaction can be made to time out, fail, or lose its answer after committing.
+
+When configured with an ``SmCrypto`` (insurer side, adapters/nhsa/smcrypto.py) it behaves like a province that
+requires 国密: it refuses a request whose SM3/SM2 ``cainfo`` does not verify or whose body does not decrypt, and
+encrypts and signs its answers the same way, so tests prove the round trip over real HTTP.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
+from adapters.nhsa.smcrypto import SmCrypto, SmCryptoError
 from adapters.sandbox import queries, reconcile, rxplatform, settle, uploads  # noqa: F401  (register handlers)
 from adapters.sandbox.books import Books
 from adapters.sandbox.faults import Fault, FaultBoard
@@ -32,7 +37,7 @@ def answer(books: Books, msg_admdvs: str, *, output: dict[str, Any] | None = Non
             "output": output if infcode == 0 else None}
 
 
-def read_message(raw: bytes) -> Message:
+def read_message(raw: bytes, crypto: SmCrypto | None = None) -> Message:
     try:
         envelope = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
@@ -46,6 +51,11 @@ def read_message(raw: bytes) -> Message:
         raise Refusal("报文ID[msgid]不能为空且必须为30位")
     if not str(envelope.get("fixmedins_code") or "").strip():
         raise Refusal("定点医药机构编号[fixmedins_code]不能为空")
+    if crypto is not None:
+        try:
+            envelope = crypto.open_request(envelope)
+        except SmCryptoError as exc:
+            raise Refusal(exc.message_zh) from None
     if not isinstance(envelope.get("input"), dict):
         raise Refusal("交易输入[input]不能为空")
     return Message(infno=infno[:4], msgid=msgid, envelope=envelope)
@@ -85,7 +95,9 @@ def abort_connection() -> Response:
     return Response(b"", status=200)
 
 
-def _json(body: dict[str, Any]) -> Response:
+def _json(body: dict[str, Any], crypto: SmCrypto | None = None) -> Response:
+    if crypto is not None:
+        body = crypto.seal_answer(body)
     return Response(json.dumps(body, ensure_ascii=False), content_type="application/json;charset=utf-8")
 
 
@@ -96,20 +108,21 @@ def create_gateway_blueprint(path: str = GATEWAY_PATH) -> Blueprint:
     def gateway() -> Response:
         books: Books = current_app.extensions["sandbox.books"]
         faults: FaultBoard = current_app.extensions["sandbox.faults"]
+        crypto: SmCrypto | None = current_app.extensions.get("sandbox.crypto")
         admdvs = ""
         try:
-            msg = read_message(request.get_data())
+            msg = read_message(request.get_data(), crypto)
             admdvs = msg.field("mdtrtarea_admvs")
             fault = faults.take(msg.infno)
             body = _with_fault(books, faults, msg, fault)
         except Refusal as exc:
-            return _json(answer(books, admdvs, infcode=exc.infcode, err_msg=exc.err_msg))
+            return _json(answer(books, admdvs, infcode=exc.infcode, err_msg=exc.err_msg), crypto)
         if fault is not None and fault.mode == "drop_response":
             return abort_connection()
         if fault is not None and fault.mode == "corrupt":
             text = json.dumps(body, ensure_ascii=False)
             return Response(text[: max(1, len(text) // 2)], content_type="application/json;charset=utf-8")
-        return _json(body)
+        return _json(body, crypto)
 
     return bp
 

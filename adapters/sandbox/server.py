@@ -2,7 +2,8 @@
 
 ``start_sandbox`` returns at once with the server running in a background thread (threaded werkzeug), so the
 embedded default (``rxlane serve``), ``rxlane sandbox`` and the tests all use the same server. ``port=0`` picks a
-free port; ``.url`` and ``.port`` tell which.
+free port; ``.url`` and ``.port`` tell which. ``crypto`` (an insurer-side ``SmCrypto``, settable on a running
+server as ``.crypto``) makes it a province that requires SM3/SM2 signatures and SM4 bodies; None (default) does not.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from adapters.nhsa.smcrypto import SmCrypto
 from adapters.sandbox.admin import create_admin_blueprint
 from adapters.sandbox.adjudicate import resolve_policy
 from adapters.sandbox.books import Books
@@ -21,11 +23,13 @@ from adapters.sandbox.demo import load_demo
 from adapters.sandbox.faults import FaultBoard
 
 
-def create_sandbox_app(books: Books, *, faults: FaultBoard | None = None, path: str = GATEWAY_PATH) -> Flask:
+def create_sandbox_app(books: Books, *, faults: FaultBoard | None = None, path: str = GATEWAY_PATH,
+                       crypto: SmCrypto | None = None) -> Flask:
     app = Flask("rxlane-sandbox")
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["sandbox.books"] = books
     app.extensions["sandbox.faults"] = faults or FaultBoard()
+    app.extensions["sandbox.crypto"] = crypto
     app.register_blueprint(create_gateway_blueprint(path))
     app.register_blueprint(create_admin_blueprint())
 
@@ -59,6 +63,14 @@ class SandboxServer:
                                         name=f"sandbox:{self.port}", daemon=True)
 
     @property
+    def crypto(self) -> SmCrypto | None:
+        return self.app.extensions.get("sandbox.crypto")
+
+    @crypto.setter
+    def crypto(self, value: SmCrypto | None) -> None:
+        self.app.extensions["sandbox.crypto"] = value
+
+    @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
@@ -82,8 +94,8 @@ class SandboxServer:
 
 
 def start_sandbox(host: str = "127.0.0.1", port: int = 8700, *, demo: bool = True, policy: Any = None,
-                  path: str = GATEWAY_PATH) -> SandboxServer:
+                  path: str = GATEWAY_PATH, crypto: SmCrypto | None = None) -> SandboxServer:
     books = Books(resolve_policy(policy))
     if demo:
         load_demo(books)
-    return SandboxServer(create_sandbox_app(books, path=path), host, port).start()
+    return SandboxServer(create_sandbox_app(books, path=path, crypto=crypto), host, port).start()

@@ -5,20 +5,20 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import logging
 import re
 import secrets
 import time
 from decimal import Decimal
 from typing import Any, Callable, TypeVar
 
+import structlog
 from flask import Flask, Response, current_app, g, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from plugin.api.errors import RxlaneError, InvalidInput
 
-log = logging.getLogger("rxlane.api")
+log = structlog.get_logger("rxlane.api")
 M = TypeVar("M", bound=BaseModel)
 MAX_DEPTH = 8
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
@@ -133,18 +133,24 @@ def install(app: Flask) -> None:
         incoming = request.headers.get("X-Request-Id", "")
         g.request_id = incoming if _REQ_ID_RE.match(incoming) else secrets.token_hex(8)
         g.started = time.perf_counter()
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=g.request_id)
 
     @app.after_request
     def _stamp(resp: Response) -> Response:
         resp.headers["X-Request-Id"] = getattr(g, "request_id", "")
         resp.headers.setdefault("Cache-Control", "no-store")
         resp.headers["X-Content-Type-Options"] = "nosniff"
+        if request.path != "/v1/events":
+            log.info("request", method=request.method, path=request.path[:200], status=resp.status_code,
+                     ms=round((time.perf_counter() - getattr(g, "started", time.perf_counter())) * 1000, 1),
+                     terminal=getattr(g, "terminal", ""))
         return resp
 
     @app.errorhandler(RxlaneError)
     def _rxlane(exc: RxlaneError) -> Response:
         if exc.http_status >= 500:
-            log.warning("refused %s %s: %s", request.method, request.path, exc.code)
+            log.warning("refused", method=request.method, path=request.path[:200], code=exc.code)
         return json_response(exc.to_body(), exc.http_status)
 
     @app.errorhandler(HTTPException)
@@ -156,7 +162,6 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        log.exception("unexpected error on %s %s (request %s)", request.method, request.path,
-                      getattr(g, "request_id", ""))
+        log.exception("unexpected error", method=request.method, path=request.path[:200])
         err = RxlaneError("INTERNAL", details={"request_id": getattr(g, "request_id", "")})
         return json_response(err.to_body(), 500)

@@ -118,6 +118,9 @@ class SettleIn(_In):
 
 class RefundIn(_In):
     reason: str = Field(default="", max_length=200)
+    lines: list[int] | None = Field(default=None, max_length=MAX_LINES, description=(
+        "Line numbers to refund. Only the whole sale can be refunded (the insurer cancels a settlement as a "
+        "whole, 2103); a subset is refused with PARTIAL_REFUND_UNSUPPORTED."))
 
 
 class ReconciliationIn(_In):

@@ -47,7 +47,8 @@ ENDPOINTS: list[tuple] = [
       "UPSTREAM_UNAVAILABLE", "SETTLEMENT_IN_DOUBT", "IDEMPOTENCY_CONFLICT"]),
     ("post", "/v1/sales/{sale_id}/refund", "Cancel the settlement (2103) and return the goods (3506)",
      models.RefundIn, schemas.SaleOut, 200, [SALE_ID], [],
-     ["NOT_FOUND", "INVALID_STATE", "UPSTREAM_REFUSED", "UPSTREAM_UNAVAILABLE", "SETTLEMENT_IN_DOUBT"]),
+     ["NOT_FOUND", "INVALID_STATE", "PARTIAL_REFUND_UNSUPPORTED", "UPSTREAM_REFUSED", "UPSTREAM_UNAVAILABLE",
+      "SETTLEMENT_IN_DOUBT"]),
     ("post", "/v1/sales/{sale_id}/resolve", "Resolve an in-doubt sale now (2601 reversal)", None, schemas.SaleOut,
      200, [SALE_ID], [], ["NOT_FOUND", "UPSTREAM_UNAVAILABLE"]),
     ("post", "/v1/sales/{sale_id}/trace-codes", "Add scanned pack codes to the sale's lines", models.TraceCodesIn,
@@ -70,6 +71,12 @@ ENDPOINTS: list[tuple] = [
      [{"name": "name", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 40}}],
      [{"name": "timeout_s", "in": "query", "required": False, "schema": {"type": "number"}}],
      ["NOT_FOUND", "INVALID_INPUT"]),
+    ("post", "/v1/reconciliation", "Reconcile a day with the insurer (3201 totals, 3202 details)",
+     models.ReconciliationIn, None, 200, [], [], ["INVALID_INPUT", "UPSTREAM_UNAVAILABLE", "UPSTREAM_REFUSED"]),
+    ("get", "/v1/reports/monthly", "Monthly dual-channel report (JSON, CSV or PNG chart)", None, None, 200, [],
+     [{"name": "month", "in": "query", "required": True, "schema": {"type": "string", "pattern": r"^\d{4}-\d{2}$"}},
+      {"name": "format", "in": "query", "required": False,
+       "schema": {"type": "string", "enum": ["json", "csv", "png"]}}], ["INVALID_INPUT"]),
     ("get", "/v1/events", "Server-sent events: scan, device, sale", None, None, 200, [], [], []),
 ]
 
@@ -97,14 +104,14 @@ def document(extra: list[tuple] | None = None) -> dict[str, Any]:
             op["responses"] = {str(status): {"description": "OK",
                                              "content": {"application/json": {"schema": _ref(out, components)}}}}
         else:
-            mime = {"slip.txt": "text/plain", "slip.png": "image/png"}.get(path.rsplit("/", 1)[-1],
-                                                                          "text/event-stream")
-            if path.endswith("/print"):
-                mime = "application/json"
+            mime = {"slip.txt": "text/plain", "slip.png": "image/png", "events": "text/event-stream"}.get(
+                path.rsplit("/", 1)[-1], "application/json")
             op["responses"] = {str(status): {"description": mime,
                                              "content": {mime: {"schema": {"type": "string"} if mime != "application/json"
                                                                 else {"type": "object"}}}}}
-        for code in errors:
+        public = path in ("/v1/health",)
+        for code in errors + ([] if public else ["UNAUTHORIZED", "FORBIDDEN"]) + (
+                ["RATE_LIMITED"] if path == "/v1/patients/identify" else []):
             spec = ERRORS.get(code) or REASONS[code]
             entry = op["responses"].setdefault(str(spec.http_status), {
                 "description": "", "content": {"application/json": {"schema": error_ref}}})
@@ -118,7 +125,11 @@ def document(extra: list[tuple] | None = None) -> dict[str, Any]:
                  "x-error-codes": {c: {"status": s.http_status, "message": s.message, "message_zh": s.message_zh}
                                    for c, s in {**ERRORS, **REASONS}.items()}},
         "paths": paths,
-        "components": {"schemas": components},
+        "components": {"schemas": components, "securitySchemes": {"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "Per-terminal token from `rxlane token create`; required when rxlane listens beyond "
+                           "loopback. The `pii` scope returns unmasked personal data."}}},
+        "security": [{}, {"bearer": []}],
     }
 
 

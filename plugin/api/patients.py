@@ -6,6 +6,7 @@ import json
 from flask import Blueprint, current_app, request
 
 from plugin import patients, prescriptions
+from plugin.api.auth import pii_allowed
 from plugin.api.errors import InvalidInput
 from plugin.api.http import idempotent, json_response, parse
 from plugin.api.models import IdentifyIn
@@ -22,7 +23,7 @@ def identify():
     if req.scan_ref:
         cert_type, cert_no, card_sn = svc.scan_refs.take(req.scan_ref)
         req = req.model_copy(update={"cert_type": cert_type, "cert_no": cert_no, "card_sn": card_sn})
-    return json_response(patients.identify(svc.ledger, svc.upstream, req))
+    return json_response(patients.identify(svc.ledger, svc.upstream, req, pii=pii_allowed()))
 
 
 @bp.get("/v1/prescriptions")

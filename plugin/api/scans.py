@@ -1,10 +1,12 @@
-"""`POST /v1/scans`: classify one scanned string (DESIGN §4 scan answer). Nothing is stored."""
+"""`POST /v1/scans`: classify one scanned string (DESIGN §4 scan answer). A patient credential comes back masked
+with a short-lived `scan_ref` for `POST /v1/patients/identify`; nothing is written to the ledger."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app
 
 from plugin.api.http import idempotent, json_response, parse
 from plugin.api.models import ScanIn
+from plugin.devices import with_scan_ref
 from plugin.tracecode import classify
 
 bp = Blueprint("scans", __name__)
@@ -15,4 +17,5 @@ bp = Blueprint("scans", __name__)
 def scan():
     req = parse(ScanIn)
     svc = current_app.extensions["rxlane"]
-    return json_response(classify(req.raw, product_prefix_len=svc.settings.store.trace_prefix_len).to_dict())
+    scan = classify(req.raw, product_prefix_len=svc.settings.store.trace_prefix_len)
+    return json_response(with_scan_ref(scan, svc.scan_refs))

@@ -48,9 +48,21 @@ def test_clock_going_backwards_does_not_reuse_ids():
 
 
 def test_exhausted_second_moves_to_the_next_seconds_id_without_sleeping():
-    gen = MsgIdGenerator(CODE, clock=fixed(NOON), last_issued=f"{CODE}202503011200009998")
-    assert gen.next() == f"{CODE}202503011200009999"
+    gen = MsgIdGenerator(CODE, clock=fixed(NOON), last_issued=f"{CODE}202503011200000998")
+    assert gen.next() == f"{CODE}202503011200000999"
     assert gen.next() == f"{CODE}202503011200010001"
+
+
+def test_two_counters_of_one_pharmacy_never_share_a_msgid_in_the_same_second():
+    first, second = (MsgIdGenerator(CODE, clock=fixed(NOON), counter_no=n) for n in (0, 3))
+    ids = {first.next() for _ in range(999)} | {second.next() for _ in range(999)}
+    assert len(ids) == 1998
+    assert second.next().endswith("3001") and second.last_issued.endswith("3001")
+
+
+def test_counter_no_restarts_after_its_own_last_msgid():
+    gen = MsgIdGenerator(CODE, clock=fixed(NOON), last_issued=f"{CODE}202503011200003041", counter_no=3)
+    assert gen.next() == f"{CODE}202503011200003042"
 
 
 def test_last_issued_of_another_institution_is_ignored():

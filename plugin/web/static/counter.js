@@ -189,9 +189,9 @@
       case "ecard":
       case "id_card":
       case "ss_card": {
-        const certNo = raw != null ? certFromRaw(ans.kind, raw) : (ans.cert_no || ans.raw || null);
-        if (!certNo) return scanMsg(T("device_masked") + (device ? ` (${device})` : ""), "error");
-        return identify(ans.kind, certNo);
+        // the service keeps the number and hands out a scan_ref: the page never holds an ID or card number
+        if (!ans.scan_ref) return scanMsg(T("device_masked") + (device ? ` (${device})` : ""), "error");
+        return identify(ans.scan_ref);
       }
       case "trace_code":
       case "gs1":
@@ -201,21 +201,6 @@
       default:
         return scanMsg(T("unknown_scan"), "error");
     }
-  }
-
-  /* The number to identify with, cleaned the way the classifier cleans it: full-width characters (an IME left in
-   * 全角 mode) folded, an AIM symbology prefix dropped, an e-voucher token taken out of its URL. */
-  function certFromRaw(kind, raw) {
-    const s = raw.replace(/[\uFF01-\uFF5E]/g, (c) => String.fromCharCode(c.charCodeAt(0) - 0xFEE0))
-      .replace(/\u3000/g, " ").trim().replace(/^\][A-Za-z][0-9A-Za-z]/, "");
-    if (kind === "ecard") {
-      const m = /[?&](?:qrcode|ecToken)=([^&#\s]+)/i.exec(s);
-      if (m) return decodeURIComponent(m[1]);
-      const t = /ECARD[0-9A-Za-z]{16,64}/.exec(s);
-      if (t) return t[0];
-    }
-    if (kind === "id_card") return s.toUpperCase();
-    return s;
   }
 
   /* A device scan event carries the parsed pack, not the raw text: rebuild a string the classifier reads. */
@@ -229,9 +214,9 @@
   }
 
   // ---- patient and prescriptions -----------------------------------------------------------------------------
-  async function identify(kind, certNo) {
+  async function identify(scanRef) {
     clearAlert();
-    const r = await api("POST", "/v1/patients/identify", { cert_type: kind, cert_no: certNo });
+    const r = await api("POST", "/v1/patients/identify", { scan_ref: scanRef });
     if (r.dropped) return;
     if (!r.ok) return showError(r.error, "scan");
     resetSale();

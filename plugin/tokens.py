@@ -1,0 +1,76 @@
+"""Per-terminal API tokens (DESIGN §8): needed when rxlane listens beyond loopback.
+
+A token is shown once at creation; the ledger keeps only its SHA-256, so a copied ledger file grants nothing.
+Scopes: `sales` (the POS API), `pii` (answers with unmasked names and numbers; every such use is audited),
+`admin` (reconciliation, reports, device self-tests).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from plugin.api.errors import InvalidInput
+from plugin.ledger import Ledger, now
+
+SCOPES = ("sales", "pii", "admin")
+PREFIX = "rxl_"
+
+
+@dataclass(frozen=True)
+class Token:
+    id: int
+    terminal: str
+    scopes: frozenset[str]
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def parse_scopes(text: str) -> list[str]:
+    scopes = sorted({s.strip() for s in text.split(",") if s.strip()})
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown or not scopes:
+        raise InvalidInput(f"scopes must be a comma list of {', '.join(SCOPES)}", "令牌权限不正确。",
+                           field="scopes")
+    return scopes
+
+
+def create(ledger: Ledger, terminal: str, scopes: list[str]) -> tuple[int, str]:
+    if not terminal or len(terminal) > 40 or not terminal.replace("-", "").replace("_", "").isalnum():
+        raise InvalidInput("terminal must be 1–40 letters, digits, '-' or '_'.", "终端名称不正确。",
+                           field="terminal")
+    token = PREFIX + secrets.token_urlsafe(32)
+    with ledger.transaction() as c:
+        cur = c.execute("INSERT INTO tokens (terminal, scopes, hash, created_at) VALUES (?,?,?,?)",
+                        (terminal, ",".join(scopes), digest(token), now()))
+        ledger.audit("token_created", None, {"token_id": cur.lastrowid, "terminal": terminal, "scopes": scopes},
+                     conn=c)
+        return cur.lastrowid, token
+
+
+def lookup(ledger: Ledger, token: str) -> Token | None:
+    if not token.startswith(PREFIX) or len(token) > 100:
+        return None
+    want = digest(token)
+    row = ledger.query_one("SELECT id, terminal, scopes, hash FROM tokens WHERE hash = ? AND revoked_at IS NULL",
+                           (want,))
+    if row is None or not hmac.compare_digest(row["hash"], want):
+        return None
+    return Token(row["id"], row["terminal"], frozenset(row["scopes"].split(",")))
+
+
+def listing(ledger: Ledger) -> list[dict]:
+    return [dict(r) for r in ledger.query(
+        "SELECT id, terminal, scopes, created_at, revoked_at FROM tokens ORDER BY id")]
+
+
+def revoke(ledger: Ledger, token_id: int) -> bool:
+    with ledger.transaction() as c:
+        done = c.execute("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                         (now(), token_id)).rowcount == 1
+        if done:
+            ledger.audit("token_revoked", None, {"token_id": token_id}, conn=c)
+        return done
