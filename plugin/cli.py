@@ -75,6 +75,9 @@ def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
             sandbox.shutdown()
         click.echo(f"rxlane: cannot start: {exc.strerror or exc}", err=True)
         sys.exit(1)
+    if sandbox and svc.upstream.client.crypto.active:
+        # the embedded insurer plays a province with the same 国密 settings, so a demo of them works end to end
+        sandbox.crypto = svc.upstream.client.crypto.insurer_side()
     app = create_app(svc)
     try:
         server = waitress.create_server(app, host=settings.server.host, port=settings.server.port,

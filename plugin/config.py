@@ -148,6 +148,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise InvalidInput(f"{path}: file not found", f"配置文件不存在：{path}", field=str(path)) from None
+    except OSError as exc:   # a directory, no permission, an unreadable device
+        raise InvalidInput(f"{path}: cannot read: {exc.strerror}", f"无法读取配置文件：{path}",
+                           field=str(path)) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"{path}: not valid TOML: {exc}", f"配置文件格式错误：{path}", field=str(path)) from None
 
