@@ -2,6 +2,9 @@
 
 ``x-tif-signature`` = lowercase hex SHA-256 of ``timestamp + secret + nonce + timestamp`` (UTF-8). The secret is an
 argument only; it is never stored here, logged, or put in an exception message.
+
+These headers authenticate the caller to the PaaS gateway; the message's own SM3/SM2 signature (``signtype``,
+``cainfo``) and SM4 body encryption, which some provinces require as well, are in smcrypto.py.
 """
 from __future__ import annotations
 
