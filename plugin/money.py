@@ -1,25 +1,19 @@
-"""Decimal money helpers: one rounding rule (ROUND_HALF_UP to the fen) and one wire format (two decimals)."""
+"""Money at the service's edges: values arrive as ledger TEXT, insurer strings or numbers; one rounding rule
+(ROUND_HALF_UP to the fen, plugin/policy/amounts.py) and one wire format (two decimals) for all of them."""
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
-FEN = Decimal("0.01")
+from plugin.policy import amounts
+from plugin.policy.model import SPLIT_FIELDS
 
-SPLIT_FIELDS = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt",
-                "act_pay_dedc", "hifp_pay", "hifmi_pay", "hifob_pay", "maf_pay", "oth_pay", "fund_pay_sumamt",
-                "psn_part_amt", "acct_pay", "psn_cash_pay", "balc")
+__all__ = ["SPLIT_FIELDS", "fen", "wire"]
 
 
 def fen(value: Any) -> Decimal:
-    return Decimal(str(value)).quantize(FEN, rounding=ROUND_HALF_UP)
+    return amounts.fen(Decimal(str(value)))
 
 
 def wire(value: Any) -> str:
-    return f"{fen(value):.2f}"
-
-
-def invariant_holds(split: dict[str, Any]) -> bool:
-    """fund_pay_sumamt + acct_pay + psn_cash_pay == medfee_sumamt, to the fen (policies.md §3)."""
-    return fen(split["fund_pay_sumamt"]) + fen(split["acct_pay"]) + fen(split["psn_cash_pay"]) == \
-        fen(split["medfee_sumamt"])
+    return amounts.wire(Decimal(str(value)))

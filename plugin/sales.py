@@ -370,11 +370,16 @@ class SaleService:
         return True
 
     # -- refund (2103) --------------------------------------------------------------------------------------
-    def refund(self, sale_id: str, why: str = "") -> dict[str, Any]:
+    def refund(self, sale_id: str, why: str = "", lines: list[int] | None = None) -> dict[str, Any]:
+        """Cancel the whole settlement: the insurer cancels a settlement as a whole (2103 takes a setl_id), so a
+        subset of lines is refused with its reason rather than silently refunding everything."""
         with self._lock(sale_id):
             row = self._row(sale_id)
             if row["state"] != SETTLED:
                 raise self._state_error(row["state"], "refunded")
+            whole = {l["line_no"] for l in self._lines(sale_id)}
+            if lines is not None and set(lines) != whole:
+                raise RxlaneError("PARTIAL_REFUND_UNSUPPORTED", details={"lines": sorted(whole)})
             env = self.upstream.prepare("2103", tx.cancel_input(row["setl_id"], row["mdtrt_id"], row["psn_no"]),
                                         insuplc_admdvs=self._insuplc(row))
             with self.ledger.transaction() as c:
@@ -454,6 +459,10 @@ class SaleService:
             self._record_settlement(sale_id, row["settle_msgid"], output, {"source": source, "output": output},
                                     split_from_answer(output, estimate), estimate)
             return SETTLED
+
+    def find_by_setl_id(self, setl_id: str) -> str | None:
+        row = self.ledger.query_one("SELECT id FROM sales WHERE setl_id = ?", (setl_id,))
+        return row["id"] if row else None
 
     def in_doubt_ids(self) -> list[str]:
         return [r["id"] for r in self.ledger.query(

@@ -7,7 +7,7 @@ from datetime import date
 from flask import Blueprint, current_app, request
 
 from plugin.api.auth import pii_allowed
-from plugin.api.errors import InvalidInput, NotFound, RxlaneError
+from plugin.api.errors import InvalidInput, NotFound
 from plugin.api.http import body_json, idempotent, json_response, parse
 from plugin.api.models import RefundIn, SaleIn, SettleIn, TraceCodesIn
 from plugin.saleview import day_sales, sale_view
@@ -26,6 +26,11 @@ def _known(sale_id: str) -> str:
     return sale_id
 
 
+def _view(sale_id: str) -> dict:
+    """The sale as this caller may see it (personal data unmasked only for a `pii` token)."""
+    return sale_view(_svc().ledger, sale_id, pii=pii_allowed())
+
+
 def _optional(model):
     """Bodies of presettle/settle/refund are optional: an empty body means the defaults."""
     return model() if not request.get_data(cache=True).strip() else parse(model, body_json())
@@ -37,7 +42,7 @@ def create():
     req = parse(SaleIn)
     svc = _svc()
     sale_id = svc.sales.create(req)
-    return json_response(sale_view(svc.ledger, sale_id, pii=pii_allowed()), 201, {"Location": f"/v1/sales/{sale_id}"})
+    return json_response(_view(sale_id), 201, {"Location": f"/v1/sales/{sale_id}"})
 
 
 @bp.get("/v1/sales")
@@ -45,9 +50,8 @@ def list_day():
     setl_id = request.args.get("setl_id")
     if setl_id is not None:
         # the slip's barcode carries setl_id: find its sale whatever the day (a refund from an older slip)
-        row = _svc().ledger.query_one("SELECT id FROM sales WHERE setl_id = ?", (setl_id[:64],))
-        return json_response({"setl_id": setl_id[:64],
-                              "sales": [sale_view(_svc().ledger, row["id"], pii=pii_allowed())] if row else []})
+        found = _svc().sales.find_by_setl_id(setl_id[:64])
+        return json_response({"setl_id": setl_id[:64], "sales": [_view(found)] if found else []})
     day = request.args.get("date") or date.today().isoformat()
     try:
         date.fromisoformat(day)
@@ -58,7 +62,7 @@ def list_day():
 
 @bp.get("/v1/sales/<sale_id>")
 def get(sale_id: str):
-    return json_response(sale_view(_svc().ledger, _known(sale_id), pii=pii_allowed()))
+    return json_response(_view(_known(sale_id)))
 
 
 @bp.post("/v1/sales/<sale_id>/presettle")
@@ -67,7 +71,7 @@ def presettle(sale_id: str):
     req = _optional(SettleIn)
     svc = _svc()
     result = svc.sales.presettle(_known(sale_id), req.confirm_selfpay)
-    return json_response({**sale_view(svc.ledger, sale_id, pii=pii_allowed()), **result})
+    return json_response({**_view(sale_id), **result})
 
 
 @bp.post("/v1/sales/<sale_id>/settle")
@@ -76,7 +80,7 @@ def settle(sale_id: str):
     req = _optional(SettleIn)
     svc = _svc()
     result = svc.sales.settle(_known(sale_id), req.confirm_selfpay)
-    view = sale_view(svc.ledger, sale_id, pii=pii_allowed())
+    view = _view(sale_id)
     return json_response({**view, **result, "psn_cash_pay": result["split"]["psn_cash_pay"]})
 
 
@@ -84,14 +88,8 @@ def settle(sale_id: str):
 @idempotent
 def refund(sale_id: str):
     req = _optional(RefundIn)
-    svc = _svc()
-    if req.lines is not None:
-        have = {r["line_no"] for r in svc.ledger.query("SELECT line_no FROM sale_lines WHERE sale_id = ?",
-                                                       (_known(sale_id),))}
-        if set(req.lines) != have:
-            raise RxlaneError("PARTIAL_REFUND_UNSUPPORTED", details={"lines": sorted(have)})
-    result = svc.sales.refund(_known(sale_id), req.reason)
-    return json_response({**sale_view(svc.ledger, sale_id, pii=pii_allowed()), "refund": result})
+    result = _svc().sales.refund(_known(sale_id), req.reason, lines=req.lines)
+    return json_response({**_view(sale_id), "refund": result})
 
 
 @bp.post("/v1/sales/<sale_id>/resolve")
@@ -99,7 +97,7 @@ def refund(sale_id: str):
 def resolve(sale_id: str):
     svc = _svc()
     svc.sales.resolve(_known(sale_id))
-    return json_response(sale_view(svc.ledger, sale_id, pii=pii_allowed()))
+    return json_response(_view(sale_id))
 
 
 @bp.post("/v1/sales/<sale_id>/trace-codes")
@@ -108,7 +106,7 @@ def add_trace_codes(sale_id: str):
     req = parse(TraceCodesIn)
     svc = _svc()
     added = svc.sales.add_trace_codes(_known(sale_id), req.codes, req.line_no)
-    return json_response({**sale_view(svc.ledger, sale_id, pii=pii_allowed()), "added": added})
+    return json_response({**_view(sale_id), "added": added})
 
 
 @bp.delete("/v1/sales/<sale_id>/trace-codes")
@@ -117,7 +115,7 @@ def remove_trace_codes(sale_id: str):
     req = parse(TraceCodesIn)
     svc = _svc()
     svc.sales.remove_trace_codes(_known(sale_id), req.codes)
-    return json_response(sale_view(svc.ledger, sale_id, pii=pii_allowed()))
+    return json_response(_view(sale_id))
 
 
 @bp.delete("/v1/sales/<sale_id>")
@@ -125,4 +123,4 @@ def remove_trace_codes(sale_id: str):
 def cancel(sale_id: str):
     svc = _svc()
     svc.sales.cancel(_known(sale_id))
-    return json_response(sale_view(svc.ledger, sale_id, pii=pii_allowed()))
+    return json_response(_view(sale_id))
