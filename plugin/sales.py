@@ -58,13 +58,12 @@ class SaleService:
         self.today = today
         self.on_in_doubt = on_in_doubt
         self.on_uploads = on_uploads
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        # striped: a lock per sale would grow with every sale ever made; two sales sharing a stripe just queue
+        self._locks = [threading.RLock() for _ in range(64)]
 
     # -- helpers --------------------------------------------------------------------------------------------
-    def _lock(self, sale_id: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(sale_id, threading.Lock())
+    def _lock(self, sale_id: str) -> threading.RLock:
+        return self._locks[hash(sale_id) % len(self._locks)]
 
     def _row(self, sale_id: str):
         row = self.ledger.query_one("SELECT * FROM sales WHERE id = ?", (sale_id,))
