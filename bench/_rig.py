@@ -9,6 +9,7 @@ year-to-date accumulators, and so the split's cost, the same for every flow).
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -191,7 +192,8 @@ class Rxlane:
         from plugin.config import load_settings
         from plugin.service import build_service
         settings = load_settings(None, environ={}, overrides={
-            "server": {"data_dir": str(data_dir), "workers": workers}, "nhsa": {"url": gateway_url, "timeout_s": 30}})
+            "server": {"data_dir": str(data_dir), "workers": workers, "identify_per_minute": 10000},
+            "nhsa": {"url": gateway_url, "timeout_s": 30}})
         self.svc = build_service(settings)
         self.upstream_s = 0.0
         self._local = threading.local()
@@ -333,10 +335,12 @@ class Serve:
         self.stderr_path = data_dir / "serve.stderr"
         self._stderr = open(self.stderr_path, "wb")
         self.started = time.perf_counter()
+        # eight simulated terminals share one loopback caller: lift the per-terminal identify limit
+        env = {**os.environ, "RXLANE_SERVER__IDENTIFY_PER_MINUTE": "10000"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "plugin.cli", "serve", "--port", "0", "--sandbox-port", "0",
              "--data-dir", str(data_dir), "--workers", str(workers), *extra],
-            stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+            stdout=subprocess.PIPE, stderr=self._stderr, text=True, env=env)
         self.url = self.sandbox_url = ""
         assert self.proc.stdout is not None
         while not (self.url and self.sandbox_url):

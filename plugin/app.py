@@ -20,6 +20,7 @@ def create_app(service: Service) -> Flask:
     app.config["JSON_AS_ASCII"] = False
     app.extensions["rxlane"] = service
     app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False   # "//" must be a JSON 404, not an HTML redirect
     http.install(app)
     auth.install(app, required=service.settings.server.tokens_required,
                  identify_per_minute=service.settings.server.identify_per_minute)

@@ -9,9 +9,13 @@ import threading
 from datetime import datetime, timedelta
 
 from adapters.nhsa import transactions as tx
+from plugin import eligibility as rules
+from plugin.api.errors import InvalidInput
+from plugin.logs import get_logger
 from plugin.ledger import Ledger
-from plugin.upstream import Upstream
+from plugin.upstream import Upstream, insurer_data
 
+log = get_logger("rxlane.catalog")
 MAX_AGE = timedelta(days=1)
 PAGE_SIZE = 100
 
@@ -30,8 +34,17 @@ class Catalog:
             page = 1
             while True:
                 out = self.upstream.query("1312", tx.catalog_query_input(page, PAGE_SIZE, insu_admdvs=self.admdvs))
-                parsed = tx.parse_catalog(out)
-                entries.extend(_entry(r) for r in parsed.rows)
+                with insurer_data("1312"):
+                    parsed = tx.parse_catalog(out)
+                for row in parsed.rows:
+                    try:
+                        entry = _entry(row)
+                        rules.CatalogEntry.from_mapping(entry)
+                    except (InvalidInput, ValueError, ArithmeticError):
+                        # one malformed row must not take the whole catalogue down: that drug stays unknown
+                        log.warning("skipped malformed catalogue row", med_list_codg=str(row.hilist_code)[:40])
+                        continue
+                    entries.append(entry)
                 if not parsed.rows or len(entries) >= parsed.record_counts:
                     break
                 page += 1

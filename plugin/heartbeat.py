@@ -9,9 +9,10 @@ import time
 from typing import Any, Callable
 
 import requests
-import structlog
 
-log = structlog.get_logger("rxlane.heartbeat")
+from plugin.logs import get_logger
+
+log = get_logger("rxlane.heartbeat")
 
 
 class Heartbeat:

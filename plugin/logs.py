@@ -34,12 +34,20 @@ def formatter() -> logging.Formatter:
                     structlog.processors.JSONRenderer(ensure_ascii=False)])
 
 
-def configure_logging(level: int = logging.INFO, stream: Any = None) -> None:
+def route_to_stdlib() -> None:
+    """structlog events go through the standard logging tree (silent until a handler is configured), never
+    straight to stdout: rxlane is also used in-process by tests, benchmarks and the CLI's offline commands."""
     structlog.configure(
         processors=[*SHARED, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True)
+
+
+route_to_stdlib()
+
+
+def configure_logging(level: int = logging.INFO, stream: Any = None) -> None:
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter())
     root = logging.getLogger()

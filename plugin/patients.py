@@ -6,20 +6,21 @@ unmasked identity stays in the local ledger, where 2101/2102 need it.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from adapters.nhsa import transactions as tx
-from adapters.nhsa.errors import GatewayProtocolError
+from plugin import eligibility as rules
 from plugin.api.errors import RxlaneError
 from plugin.api.models import IdentifyIn
 from plugin.ledger import Ledger
-from plugin.privacy import mask_card, mask_certno, mask_name, mask_psn_no, mask_token
-from plugin.upstream import Upstream
+from plugin.privacy import mask_card, mask_certno, mask_middle, mask_name, mask_psn_no, mask_token
+from plugin.upstream import Upstream, insurer_data
 
-PATIENT_NOT_FOUND_INFCODES = {-1}
+REF_RE = re.compile(r"P[0-9a-f]{24}")
 
 
 def identify(ledger: Ledger, upstream: Upstream, req: IdentifyIn, *, pii: bool = False) -> dict[str, Any]:
@@ -30,10 +31,14 @@ def identify(ledger: Ledger, upstream: Upstream, req: IdentifyIn, *, pii: bool =
         if exc.code == "UPSTREAM_REFUSED":
             raise RxlaneError("PATIENT_NOT_FOUND", details={"insurer": exc.details.get("err_msg")}) from None
         raise
-    person = _person(out)
+    with insurer_data("1101"):
+        person = _person(out)
     filings_out = upstream.query("5301", tx.filing_query_input(person["psn_no"]),
                                  insuplc_admdvs=person["insuplc_admdvs"])
-    filings = [_filing(f) for f in tx.parse_filings(filings_out)]
+    with insurer_data("5301"):
+        filings = [_filing(f) for f in tx.parse_filings(filings_out)]
+        for f in filings:
+            rules.Filing.from_mapping(f)   # judged later by the same rules: refuse a malformed one here
     ref = "P" + secrets.token_hex(12)
     ledger.save_patient(ref, person["psn_no"], req.mdtrt_cert_type, req.cert_no, req.card_sn, person, filings)
     return view(ref, person, filings, cert_type=req.mdtrt_cert_type, cert_no=req.cert_no, pii=pii)
@@ -42,8 +47,10 @@ def identify(ledger: Ledger, upstream: Upstream, req: IdentifyIn, *, pii: bool =
 def load(ledger: Ledger, ref: str) -> tuple[dict, list[dict], Any]:
     row = ledger.patient(ref)
     if row is None:
+        # echo the reference only when it looks like one: an ID number typed into the wrong field must not come back
+        shown = ref if REF_RE.fullmatch(ref) else mask_middle(ref[:64], 2, 2)
         raise RxlaneError("PATIENT_NOT_FOUND", message="Unknown patient_ref; identify the patient first.",
-                          message_zh="未找到该患者，请先读卡或扫码识别患者。", details={"patient_ref": ref})
+                          message_zh="未找到该患者，请先读卡或扫码识别患者。", details={"patient_ref": shown})
     return json.loads(row["person_json"]), json.loads(row["filings_json"]), row
 
 
@@ -70,10 +77,10 @@ def view(ref: str, person: dict, filings: list[dict], *, cert_type: str, cert_no
 
 
 def _person(out: dict) -> dict[str, Any]:
-    try:
-        parsed = tx.parse_person(out)
-    except GatewayProtocolError:
-        raise RxlaneError("PATIENT_NOT_FOUND") from None
+    base = out.get("baseinfo") if isinstance(out, dict) else None
+    if not isinstance(base, dict) or not base.get("psn_no"):
+        raise RxlaneError("PATIENT_NOT_FOUND")
+    parsed = tx.parse_person(out)
     # The dual-channel settlement uses basic medical insurance: employees (310) before residents (390).
     insured = sorted(parsed.insuinfo, key=lambda i: (i.insutype not in ("310", "390"), i.insutype))
     if not insured:

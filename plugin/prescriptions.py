@@ -8,22 +8,27 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.nhsa import transactions as tx
-from plugin.upstream import Upstream
+from plugin import eligibility as rules
+from plugin.upstream import Upstream, insurer_data
 
 
 def download(upstream: Upstream, *, hi_rxno: str = "", auth_rxno: str = "", epc_token: str = "",
              insuplc_admdvs: str = "") -> dict[str, Any]:
     out = upstream.query("7203", tx.rx_download_input(hi_rxno=hi_rxno, auth_rxno=auth_rxno, epc_token=epc_token),
                          insuplc_admdvs=insuplc_admdvs)
-    return as_mapping(tx.parse_rx(out))
+    with insurer_data("7203"):
+        rx = as_mapping(tx.parse_rx(out))
+        rules.Prescription.from_mapping(rx)   # judged later by the same rules: refuse a malformed one here
+    return rx
 
 
 def for_patient(upstream: Upstream, person: dict, cert_type: str, cert_no: str, card_sn: str) -> list[dict]:
     admdvs = person["insuplc_admdvs"]
     out = upstream.query("7202", tx.rx_query_input(cert_type, cert_no, card_sn, admdvs), insuplc_admdvs=admdvs)
-    return [download(upstream, auth_rxno=str(row.get("auth_rxno", "")), hi_rxno=str(row.get("hi_rxno", "")),
-                     insuplc_admdvs=admdvs)
-            for row in tx.parse_rx_list(out) if row.get("auth_rxno") or row.get("hi_rxno")]
+    with insurer_data("7202"):
+        rows = [(str(row.get("auth_rxno") or ""), str(row.get("hi_rxno") or "")) for row in tx.parse_rx_list(out)]
+    return [download(upstream, auth_rxno=auth, hi_rxno=rxno, insuplc_admdvs=admdvs) for auth, rxno in rows
+            if auth or rxno]
 
 
 def as_mapping(rx: tx.Rx) -> dict[str, Any]:

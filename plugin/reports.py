@@ -44,8 +44,11 @@ def month_bounds(month: str) -> tuple[str, str]:
         raise InvalidInput(f"month: {month!r} is not a month written YYYY-MM", "月份格式应为 YYYY-MM，例如 2026-11。",
                            field="month")
     year, mon = int(m.group(1)), int(m.group(2))
-    start = date(year, mon, 1)
-    end = date(year + (mon == 12), mon % 12 + 1, 1)
+    try:
+        start = date(year, mon, 1)
+        end = date(year + (mon == 12), mon % 12 + 1, 1)
+    except ValueError:   # year 0000, or 9999-12 whose next month is past the calendar
+        raise InvalidInput(f"month: {month!r} is outside the calendar", "月份超出有效范围。", field="month") from None
     return start.isoformat(), end.isoformat()
 
 

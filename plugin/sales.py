@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from adapters.nhsa import transactions as tx
-from adapters.nhsa.errors import GatewayProtocolError
 from plugin import eligibility as rules
 from plugin.api.errors import RxlaneError, InvalidState, NotFound, reason
 from plugin.api.models import SaleIn
@@ -30,7 +29,8 @@ from plugin.outbox import CODES_PER_MESSAGE
 from plugin.money import SPLIT_FIELDS, fen, wire
 from plugin import packs, patients, prescriptions
 from plugin.policy import Policy, QuoteLine, QuoteRequest, Ytd, split as policy_split
-from plugin.upstream import OutcomeUnknown, Upstream
+from plugin.privacy import scrub
+from plugin.upstream import UNREADABLE, OutcomeUnknown, Upstream, insurer_data
 
 DRAFT, PRESETTLED, SETTLING, SETTLED, IN_DOUBT, REVERSED = (
     "draft", "presettled", "settling", "settled", "in_doubt", "reversed")
@@ -111,7 +111,7 @@ class SaleService:
             if entry is None:
                 raise RxlaneError("DRUG_NOT_FOUND", http_status=422,
                                   details={"field": f"lines[{no - 1}].med_list_codg",
-                                           "med_list_codg": line.med_list_codg})
+                                           "med_list_codg": scrub(line.med_list_codg)})
             if line.qty != line.qty.to_integral() and line.qty > 1:
                 raise RxlaneError("INVALID_INPUT", message="A 拆零 (split) line sells part of one pack (qty < 1); "
                                   "sell whole packs on a separate line.",
@@ -248,10 +248,8 @@ class SaleService:
             out = self.upstream.query("2101", self._settle_input(row, lines, confirm),
                                       insuplc_admdvs=self._insuplc(row))
             crash_point("presettle.after_send")
-            try:
+            with insurer_data("2101"):
                 insurer = split_from_answer(out, estimate)
-            except GatewayProtocolError:
-                raise RxlaneError("UPSTREAM_UNAVAILABLE", details={"reason": "unreadable 2101 answer"}) from None
             mismatch = compare(insurer, estimate)
             with self.ledger.transaction(durable=False) as c:
                 self._move(c, sale_id, (DRAFT, PRESETTLED, REVERSED), PRESETTLED,
@@ -299,7 +297,7 @@ class SaleService:
                 raise
             try:
                 insurer = split_from_answer(answer.output, estimate)
-            except GatewayProtocolError:
+            except UNREADABLE:
                 # infcode 0 but no readable settlement: money may have moved; resolve by reversal like a lost answer
                 self.ledger.journal_answer(env.msgid, "unknown", answer=answer.raw, err_msg="unreadable setlinfo")
                 self._mark_in_doubt(sale_id, SETTLING, IN_DOUBT)
@@ -395,12 +393,18 @@ class SaleService:
                 with self.ledger.transaction() as c:
                     self._move(c, sale_id, (REFUNDING,), SETTLED)
                 raise
-            return self._record_refund(sale_id, env.msgid, answer.output, answer.raw, why)
+            try:
+                reversing = tx.parse_setlinfo(answer.output)
+                refund_split = reversing.split()
+            except UNREADABLE:
+                # infcode 0 but unreadable: the insurer may have cancelled; resolve by reversal like a lost answer
+                self.ledger.journal_answer(env.msgid, "unknown", answer=answer.raw, err_msg="unreadable setlinfo")
+                self._mark_in_doubt(sale_id, REFUNDING, REFUND_IN_DOUBT)
+                raise RxlaneError("SETTLEMENT_IN_DOUBT", details={"sale_id": sale_id, "msgid": env.msgid}) from None
+            return self._record_refund(sale_id, env.msgid, reversing.setl_id, refund_split, answer.raw, why)
 
-    def _record_refund(self, sale_id: str, msgid: str, output: dict, raw: dict, why: str) -> dict:
-        setl = output.get("setlinfo") or {}
-        refund = {"msgid": msgid, "setl_id": str(setl.get("setl_id", "")), "reason": why,
-                  "refunded_at": now(), "split": {k: wire(setl[k]) for k in SPLIT_FIELDS if k in setl}}
+    def _record_refund(self, sale_id: str, msgid: str, setl_id: str, split: dict, raw: dict, why: str) -> dict:
+        refund = {"msgid": msgid, "setl_id": setl_id, "reason": why, "refunded_at": now(), "split": split}
         with self.ledger.transaction() as c:
             self.ledger.journal_answer(msgid, "answered", answer=raw, infcode=0, conn=c)
             self._move(c, sale_id, (REFUNDING, REFUND_IN_DOUBT), REFUNDED, refund_json=dumps(refund))

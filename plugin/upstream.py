@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from adapters.nhsa.client import Answer, Envelope, GatewayClient
 from adapters.nhsa.errors import (GatewayError, GatewayOutcomeUnknown, GatewayRefused, GatewayUnreachable)
-from plugin.api.errors import RxlaneError
+from adapters.nhsa.errors import GatewayProtocolError
+from plugin.api.errors import InvalidInput, RxlaneError
 from plugin.ledger import Ledger
 
 # Messages that move money or report to the insurer: journaled before they leave the process.
@@ -31,6 +33,25 @@ def refused(exc: GatewayRefused) -> RxlaneError:
 
 def unavailable(exc: GatewayError) -> RxlaneError:
     return RxlaneError("UPSTREAM_UNAVAILABLE", details={"reason": type(exc).__name__})
+
+
+#: What reading a malformed insurer answer raises (the adapter's parsers, Decimal, our rule modules' from_mapping).
+UNREADABLE = (GatewayProtocolError, ArithmeticError, ValueError, TypeError, AttributeError, KeyError, InvalidInput)
+
+
+@contextmanager
+def insurer_data(infno: str) -> Iterator[None]:
+    """Reading an answer that moved no money: if the insurer's data is malformed it is the insurer's fault, not
+    the POS's (never INVALID_INPUT, never a 500) — the call is simply unavailable."""
+    try:
+        yield
+    except UNREADABLE as exc:
+        details = {"reason": f"unreadable {infno} answer"}
+        if isinstance(exc, InvalidInput) and exc.details.get("field"):
+            details["field"] = exc.details["field"]
+        raise RxlaneError("UPSTREAM_UNAVAILABLE", message="The insurer's answer could not be read; nothing was "
+                          "charged.", message_zh="医保中心返回的数据无法识别，未发生扣费，请稍后重试。",
+                          details=details) from None
 
 
 class OutcomeUnknown(Exception):

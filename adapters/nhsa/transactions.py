@@ -16,14 +16,23 @@ from adapters.nhsa.errors import GatewayProtocolError
 CENT = Decimal("0.01")
 
 
+MAX_AMOUNT = Decimal("1e12")
+
+
 def money(value: Any, default: str = "0") -> Decimal:
-    """Money or quantity from the wire: number or string → Decimal via str(); empty → ``default``."""
+    """Money or quantity from the wire: number or string → Decimal via str(); empty → ``default``. Anything else
+    (a bool, an object, NaN, Infinity, an absurd size) means the answer cannot be trusted: a protocol error."""
     if value is None or value == "":
         return Decimal(default)
+    if isinstance(value, (bool, dict, list)):
+        raise GatewayProtocolError(f"Not a decimal amount in the insurer's answer: {type(value).__name__}")
     try:
-        return Decimal(str(value).strip())
-    except InvalidOperation:
+        d = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
         raise GatewayProtocolError(f"Not a decimal amount in the insurer's answer: {str(value)[:20]!r}") from None
+    if not d.is_finite() or abs(d) >= MAX_AMOUNT:
+        raise GatewayProtocolError(f"Not a usable amount in the insurer's answer: {str(value)[:20]!r}")
+    return d
 
 
 def wire(amount: Decimal | str | int) -> str:
@@ -46,11 +55,17 @@ def _rows(value: Any) -> list[dict[str, Any]]:
         return []
     if isinstance(value, dict):
         return [value]
+    if not isinstance(value, list):
+        raise GatewayProtocolError(f"Expected a list in the insurer's answer, got {type(value).__name__}.")
     return [r for r in value if isinstance(r, dict)]
 
 
 def _s(d: dict[str, Any], key: str) -> str:
+    if not isinstance(d, dict):
+        raise GatewayProtocolError(f"Expected an object in the insurer's answer, got {type(d).__name__}.")
     value = d.get(key)
+    if isinstance(value, (dict, list)):
+        raise GatewayProtocolError(f"Expected text for {key!r} in the insurer's answer.")
     return "" if value is None else str(value)
 
 

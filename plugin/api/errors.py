@@ -70,6 +70,8 @@ ERRORS: dict[str, ErrorSpec] = {s.code: s for s in [
           "扫描的追溯码数量与销售数量不一致，请每盒扫描一次。"),
     _spec("TRACE_CODE_EXPIRED", 422, "This pack is past its expiry date.",
           "该药品已过有效期，不得销售。"),
+    _spec("PRINTER_UNAVAILABLE", 409, "No printer is configured, or printing failed.",
+          "未配置打印机或打印失败，请检查打印机电源和连接。"),
     _spec("INTERNAL", 500, "Internal error; nothing was charged twice. Please report the request id.",
           "系统内部错误，请记录请求编号并联系技术支持。"),
 ]}

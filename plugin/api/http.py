@@ -17,8 +17,9 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from plugin.api.errors import RxlaneError, InvalidInput
+from plugin.logs import get_logger
 
-log = structlog.get_logger("rxlane.api")
+log = get_logger("rxlane.api")
 M = TypeVar("M", bound=BaseModel)
 MAX_DEPTH = 8
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")

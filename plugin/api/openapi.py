@@ -64,7 +64,7 @@ ENDPOINTS: list[tuple] = [
     ("get", "/v1/sales/{sale_id}/slip.png", "Settlement slip as PNG with a Code128 barcode of setl_id", None, None,
      200, [SALE_ID], [], ["NOT_FOUND", "INVALID_STATE"]),
     ("post", "/v1/sales/{sale_id}/print", "Print the slip on the configured printer", None, None, 200, [SALE_ID],
-     [], ["NOT_FOUND", "INVALID_STATE"]),
+     [], ["NOT_FOUND", "INVALID_STATE", "PRINTER_UNAVAILABLE"]),
     ("get", "/v1/devices", "Configured devices and their states", None, schemas.DevicesOut, 200, [], [], []),
     ("post", "/v1/devices/{name}/test", "Self-test a device: wait for a scan, or print a test slip", None,
      schemas.DeviceTestOut, 200,

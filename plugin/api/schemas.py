@@ -188,7 +188,8 @@ class ScanOut(BaseModel):
 
 
 class DaySalesOut(BaseModel):
-    date: str
+    date: str | None = None
+    setl_id: str | None = None
     sales: list[dict[str, Any]]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app
 
 from hardware.slip import slip_escpos, slip_png, slip_text
-from plugin.api.errors import InvalidState
+from plugin.api.errors import InvalidState, RxlaneError
 from plugin.api.http import idempotent, json_response
 from plugin.api.sales import _known
 from plugin.privacy import mask_certno, mask_name
@@ -55,6 +55,8 @@ def print_slip(sale_id: str):
     svc = current_app.extensions["rxlane"]
     data = slip_data(svc, _known(sale_id))
     if svc.devices is None:
-        return json_response({"ok": False, "error": "no printer configured", "error_zh": "未配置打印机"}, 409)
+        raise RxlaneError("PRINTER_UNAVAILABLE", details={"error": "no printer configured"})
     result = svc.devices.manager.print(None, slip_escpos(data))
-    return json_response(result, 200 if result.get("ok") else 502)
+    if not result.get("ok"):
+        raise RxlaneError("PRINTER_UNAVAILABLE", details={"printer": result.get("name"), "error": result.get("error")})
+    return json_response(result)
