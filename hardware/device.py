@@ -51,6 +51,10 @@ class DeviceConfig:
     max_frame: int = 4096
     frame_gap_s: float = 0.1     # `timeout` framing: this much silence ends a frame
     columns: int = 42            # printers: characters per line in font A (80 mm: 42 at 180 dpi, 48 at 203 dpi)
+    # PC/SC card readers: the card's APDU steps as hex, model data (config/devices/pcsc-ssc.toml)
+    apdu_select: str = ""        # select the social-security application
+    apdu_card_no: tuple[str, ...] = ()   # select file / read record giving the card number (TLV)
+    apdu_card_sn: tuple[str, ...] = ()   # … giving the card identification code 卡识别码 (TLV)
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any], models_dir: str | Path | None = None) -> "DeviceConfig":
@@ -118,7 +122,22 @@ def _checked(m: dict[str, Any], label: str) -> dict[str, Any]:
             raise bad("encoding", "a Python codec name such as 'utf-8' or 'gb18030'") from None
     if "separator" in m and not m["separator"]:
         raise bad("separator", "a non-empty string")
+    if "apdu_select" in m and not _is_apdu(m["apdu_select"], allow_empty=True):
+        raise bad("apdu_select", "a hex APDU")
+    for key in ("apdu_card_no", "apdu_card_sn"):
+        if key in m:
+            if not isinstance(m[key], (list, tuple)) or not all(_is_apdu(a) for a in m[key]):
+                raise bad(key, "a list of hex APDUs")
+            m[key] = tuple(m[key])
     return m
+
+
+def _is_apdu(value: Any, allow_empty: bool = False) -> bool:
+    if not isinstance(value, str):
+        return False
+    if not value:
+        return allow_empty
+    return len(value) % 2 == 0 and len(value) >= 8 and all(c in "0123456789abcdefABCDEF" for c in value)
 
 
 @runtime_checkable
