@@ -61,6 +61,7 @@ class NhsaSettings(_Section):
     secret_file: str = ""
     verify_tls: bool = True
     ca_bundle: str = ""
+    proxy: str = ""
     # 国密 envelope protection (adapters/nhsa/smcrypto.py), off by default
     signtype: Literal["", "SM3", "SM2"] = ""
     sm2_private_key: str = Field(default="", repr=False, pattern=r"^([0-9A-Fa-f]{64})?$")

@@ -104,6 +104,7 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
                         opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name,
                         paasid=settings.nhsa.paasid, secret=settings.nhsa.secret,
                         verify_tls=settings.nhsa.verify_tls, ca_bundle=settings.nhsa.ca_bundle,
+                        proxy=settings.nhsa.proxy,
                         signtype=settings.nhsa.signtype, sm2_private_key=settings.nhsa.sm2_private_key,
                         sm2_private_key_file=settings.nhsa.sm2_private_key_file,
                         sm2_public_key=settings.nhsa.sm2_public_key, sm4_key=settings.nhsa.sm4_key,

@@ -18,7 +18,7 @@ from adapters.nhsa.errors import GatewayProtocolError, GatewayRefused
 from adapters.nhsa.smcrypto import (ENC_FIELD, Sm4Cipher, SmCrypto, SmCryptoError, canonical_text,
                                     sm2_public_key_of, sm2_sign, sm2_verify, sm3_hex)
 from adapters.sandbox.center import GATEWAY_PATH
-from conftest import LIU, PHARMACY, make_client, settle_body
+from tests.adapters.conftest import LIU, PHARMACY, make_client, settle_body
 
 # Fixed test keys, recognisable so a leak is easy to grep for.
 SM4_KEY = "5a5a5a5a0123456789abcdefdeadbeef"

@@ -6,7 +6,7 @@ import requests
 from adapters.nhsa import transactions as tx
 from adapters.nhsa.errors import (GatewayConnectionLost, GatewayOutcomeUnknown, GatewayProtocolError, GatewayRefused,
                                   GatewayTimeout)
-from conftest import LIU, make_client, settle_body
+from tests.adapters.conftest import LIU, make_client, settle_body
 
 
 def arm(sandbox, **fault):

@@ -5,7 +5,7 @@ import requests
 
 from adapters.nhsa import transactions as tx
 from adapters.nhsa.errors import GatewayRefused
-from conftest import LIU, PHARMACY, ZHANG
+from tests.adapters.conftest import LIU, PHARMACY, ZHANG
 
 PATH = "/fsi/api/rsfComIfsService/callService"
 

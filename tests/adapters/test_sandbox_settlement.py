@@ -9,7 +9,7 @@ from adapters.nhsa import transactions as tx
 from adapters.nhsa.errors import GatewayConnectionLost, GatewayProtocolError, GatewayRefused
 from adapters.sandbox.faults import Fault
 from plugin.policy import QuoteLine, QuoteRequest, Ytd, load_region, split
-from conftest import LIU, OSIMERTINIB, RX_LIU, RX_ZHANG_OSI, RX_ZHANG_WRONG_DR, SECUKINUMAB, ZHANG, settle_body
+from tests.adapters.conftest import LIU, OSIMERTINIB, RX_LIU, RX_ZHANG_OSI, RX_ZHANG_WRONG_DR, SECUKINUMAB, ZHANG, settle_body
 
 
 def settle(gateway, body=None, infno="2102", admdvs="360102", msgid=None):

@@ -6,7 +6,7 @@ import pytest
 
 from adapters.nhsa import transactions as tx
 from adapters.nhsa.errors import GatewayRefused
-from conftest import LIU, RX_LIU, SECUKINUMAB, settle_body
+from tests.adapters.conftest import LIU, RX_LIU, SECUKINUMAB, settle_body
 
 CODE = "86907020000000000001"
 
