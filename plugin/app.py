@@ -1,17 +1,15 @@
 """`create_app(service)` → the Flask app: blueprints, error handling, the counter page. Nothing at import time."""
 from __future__ import annotations
 
-import importlib
-
 from flask import Flask
 
-from plugin.api import auth, events, health, http, openapi, patients, sales, scans
+from plugin.api import (auth, devices, events, health, http, metrics, openapi, patients, reconciliation, reports,
+                        sales, scans, slips)
 from plugin.service import Service
+from plugin.web import counter
 
-
-# Blueprints that arrive with their feature; each module exposes `bp`.
-OPTIONAL_BLUEPRINTS = ("plugin.api.slips", "plugin.api.devices", "plugin.api.reports", "plugin.api.metrics",
-                       "plugin.api.reconciliation", "plugin.web.counter")
+BLUEPRINTS = (health, scans, patients, sales, slips, devices, events, reconciliation, reports, metrics, openapi,
+              counter)
 
 
 def create_app(service: Service) -> Flask:
@@ -24,14 +22,6 @@ def create_app(service: Service) -> Flask:
     http.install(app)
     auth.install(app, required=service.settings.server.tokens_required,
                  identify_per_minute=service.settings.server.identify_per_minute)
-    for module in (health, scans, patients, sales, events, openapi):
-        app.register_blueprint(module.bp)
-    for name in OPTIONAL_BLUEPRINTS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for module in BLUEPRINTS:
         app.register_blueprint(module.bp)
     return app

@@ -263,25 +263,19 @@ def audit_verify(data_dir, config_file) -> None:
     sys.exit(0 if ok else 1)
 
 
-def _register_optional() -> None:
-    """Command groups that live beside their feature (policy, hardware)."""
-    for module, names in (("plugin.commands.policy", ("policy",)),
-                          ("plugin.commands.hardware", ("simulate", "devices")),
-                          ("plugin.commands.fleet", ("fleet",)),
-                          ("plugin.commands.report", ("report",)),
-                          ("plugin.commands.tokens", ("token",)),
-                          ("plugin.commands.reconcile", ("reconcile",))):
-        try:
-            mod = __import__(module, fromlist=list(names))
-        except ImportError:
-            continue
-        for name in names:
-            cmd = getattr(mod, name, None)
-            if cmd is not None:
-                main.add_command(cmd, name)
+def _register_commands() -> None:
+    """Command groups that live beside their feature."""
+    from plugin.commands.fleet import fleet
+    from plugin.commands.hardware import devices, simulate
+    from plugin.commands.policy import policy
+    from plugin.commands.reconcile import reconcile
+    from plugin.commands.report import report
+    from plugin.commands.tokens import token
+    for cmd in (policy, simulate, devices, fleet, report, token, reconcile):
+        main.add_command(cmd)
 
 
-_register_optional()
+_register_commands()
 
 if __name__ == "__main__":
     main()

@@ -14,7 +14,7 @@ from typing import Any
 from adapters.nhsa import transactions as tx
 from plugin.api.errors import RxlaneError
 from plugin.crashpoints import crash_point
-from plugin.ledger import Ledger, now
+from plugin.ledger import Ledger, dumps, now
 from plugin.upstream import OutcomeUnknown, Upstream
 
 MAX_ATTEMPTS = 8
@@ -187,3 +187,36 @@ class Outbox:
                 item["medins_prod_sel_no"] = f"{sale['id']}-{l['line_no']}"
             items.append(item)
         return tx.sale_return_input(items) if infno == "3506" else tx.sale_upload_input(items)
+
+
+def enqueue_sale_uploads(conn, sale_id: str, *, refund: bool) -> None:
+    """3505/3506 and 7206 go through the outbox: the patient is done once settled; uploads retry."""
+    n_codes = conn.execute("SELECT count(*) FROM trace_codes WHERE sale_id = ?", (sale_id,)).fetchone()[0]
+    for batch in range(max(1, -(-n_codes // CODES_PER_MESSAGE))):
+        conn.execute("INSERT INTO outbox (infno, sale_id, body_json, next_at, created_at) VALUES (?,?,?,?,?)",
+                     ("3506" if refund else "3505", sale_id, dumps({"sale_id": sale_id, "batch": batch}),
+                      now(), now()))
+    row = conn.execute("SELECT hi_rxno FROM sales WHERE id = ?", (sale_id,)).fetchone()
+    if row["hi_rxno"] and refund and _supersede_unsent_dispensing(conn, sale_id):
+        return   # the prescription was never marked dispensed: there is nothing to reopen
+    if row["hi_rxno"]:
+        # the pharmacist's review (7204) precedes the dispensing result (7206); a refund only reopens the rx
+        for infno in ((("7206",) if refund else ("7204", "7206"))):
+            conn.execute("INSERT INTO outbox (infno, sale_id, body_json, next_at, created_at) "
+                         "VALUES (?,?,?,?,?)", (infno, sale_id, dumps({"sale_id": sale_id, "cancel": refund}),
+                                                now(), now()))
+
+
+def _supersede_unsent_dispensing(conn, sale_id: str) -> bool:
+    """A refund before the dispensing result (7206) reached the platform: that result must not be sent any more
+    (the platform refuses it for a cancelled settlement, and then refuses the reopening too). Only a row that
+    certainly did not arrive — never sent, or refused — is superseded; one whose answer is unknown is not."""
+    rows = conn.execute(
+        "SELECT o.id, o.msgid, j.state AS sent FROM outbox o LEFT JOIN journal j ON j.msgid = o.msgid "
+        "WHERE o.sale_id = ? AND o.infno = '7206' AND o.state IN ('pending', 'parked')", (sale_id,)).fetchall()
+    unsent = [r["id"] for r in rows if r["msgid"] is None or r["sent"] in ("refused", "unsent")]
+    if not rows or len(unsent) != len(rows):
+        return False
+    conn.executemany("UPDATE outbox SET state = 'superseded', last_error = ? WHERE id = ?",
+                     [("refunded before the dispensing result was delivered", i) for i in unsent])
+    return True

@@ -25,8 +25,9 @@ from plugin.catalog import Catalog
 from plugin.crashpoints import crash_point
 from plugin.events import EventBus
 from plugin.ledger import Ledger, dumps, now
-from plugin.outbox import CODES_PER_MESSAGE
-from plugin.money import SPLIT_FIELDS, fen, wire
+from plugin.outbox import enqueue_sale_uploads
+from plugin.money import wire
+from plugin.splits import compare, split_from_answer
 from plugin import packs, patients, prescriptions
 from plugin.policy import Policy, QuoteLine, QuoteRequest, Ytd, split as policy_split
 from plugin.privacy import scrub
@@ -319,7 +320,7 @@ class SaleService:
                                                       "psn_cash_pay": insurer["psn_cash_pay"]}, conn=c)
             if mismatch:
                 self.ledger.audit("estimate_mismatch", sale_id, {"step": "2102", "mismatch": mismatch}, conn=c)
-            self._enqueue_uploads(c, sale_id, refund=False)
+            enqueue_sale_uploads(c, sale_id, refund=False)
         crash_point("settle.after_answer")
         self._publish(sale_id, SETTLED)
         if self.on_uploads:
@@ -333,38 +334,6 @@ class SaleService:
         self._publish(sale_id, to)
         if self.on_in_doubt:
             self.on_in_doubt(sale_id)
-
-    def _enqueue_uploads(self, conn, sale_id: str, *, refund: bool) -> None:
-        """3505/3506 and 7206 go through the outbox: the patient is done once settled; uploads retry."""
-        n_codes = conn.execute("SELECT count(*) FROM trace_codes WHERE sale_id = ?", (sale_id,)).fetchone()[0]
-        for batch in range(max(1, -(-n_codes // CODES_PER_MESSAGE))):
-            conn.execute("INSERT INTO outbox (infno, sale_id, body_json, next_at, created_at) VALUES (?,?,?,?,?)",
-                         ("3506" if refund else "3505", sale_id, dumps({"sale_id": sale_id, "batch": batch}),
-                          now(), now()))
-        row = conn.execute("SELECT hi_rxno FROM sales WHERE id = ?", (sale_id,)).fetchone()
-        if row["hi_rxno"] and refund and self._supersede_unsent_dispensing(conn, sale_id):
-            return   # the prescription was never marked dispensed: there is nothing to reopen
-        if row["hi_rxno"]:
-            # the pharmacist's review (7204) precedes the dispensing result (7206); a refund only reopens the rx
-            for infno in ((("7206",) if refund else ("7204", "7206"))):
-                conn.execute("INSERT INTO outbox (infno, sale_id, body_json, next_at, created_at) "
-                             "VALUES (?,?,?,?,?)", (infno, sale_id, dumps({"sale_id": sale_id, "cancel": refund}),
-                                                    now(), now()))
-
-    @staticmethod
-    def _supersede_unsent_dispensing(conn, sale_id: str) -> bool:
-        """A refund before the dispensing result (7206) reached the platform: that result must not be sent any more
-        (the platform refuses it for a cancelled settlement, and then refuses the reopening too). Only a row that
-        certainly did not arrive — never sent, or refused — is superseded; one whose answer is unknown is not."""
-        rows = conn.execute(
-            "SELECT o.id, o.msgid, j.state AS sent FROM outbox o LEFT JOIN journal j ON j.msgid = o.msgid "
-            "WHERE o.sale_id = ? AND o.infno = '7206' AND o.state IN ('pending', 'parked')", (sale_id,)).fetchall()
-        unsent = [r["id"] for r in rows if r["msgid"] is None or r["sent"] in ("refused", "unsent")]
-        if not rows or len(unsent) != len(rows):
-            return False
-        conn.executemany("UPDATE outbox SET state = 'superseded', last_error = ? WHERE id = ?",
-                         [("refunded before the dispensing result was delivered", i) for i in unsent])
-        return True
 
     # -- refund (2103) --------------------------------------------------------------------------------------
     def refund(self, sale_id: str, why: str = "", lines: list[int] | None = None) -> dict[str, Any]:
@@ -411,7 +380,7 @@ class SaleService:
             c.execute("UPDATE trace_codes SET released = 1 WHERE sale_id = ?", (sale_id,))
             self.ledger.audit("refund", sale_id, {"msgid": msgid, "setl_id": refund["setl_id"], "reason": why},
                               conn=c)
-            self._enqueue_uploads(c, sale_id, refund=True)
+            enqueue_sale_uploads(c, sale_id, refund=True)
         crash_point("refund.after_answer")
         self._publish(sale_id, REFUNDED)
         if self.on_uploads:
@@ -470,22 +439,3 @@ class SaleService:
     def in_doubt_ids(self) -> list[str]:
         return [r["id"] for r in self.ledger.query(
             "SELECT id FROM sales WHERE state IN (?, ?) ORDER BY updated_at", (IN_DOUBT, REFUND_IN_DOUBT))]
-
-
-def split_from_answer(output: dict[str, Any], estimate: dict[str, Any]) -> dict[str, Any]:
-    """The insurer's setlinfo as the split object of DESIGN §4; lines from its detlcutinfo where it gives them."""
-    setl = tx.parse_setlinfo(output)
-    split: dict[str, Any] = setl.split()
-    by_code = {d.get("med_list_codg"): d for d in setl.lines}
-    split["lines"] = []
-    for line in estimate.get("lines", []):
-        d = by_code.get(line["med_list_codg"], {})
-        split["lines"].append({**line, **{k: wire(d[k]) for k in ("fulamt_ownpay_amt", "overlmt_selfpay",
-                                                                  "preselfpay_amt", "inscp_scp_amt") if k in d}})
-    return split
-
-
-def compare(insurer: dict[str, Any], estimate: dict[str, Any]) -> list[dict[str, str]]:
-    return [{"field": k, "insurer": insurer[k], "estimate": estimate[k]}
-            for k in SPLIT_FIELDS if k in estimate and fen(insurer[k]) != fen(estimate[k])]
-
