@@ -110,6 +110,12 @@ MIGRATIONS.append(
 )
 
 
+MIGRATIONS.append(
+    # 4: a returning patient reuses their row instead of adding one per identification.
+    "CREATE INDEX patients_by_credential ON patients(psn_no, cert_type, cert_no, card_sn);"
+)
+
+
 class LedgerError(RxlaneError):
     def __init__(self, message: str):
         super().__init__("INTERNAL", f"ledger: {message}", "本地账本错误，请联系技术支持。")
@@ -210,10 +216,19 @@ class Ledger:
 
     # -- patients -------------------------------------------------------------------------------------------
     def save_patient(self, ref: str, psn_no: str, cert_type: str, cert_no: str, card_sn: str,
-                     person: dict, filings: list) -> None:
+                     person: dict, filings: list) -> str:
+        """One row per person and credential, refreshed at each identification (balance, year-to-date, filings);
+        returns the patient_ref to use — the existing one when the patient was identified before."""
         with self.transaction(durable=False) as c:
+            row = c.execute("SELECT patient_ref FROM patients WHERE psn_no = ? AND cert_type = ? AND cert_no = ? "
+                            "AND card_sn = ?", (psn_no, cert_type, cert_no, card_sn)).fetchone()
+            if row is not None:
+                c.execute("UPDATE patients SET person_json = ?, filings_json = ? WHERE patient_ref = ?",
+                          (_json(person), _json(filings), row[0]))
+                return row[0]
             c.execute("INSERT INTO patients VALUES (?,?,?,?,?,?,?,?)",
                       (ref, psn_no, cert_type, cert_no, card_sn, _json(person), _json(filings), now()))
+            return ref
 
     def patient(self, ref: str) -> sqlite3.Row | None:
         return self.query_one("SELECT * FROM patients WHERE patient_ref = ?", (ref,))

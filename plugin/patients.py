@@ -39,8 +39,8 @@ def identify(ledger: Ledger, upstream: Upstream, req: IdentifyIn, *, pii: bool =
         filings = [_filing(f) for f in tx.parse_filings(filings_out)]
         for f in filings:
             rules.Filing.from_mapping(f)   # judged later by the same rules: refuse a malformed one here
-    ref = "P" + secrets.token_hex(12)
-    ledger.save_patient(ref, person["psn_no"], req.mdtrt_cert_type, req.cert_no, req.card_sn, person, filings)
+    ref = ledger.save_patient("P" + secrets.token_hex(12), person["psn_no"], req.mdtrt_cert_type, req.cert_no,
+                              req.card_sn, person, filings)
     return view(ref, person, filings, cert_type=req.mdtrt_cert_type, cert_no=req.cert_no, pii=pii)
 
 

@@ -96,3 +96,14 @@ def test_health_reports_ledger_upstream_and_queues(rx, zhang):
     assert h["status"] == "ok" and h["ledger"]["ok"] and h["upstream"]["signed_in"]
     assert h["outbox"]["pending"] == 0 and h["in_doubt"] == 0
     assert http.get("/v1/health").headers["X-Request-Id"]
+
+
+def test_identifying_a_patient_again_keeps_the_reference_and_refreshes_the_balance(rx, sandbox_http):
+    _, http = rx
+    first = identify(http)
+    sandbox_http.post("/sandbox/persons", {**{k: ZHANG[k] for k in ("psn_no", "certno", "psn_name", "insutype",
+                                                                      "insuplc_admdvs")},
+                                           "balc": "123.45", "ecard_token": ZHANG["ecard_token"],
+                                           "card_no": ZHANG["card_no"], "card_sn": ZHANG["card_sn"]})
+    again = identify(http)
+    assert again["patient_ref"] == first["patient_ref"] and again["balc"] == "123.45"

@@ -1,0 +1,67 @@
+"""The ledger: migrations move old files forward without losing rows; a newer file is refused, not damaged."""
+import sqlite3
+
+import pytest
+
+from plugin import ledger as ledger_mod
+from plugin.api.errors import RxlaneError
+from plugin.ledger import MIGRATIONS, Ledger
+
+
+def test_a_version_1_ledger_migrates_forward_keeping_its_rows(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(f"BEGIN; {MIGRATIONS[0]} PRAGMA user_version=1; COMMIT;")
+    conn.execute("INSERT INTO patients VALUES ('Pold', 'psn', '02', 'x', '', '{}', '[]', '2026-01-01 00:00:00')")
+    conn.close()
+    led = Ledger(path)
+    assert led.schema_version == len(MIGRATIONS)
+    assert led.patient("Pold")["psn_no"] == "psn"
+    assert "qty" in {r[1] for r in led.query("PRAGMA table_info(trace_codes)")}
+    assert led.query_one("SELECT count(*) FROM tokens")[0] == 0
+
+
+def test_a_ledger_written_by_a_newer_rxlane_is_refused(tmp_path):
+    path = tmp_path / "new.sqlite3"
+    Ledger(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    conn.close()
+    with pytest.raises(RxlaneError) as err:
+        Ledger(path)
+    assert "newer rxlane" in err.value.message
+
+
+def test_a_failed_migration_step_leaves_the_file_at_its_old_version(tmp_path, monkeypatch):
+    path = tmp_path / "x.sqlite3"
+    Ledger(path).close()
+
+    def broken(db):
+        db.execute("CREATE TABLE half_done (x)")
+        raise RuntimeError("power cut")
+    monkeypatch.setattr(ledger_mod, "MIGRATIONS", [*MIGRATIONS, broken])
+    with pytest.raises(RuntimeError):
+        Ledger(path)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half_done'").fetchone()[0] == 0
+
+
+def test_a_returning_patient_keeps_their_reference_and_gets_fresh_data(tmp_path):
+    led = Ledger(tmp_path / "l.sqlite3")
+    first = led.save_patient("P1", "psn", "02", "x", "", {"balc": "50.00"}, [])
+    again = led.save_patient("P2", "psn", "02", "x", "", {"balc": "20.00"}, [])
+    other_card = led.save_patient("P3", "psn", "03", "A1", "SN", {"balc": "20.00"}, [])
+    assert first == again == "P1" and other_card == "P3"
+    assert '"20.00"' in led.patient("P1")["person_json"]
+
+
+def test_non_durable_commits_leave_full_synchronous_on_for_money(tmp_path):
+    led = Ledger(tmp_path / "l.sqlite3")
+    with led.transaction(durable=False):
+        assert led.conn.execute("PRAGMA synchronous").fetchone()[0] == 1    # NORMAL
+    assert led.conn.execute("PRAGMA synchronous").fetchone()[0] == 2        # FULL again
+    with pytest.raises(ZeroDivisionError):
+        with led.transaction(durable=False):
+            1 / 0
+    assert led.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
