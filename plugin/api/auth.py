@@ -15,13 +15,6 @@ from plugin.api.errors import RxlaneError
 PUBLIC = ("/v1/health", "/openapi.json", "/metrics", "/counter/static/")
 ADMIN = ("/v1/reconciliation", "/v1/reports/", "/v1/devices/")
 PII_PATHS = ("/v1/patients", "/v1/sales", "/v1/prescriptions")
-LOOPBACK = ("127.", "::1", "localhost")
-
-
-def loopback(host: str) -> bool:
-    return host.startswith(LOOPBACK)
-
-
 def pii_allowed() -> bool:
     return bool(getattr(g, "pii", False))
 
