@@ -24,8 +24,9 @@ M = TypeVar("M", bound=BaseModel)
 MAX_DEPTH = 8
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 _REQ_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-# Answers that say nothing moved and a retry may succeed: not remembered under an Idempotency-Key.
-_FORGET_STATUSES = {500, 502, 503}
+# Answers that say nothing moved and a retry may succeed (rate limit, insurer refused or away, our own fault):
+# not remembered under an Idempotency-Key.
+_FORGET_STATUSES = {429, 500, 502, 503}
 WAIT_FOR_FIRST_S = 60.0
 
 
@@ -81,7 +82,28 @@ def parse(model: type[M], obj: Any | None = None) -> M:
         where = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p))
                         for i, p in enumerate(err["loc"])) or "body"
         msg = err["msg"].removeprefix("Value error, ")
-        raise InvalidInput(f"{where}: {msg}", f"字段 {where} 不正确：{msg}", field=where) from None
+        raise InvalidInput(f"{where}: {msg}", f"字段 {where} 不正确：{_zh(err['type'], msg)}", field=where) from None
+
+
+#: Chinese for the validation failures a POS can cause, by pydantic error type or by our validators' wording.
+_ZH_BY_TYPE = {
+    "missing": "缺少必填字段", "extra_forbidden": "不支持该字段", "string_too_long": "内容过长",
+    "string_too_short": "不能为空", "too_short": "不能为空", "too_long": "条目过多",
+    "string_pattern_mismatch": "格式不正确", "literal_error": "取值不在允许范围内", "bool_type": "应为 true 或 false",
+    "bool_parsing": "应为 true 或 false", "int_type": "应为整数", "int_parsing": "应为整数",
+    "string_type": "应为文本", "list_type": "应为数组", "dict_type": "应为对象", "model_type": "应为对象",
+    "greater_than_equal": "数值过小", "less_than_equal": "数值过大",
+}
+_ZH_BY_TEXT = {
+    "must be a decimal number": "应为数字", "must be a finite amount": "应为有效金额", "must not be negative": "不能为负数",
+    "must have at most two decimals": "最多两位小数", "must have at most three decimals": "最多三位小数",
+    "must be greater than zero": "必须大于0", "is too large": "数值过大",
+    "give cert_type and cert_no, or a scan_ref": "请提供证件类型和证件号码，或扫码凭据",
+}
+
+
+def _zh(kind: str, msg: str) -> str:
+    return _ZH_BY_TEXT.get(msg) or _ZH_BY_TYPE.get(kind) or msg
 
 
 def idempotent(view: Callable[..., Response]) -> Callable[..., Response]:

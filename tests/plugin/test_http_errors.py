@@ -68,3 +68,19 @@ def test_every_code_has_an_english_and_a_chinese_message_and_a_4xx_or_5xx_status
 def test_unknown_codes_do_not_pass_as_someone_elses():
     err = RxlaneError("NOT_A_CODE")
     assert err.http_status == 500 and json.dumps(err.to_body())
+
+
+@pytest.mark.parametrize("body, field, zh", [
+    ({"lines": [{"med_list_codg": "X", "qty": "1", "price": "1.00"}]}, "patient_ref", "缺少必填字段"),
+    ({"patient_ref": "P1", "lines": [{"med_list_codg": "X", "qty": "1", "price": "1.005"}]}, "lines[0].price",
+     "最多两位小数"),
+    ({"patient_ref": "P1", "lines": [{"med_list_codg": "X", "qty": "0", "price": "1.00"}]}, "lines[0].qty",
+     "必须大于0"),
+    ({"patient_ref": "P1", "lines": [], "extra": 1}, "lines", "不能为空"),
+])
+def test_validation_failures_read_in_chinese_too(body, field, zh):
+    from plugin.api.models import SaleIn
+    with Flask(__name__).test_request_context(json=body):
+        with pytest.raises(InvalidInput) as err:
+            http.parse(SaleIn)
+    assert err.value.details["field"] == field and err.value.message_zh.endswith(zh)
