@@ -244,6 +244,28 @@ def outbox(config_file, data_dir, retry) -> None:
         svc.ledger.close()
 
 
+@main.command("journal")
+@click.argument("msgid")
+@click.option("--data-dir", type=click.Path(file_okay=False))
+@click.option("--config", "config_file", type=click.Path(dir_okay=False))
+def journal(msgid, data_dir, config_file) -> None:
+    """Show one journaled insurer message with its request and answer (ID numbers masked)."""
+    from plugin.ledger import Ledger
+    from plugin.privacy import scrub
+    from plugin.service import data_dir as resolve_dir
+    settings = _settings(config_file, server__data_dir=data_dir)
+    ledger = Ledger(resolve_dir(settings) / "ledger.sqlite3")
+    try:
+        message = ledger.journal_message(msgid[:40])
+    finally:
+        ledger.close()
+    if message is None:
+        click.echo(json.dumps({"error": {"code": "NOT_FOUND", "message": f"no journaled message {msgid[:40]}"}}),
+                   err=True)
+        sys.exit(1)
+    click.echo(scrub(json.dumps(message, ensure_ascii=False, indent=2)))
+
+
 @main.group()
 def audit() -> None:
     """The append-only audit trail."""

@@ -10,6 +10,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+import zlib
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
@@ -29,6 +30,17 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="seconds")
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def pack(value: Any) -> bytes:
+    """Journal bodies are written once and read only in a dispute: zlib keeps them at a fifth of their size."""
+    return zlib.compress(_json(value).encode("utf-8"), 6)
+
+
+def unpack(stored: bytes | str | None) -> Any:
+    if stored is None:
+        return None
+    return json.loads(zlib.decompress(stored).decode("utf-8") if isinstance(stored, bytes) else stored)
 
 
 def now() -> str:
@@ -235,9 +247,11 @@ class Ledger:
 
     # -- journal: every upstream message that moves money or reports, committed before it leaves -------------
     def journal_request(self, msgid: str, infno: str, body: dict, sale_id: str | None,
-                        conn: sqlite3.Connection | None = None) -> None:
-        sql = "INSERT INTO journal (msgid, infno, sale_id, body_json, state, created_at) VALUES (?,?,?,?,?,?)"
-        args = (msgid, infno, sale_id, _json(body), "sent", now())
+                        conn: sqlite3.Connection | None = None, *, retry: bool = False) -> None:
+        """`retry`: an outbox message sent again under its msgid keeps its first journal row."""
+        sql = (f"INSERT {'OR IGNORE ' if retry else ''}INTO journal (msgid, infno, sale_id, body_json, state, "
+               "created_at) VALUES (?,?,?,?,?,?)")
+        args = (msgid, infno, sale_id, pack(body), "sent", now())
         if conn is not None:
             conn.execute(sql, args)
         else:
@@ -248,12 +262,20 @@ class Ledger:
                        err_msg: str | None = None, conn: sqlite3.Connection | None = None) -> None:
         sql = ("UPDATE journal SET state = ?, answer_json = ?, infcode = ?, err_msg = ?, answered_at = ? "
                "WHERE msgid = ?")
-        args = (state, _json(answer) if answer is not None else None, infcode, err_msg, now(), msgid)
+        args = (state, pack(answer) if answer is not None else None, infcode, err_msg, now(), msgid)
         if conn is not None:
             conn.execute(sql, args)
         else:
             with self.transaction() as c:
                 c.execute(sql, args)
+
+    def journal_message(self, msgid: str) -> dict | None:
+        """A journaled message with its request and answer bodies, for support and disputes."""
+        row = self.journal_entry(msgid)
+        if row is None:
+            return None
+        return {**{k: row[k] for k in row.keys() if k not in ("body_json", "answer_json")},
+                "body": unpack(row["body_json"]), "answer": unpack(row["answer_json"])}
 
     def journal_for(self, sale_id: str) -> list[dict]:
         rows = self.query("SELECT msgid, infno, state, infcode, err_msg, created_at, answered_at FROM journal "

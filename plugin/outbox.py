@@ -80,6 +80,9 @@ class Outbox:
             self._lock.release()
 
     def _deliver(self, row: dict) -> bool:
+        current = self.ledger.query_one("SELECT state FROM outbox WHERE id = ?", (row["id"],))
+        if current is None or current[0] != "pending":
+            return False    # superseded since this round began
         sale_id = row["sale_id"]
         try:
             payload, insuplc = self._payload(row["infno"], sale_id, json.loads(row["body_json"]))
@@ -89,10 +92,7 @@ class Outbox:
             return False
         with self.ledger.transaction() as c:
             c.execute("UPDATE outbox SET msgid = ?, attempts = attempts + 1 WHERE id = ?", (env.msgid, row["id"]))
-            c.execute("INSERT OR IGNORE INTO journal (msgid, infno, sale_id, body_json, state, created_at) "
-                      "VALUES (?,?,?,?,?,?)", (env.msgid, row["infno"], sale_id, json.dumps(env.body,
-                                                                                           ensure_ascii=False),
-                                              "sent", now()))
+            self.ledger.journal_request(env.msgid, row["infno"], env.body, sale_id, conn=c, retry=True)
         crash_point("outbox.after_journal")
         try:
             answer = self.upstream.send_journaled(env)
@@ -101,6 +101,8 @@ class Outbox:
             self._failed(row, "answer lost; will resend the same message", park=False)
             return False
         except RxlaneError as exc:
+            if exc.code == "UPSTREAM_REFUSED" and self._dispensing_is_moot(row):
+                return False
             # a refusal may be transient ("busy"): retry with backoff; after MAX_ATTEMPTS it is parked with the
             # insurer's reason, shown in health, never dropped
             self._failed(row, exc.details.get("err_msg") or exc.message, park=False)
@@ -111,6 +113,21 @@ class Outbox:
             c.execute("UPDATE outbox SET state = 'done', done_at = ?, last_error = NULL WHERE id = ?",
                       (now(), row["id"]))
         crash_point("outbox.after_answer")
+        return True
+
+    def _dispensing_is_moot(self, row: dict) -> bool:
+        """A dispensing result (7206) refused for a sale that is refunded for good: the settlement it reports is
+        cancelled, so it can never be accepted, and the prescription it would have closed is still open — the
+        reopening message queued by the refund is moot too. Both are superseded instead of retried for ever."""
+        if row["infno"] != "7206" or json.loads(row["body_json"]).get("cancel"):
+            return False
+        with self.ledger.transaction() as c:
+            state = c.execute("SELECT state FROM sales WHERE id = ?", (row["sale_id"],)).fetchone()
+            if state is None or state[0] != "refunded":
+                return False
+            c.execute("UPDATE outbox SET state = 'superseded', last_error = ? "
+                      "WHERE sale_id = ? AND infno = '7206' AND state IN ('pending', 'parked')",
+                      ("the settlement was refunded before the dispensing result was accepted", row["sale_id"]))
         return True
 
     def _failed(self, row: dict, error: str, *, park: bool) -> None:

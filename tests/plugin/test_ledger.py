@@ -65,3 +65,28 @@ def test_non_durable_commits_leave_full_synchronous_on_for_money(tmp_path):
         with led.transaction(durable=False):
             1 / 0
     assert led.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def test_journal_bodies_are_stored_compressed_and_read_back_whole(tmp_path):
+    led = Ledger(tmp_path / "l.sqlite3")
+    body = {"infno": "2102", "input": {"data": {"psn_no": "36010000000000000101", "note": "药" * 400}}}
+    led.journal_request("M1", "2102", body, None)
+    led.journal_answer("M1", "answered", answer={"setlinfo": {"setl_id": "ST1"}}, infcode=0)
+    raw = led.query_one("SELECT body_json FROM journal WHERE msgid = 'M1'")[0]
+    assert isinstance(raw, bytes) and len(raw) < len(str(body).encode()) / 4
+    message = led.journal_message("M1")
+    assert message["body"] == body and message["answer"]["setlinfo"]["setl_id"] == "ST1"
+    led.journal_request("M1", "2102", {"other": 1}, None, retry=True)      # a resend keeps the first row
+    assert led.journal_message("M1")["body"] == body
+
+
+def test_journal_command_masks_id_numbers(tmp_path):
+    from click.testing import CliRunner
+
+    from plugin.cli import main
+    led = Ledger(tmp_path / "ledger.sqlite3")
+    led.journal_request("M2", "1101", {"input": {"data": {"certno": "360121196805122010"}}}, None)
+    led.close()
+    done = CliRunner().invoke(main, ["journal", "M2", "--data-dir", str(tmp_path)])
+    assert done.exit_code == 0 and "3601**********2010" in done.stdout and "360121196805122010" not in done.stdout
+    assert CliRunner().invoke(main, ["journal", "NOPE", "--data-dir", str(tmp_path)]).exit_code == 1
