@@ -101,3 +101,21 @@ def test_a_real_rxlane_health_answer_is_understood(rx):
     [result] = poll_fleet([Target("real", "127.0.0.1", port)], timeout=10)
     assert result.state in (HEALTHY, DEGRADED) and result.version == svc.version
     assert result.in_doubt == 0 and result.outbox_pending is not None
+
+
+def test_real_rxlane_stores_answer_fleet_status_healthy_or_degraded_with_the_reason(service_factory, sandbox_http,
+                                                                                     tmp_path):
+    """Two real services against the real sandbox, one of them with a sale in doubt, and one closed port."""
+    from tests.e2e.conftest import identify, new_sale
+    _, healthy = service_factory(tmp_path / "store-a")
+    svc_b, doubtful = service_factory(tmp_path / "store-b")
+    sale = new_sale(doubtful, identify(doubtful)["patient_ref"])
+    sandbox_http.post("/sandbox/faults", {"infno": "2102", "mode": "drop_response", "times": 1})
+    doubtful.post(f"/v1/sales/{sale['id']}/settle")
+    targets = [Target("A", "127.0.0.1", int(healthy.base.rsplit(":", 1)[1])),
+               Target("B", "127.0.0.1", int(doubtful.base.rsplit(":", 1)[1])),
+               Target("C", "127.0.0.1", free_port())]
+    states = {r.store_id: r for r in poll_fleet(targets, concurrency=3, timeout=5)}
+    assert states["A"].state == HEALTHY
+    assert states["B"].state == DEGRADED and any("doubt" in p for p in states["B"].problems)
+    assert states["C"].state == DOWN
