@@ -300,10 +300,11 @@ class Counter:
 
 
 def swallow_crash(call: Callable[[], Any]) -> Any:
-    """Run one POS request against a process that may kill itself during it."""
+    """Run one POS request against a process that may kill itself during it — before it answers (connection
+    refused or reset) or halfway through writing the answer (a truncated body)."""
     try:
         return call()
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
         return None
 
 
