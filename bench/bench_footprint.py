@@ -20,7 +20,7 @@ import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from bench._rig import (RemoteRxlane, SandboxSeeder, Serve, counter_flow, ms, pos_session, rss_kb)
+from bench._rig import RemoteRxlane, SandboxSeeder, Serve, counter_flow, ms, pos_session
 
 TARGET_COLD_START_S = 1.0
 TARGET_IDLE_RSS_MB = 80.0

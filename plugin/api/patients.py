@@ -1,7 +1,6 @@
 """`POST /v1/patients/identify` (1101 + 5301) and `GET /v1/prescriptions` (7202/7203)."""
 from __future__ import annotations
 
-import json
 
 from flask import Blueprint, current_app, request
 
