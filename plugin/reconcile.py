@@ -23,6 +23,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Iterable
 
+from adapters.nhsa import transactions as tx
 from plugin.api.errors import RxlaneError
 from plugin.money import fen, wire
 
@@ -224,9 +225,11 @@ def _check(svc: Any, day: date) -> tuple[list[SaleRow], list[dict[str, Any]], li
     span = {"stmt_begndate": day.isoformat(), "stmt_enddate": day.isoformat()}
     results, differences = [], []
     for (insutype, clr_type), t in sorted(totals(rows).items()):
-        data = {**span, "insutype": insutype, "clr_type": clr_type, "setl_optins": svc.pharmacy_admdvs,
-                **{k: wire(t[k]) for k in COMPARED}, "fixmedins_setl_cnt": str(t["fixmedins_setl_cnt"])}
-        out = (svc.upstream.query("3201", {"data": data}).get("data") or {})
+        body = tx.totals_reconciliation_input(**span, insutype=insutype, clr_type=clr_type,
+                                              setl_optins=svc.pharmacy_admdvs,
+                                              fixmedins_setl_cnt=t["fixmedins_setl_cnt"],
+                                              **{k: t[k] for k in COMPARED})
+        out = (svc.upstream.query("3201", body).get("data") or {})
         ours = {**{k: wire(t[k]) for k in COMPARED}, "fixmedins_setl_cnt": t["fixmedins_setl_cnt"]}
         results.append({"insutype": insutype, "clr_type": clr_type, "ours": ours,
                         "stmt_rslt": str(out.get("stmt_rslt", "")), "stmt_rslt_dscr": out.get("stmt_rslt_dscr", ""),
@@ -235,14 +238,9 @@ def _check(svc: Any, day: date) -> tuple[list[SaleRow], list[dict[str, Any]], li
             differences.append({"kind": "totals_differ", "insutype": insutype, "clr_type": clr_type,
                                 "ours": ours, "insurer": out.get("insurer_totals"),
                                 "detail": out.get("stmt_rslt_dscr", "")})
-    detail = detail_rows(rows)
-    settled = [r for r in rows if r.state == SETTLED and r.in_day]
-    data = {**span, "setl_optins": svc.pharmacy_admdvs, "file_qury_no": "",
-            "medfee_sumamt": wire(sum((r.medfee_sumamt for r in settled), Decimal(0))),
-            "fund_pay_sumamt": wire(sum((r.fund_pay_sumamt for r in settled), Decimal(0))),
-            "cash_payamt": wire(sum((r.psn_cash_pay for r in settled), Decimal(0))),
-            "fixmedins_setl_cnt": str(len(settled))}
-    answer = svc.upstream.query("3202", {"data": data, "detail": detail})
+    # the header's totals are summed by the builder from the very rows the detail marks live
+    body = tx.detail_reconciliation_input(**span, rows=detail_rows(rows), setl_optins=svc.pharmacy_admdvs)
+    answer = svc.upstream.query("3202", body)
     by_setl = {r.setl_id: r for r in rows if r.setl_id}
     differences += differences_from_3202(answer, by_setl)
     for r in rows:
