@@ -181,8 +181,8 @@ class SaleService:
             self._publish(sale_id, CANCELLED)
 
     # -- the local estimate: the same rules as the insurer, computed independently ---------------------------
-    def estimate(self, sale_id: str) -> dict[str, Any]:
-        row = self._row(sale_id)
+    def estimate(self, row, lines: list[dict]) -> dict[str, Any]:
+        """The split by rxlane's own copy of the rules, from the sale row and lines the caller already read."""
         person, filings, _ = patients.load(self.ledger, row["patient_ref"])
         levels = [f["hosp_lv"] for f in filings if f.get("hosp_lv")]
         ytd = person.get("ytd") or {}
@@ -195,7 +195,7 @@ class SaleService:
                              qty=Decimal(l["qty"]), payment_standard=Decimal(l["payment_standard"]),
                              eligible=bool(l["eligible"]), donated=bool(l["donated"]),
                              reasons=tuple(json.loads(l["reasons_json"])))
-                   for l in self._lines(sale_id)])
+                   for l in lines])
         return policy_split(self.policy, quote).to_dict()
 
     def _check_settleable(self, row, lines: list[dict], confirm: bool) -> None:
@@ -245,7 +245,7 @@ class SaleService:
             confirm = bool(row["confirm_selfpay"]) if confirm_selfpay is None else confirm_selfpay
             lines = self._lines(sale_id)
             self._check_settleable(row, lines, confirm)
-            estimate = self.estimate(sale_id)
+            estimate = self.estimate(row, lines)
             out = self.upstream.query("2101", self._settle_input(row, lines, confirm),
                                       insuplc_admdvs=self._insuplc(row))
             crash_point("presettle.after_send")
@@ -275,7 +275,7 @@ class SaleService:
             lines = self._lines(sale_id)
             self._check_settleable(row, lines, confirm)
             packs.check_counts(self.ledger, sale_id, lines)
-            estimate = self.estimate(sale_id)
+            estimate = self.estimate(row, lines)
             env = self.upstream.prepare("2102", self._settle_input(row, lines, confirm),
                                         insuplc_admdvs=self._insuplc(row))
             crash_point("settle.before_journal")
