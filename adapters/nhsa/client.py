@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProxyError as Urllib3ProxyError
 
+from adapters.nhsa import transactions as tx
 from adapters.nhsa.envelope import INF_TIME_FORMAT, Answer, Envelope, MsgIdGenerator, parse_answer
 from adapters.nhsa.errors import (GatewayConnectionLost, GatewayError, GatewayOutcomeUnknown,
                                   GatewayProtocolError, GatewayRefused, GatewayTimeout, GatewayUnreachable)
@@ -196,9 +197,7 @@ class GatewayClient:
 
     def sign_in(self, *, mac: str = "", ip: str = "") -> str:
         """9001 签到; keeps ``sign_no`` for every later envelope (sign in once a day and after a restart)."""
-        output = self.call("9001", {"signIn": {"opter_no": self.settings.opter, "mac": mac, "ip": ip}})
-        info = output.get("signinoutb") if isinstance(output.get("signinoutb"), dict) else output
-        sign_no = str(info.get("sign_no") or "")
+        sign_no = tx.parse_sign_in(self.call("9001", tx.sign_in_input(self.settings.opter, mac, ip))).sign_no
         if not sign_no:
             raise GatewayProtocolError("The sign-in answer has no sign_no.", infno="9001")
         with self._lock:
