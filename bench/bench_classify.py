@@ -13,7 +13,7 @@ from typing import Callable
 import biip
 from biip.checksums import gs1_standard_check_digit
 
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 from plugin.tracecode import classify
 
 GS = "\x1d"

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from adapters.nhsa import transactions as tx
 from plugin import eligibility as rules
-from plugin.api.errors import InvalidInput
+from plugin.errors import InvalidInput
 from plugin.logs import get_logger
 from plugin.ledger import Ledger
 from plugin.upstream import Upstream, insurer_data

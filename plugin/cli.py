@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from plugin import __version__
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 
 
 def _fail(exc: RxlaneError) -> None:

@@ -16,7 +16,7 @@ from hardware.cardreader import parse_card
 from hardware.framing import BadFrame
 from hardware.device import DeviceConfig, MODELS_DIR
 from hardware.manager import DeviceManager
-from plugin.api.errors import RxlaneError, InvalidInput
+from plugin.errors import RxlaneError, InvalidInput
 from plugin.events import EventBus
 from plugin.privacy import mask_card
 from plugin.tracecode import Scan, classify

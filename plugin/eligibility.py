@@ -3,7 +3,7 @@
 Implements reference/policies.md §2. Chongqing manages 定用药资质、定医院、定责任医师 (渝医保发〔2021〕12号 §四),
 Jilin 定机构、定医师、定药品 by generic name (吉医保发〔2023〕29号 §一, §四(三)); a first filing is recognised across
 the whole province (赣医保发〔2022〕2号 §二(四)5 "首次备案，全省互认"). Every failure is a stable reason code from
-``plugin/api/errors.py`` ``REASONS``; an empty list means the line is eligible.
+``plugin/errors.py`` ``REASONS``; an empty list means the line is eligible.
 
 Pure: values in, values out. No clock (``today`` is passed), no I/O, no Flask, no SQLite, so the plug-in (before
 settling) and the sandbox (adjudicating as the insurer) reach the same verdict from the same facts.
@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable, Literal, Mapping, Protocol
 
-from plugin.api.errors import InvalidInput, reason
+from plugin.errors import InvalidInput, reason
 
 __all__ = [
     "Patient", "Filing", "RxLine", "Prescription", "CatalogEntry", "PolicyView", "REASON_ORDER",

@@ -17,7 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 
 
 def _json(value: Any) -> str:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from adapters.nhsa import transactions as tx
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 from plugin.crashpoints import crash_point
 from plugin.ledger import Ledger, dumps, now
 from plugin.upstream import OutcomeUnknown, Upstream

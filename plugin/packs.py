@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Iterable
 
-from plugin.api.errors import InvalidInput, RxlaneError
+from plugin.errors import InvalidInput, TraceCodeError
 from plugin.ledger import Ledger, now
 from plugin.tracecode import Scan, check_expiry, classify, product_matches
 
@@ -23,7 +23,7 @@ RELEASING_STATES = ("refunded", "cancelled")
 def parse_pack(raw: str, *, prefix_len: int, today: date) -> Scan:
     scan = classify(raw, product_prefix_len=prefix_len)
     if scan.kind not in ("trace_code", "gs1") or not scan.code:
-        raise RxlaneError("TRACE_CODE_INVALID",
+        raise TraceCodeError("TRACE_CODE_INVALID",
                           message=f"Not a pack's traceability code (scanned a {scan.kind}).",
                           message_zh="扫描的不是药品追溯码，请扫描药盒上的追溯码。",
                           details={"kind": scan.kind, "fault": "not_a_pack_code"})
@@ -42,7 +42,7 @@ def _refuse_if_held(conn: sqlite3.Connection, code: str, sale_id: str, split: bo
     whole = [h for h in holders if not h["split"]]
     if whole or (holders and not split):
         h = (whole or holders)[0]
-        raise RxlaneError("TRACE_CODE_ALREADY_SOLD",
+        raise TraceCodeError("TRACE_CODE_ALREADY_SOLD",
                           message=f"This pack is already on sale {h['sale_id']} of {h['created_at'][:10]} "
                                   f"({h['state']}).",
                           message_zh=f"该药盒已在{h['created_at'][:10]}的销售单{h['sale_id']}中使用，同一盒药不能重复销售。",
@@ -50,7 +50,7 @@ def _refuse_if_held(conn: sqlite3.Connection, code: str, sale_id: str, split: bo
                                    "state": h["state"]})
     used = sum((Decimal(h["qty"]) for h in holders), Decimal("0"))
     if split and used + qty > ONE:
-        raise RxlaneError("TRACE_CODE_USED_UP",
+        raise TraceCodeError("TRACE_CODE_USED_UP",
                           message=f"Only {ONE - used} of this split pack is left; this line needs {qty}.",
                           message_zh=f"该拆零药盒仅剩{ONE - used}盒，本行需要{qty}盒，请扫描新的药盒。",
                           details={"code": code, "remaining": str(ONE - used), "needed": str(qty)})
@@ -79,9 +79,9 @@ def _line_for(scan: Scan, lines: list[dict], entries: dict[str, dict], counts: d
     return candidates[-1]
 
 
-def _mismatch(scan: Scan, line: dict | None) -> RxlaneError:
+def _mismatch(scan: Scan, line: dict | None) -> TraceCodeError:
     target = f"line {line['line_no']} ({line['generic_name']})" if line else "any line of this sale"
-    return RxlaneError("TRACE_CODE_PRODUCT_MISMATCH",
+    return TraceCodeError("TRACE_CODE_PRODUCT_MISMATCH",
                        message=f"Pack {scan.code} does not belong to {target}.",
                        message_zh=f"追溯码{scan.code}对应的药品与{'第' + str(line['line_no']) + '行' if line else '本单任何药品'}不一致，请扫描正确药品的药盒。",
                        details={"code": scan.code, "line_no": line["line_no"] if line else None})
@@ -106,7 +106,7 @@ def add_codes(conn: sqlite3.Connection, sale_id: str, raws: Iterable[str], *, li
     for raw in raws:
         scan = parse_pack(raw, prefix_len=prefix_len, today=today)
         if scan.code in seen:
-            raise RxlaneError("TRACE_CODE_DUPLICATE", details={"code": scan.code})
+            raise TraceCodeError("TRACE_CODE_DUPLICATE", details={"code": scan.code})
         seen.add(scan.code)
         line = _line_for(scan, lines, entries, counts, line_no)
         split = bool(line["trdn_flag"])
@@ -118,7 +118,7 @@ def add_codes(conn: sqlite3.Connection, sale_id: str, raws: Iterable[str], *, li
                          (sale_id, line["line_no"], scan.code, raw, scan.kind,
                           scan.expiry.isoformat() if scan.expiry else None, int(split), str(qty), now()))
         except sqlite3.IntegrityError:
-            raise RxlaneError("TRACE_CODE_ALREADY_SOLD", details={"code": scan.code}) from None
+            raise TraceCodeError("TRACE_CODE_ALREADY_SOLD", details={"code": scan.code}) from None
         counts[line["line_no"]] = counts.get(line["line_no"], 0) + 1
         added.append({"code": scan.code, "line_no": line["line_no"], "kind": scan.kind})
     return added
@@ -130,7 +130,7 @@ def remove_codes(conn: sqlite3.Connection, sale_id: str, codes: Iterable[str]) -
         cur = conn.execute("DELETE FROM trace_codes WHERE sale_id = ? AND released = 0 AND (code = ? OR raw = ?)",
                            (sale_id, code.strip(), code))
         if cur.rowcount == 0:
-            raise RxlaneError("TRACE_CODE_NOT_ON_SALE", details={"code": code.strip()[:64]})
+            raise TraceCodeError("TRACE_CODE_NOT_ON_SALE", details={"code": code.strip()[:64]})
         removed += cur.rowcount
     return removed
 
@@ -144,7 +144,7 @@ def check_counts(ledger: Ledger, sale_id: str, lines: list[dict]) -> None:
               "scanned": have.get(l["line_no"], 0)} for l in lines if have.get(l["line_no"], 0) != needed(l)]
     if wrong:
         first = wrong[0]
-        raise RxlaneError("TRACE_CODE_COUNT_MISMATCH",
+        raise TraceCodeError("TRACE_CODE_COUNT_MISMATCH",
                           message=f"Line {first['line_no']} needs {first['needed']} pack code(s); "
                                   f"{first['scanned']} scanned.",
                           message_zh=f"第{first['line_no']}行需要扫描{first['needed']}个追溯码，已扫描{first['scanned']}个。",

@@ -14,7 +14,7 @@ from typing import Any
 
 from adapters.nhsa import transactions as tx
 from plugin import eligibility as rules
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 from plugin.api.models import IdentifyIn
 from plugin.ledger import Ledger
 from plugin.privacy import mask_card, mask_certno, mask_middle, mask_name, mask_psn_no, mask_token

@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any, Iterable
 
 from adapters.nhsa import transactions as tx
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 from plugin.money import fen, wire
 
 COMPARED = ("medfee_sumamt", "fund_pay_sumamt", "acct_pay")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 from plugin.ledger import Ledger, now
 from plugin.outbox import Outbox
 from plugin.sales import IN_DOUBT, REFUND_IN_DOUBT, REFUNDING, SETTLING, SaleService

@@ -26,7 +26,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from plugin.api.errors import InvalidInput
+from plugin.errors import InvalidInput
 from plugin.money import fen, wire
 
 MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")

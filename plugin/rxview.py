@@ -5,7 +5,7 @@ from decimal import Decimal
 from typing import Any
 
 from plugin import eligibility as rules
-from plugin.api.errors import reason
+from plugin.errors import reason
 
 
 def prescription_view(svc, person: dict, filings: list[dict], rx: dict) -> dict[str, Any]:

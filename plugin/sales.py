@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from adapters.nhsa import transactions as tx
 from plugin import eligibility as rules
-from plugin.api.errors import RxlaneError, InvalidState, NotFound, reason
+from plugin.errors import RxlaneError, InvalidState, NotFound, reason
 from plugin.api.models import SaleIn
 from plugin.catalog import Catalog
 from plugin.crashpoints import crash_point

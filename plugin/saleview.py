@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from plugin.api.errors import reason
+from plugin.errors import reason
 from plugin.ledger import Ledger
 from plugin.privacy import mask_name, mask_psn_no
 

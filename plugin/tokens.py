@@ -11,7 +11,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from plugin.api.errors import InvalidInput
+from plugin.errors import InvalidInput
 from plugin.ledger import Ledger, now
 
 SCOPES = ("sales", "pii", "admin")

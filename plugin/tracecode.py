@@ -35,7 +35,7 @@ from urllib.parse import unquote
 
 from stdnum.cn import ric
 
-from plugin.api.errors import InvalidInput, RxlaneError
+from plugin.errors import InvalidInput, TraceCodeError
 from plugin.privacy import mask_card, mask_certno, mask_token
 
 __all__ = ["MAX_SCAN_LENGTH", "KINDS", "Scan", "ScanError", "classify", "product_matches", "check_expiry"]
@@ -70,7 +70,7 @@ def _ai_table() -> dict:
     return _GS1_APPLICATION_IDENTIFIERS
 
 
-class ScanError(RxlaneError):
+class ScanError(TraceCodeError):
     """A scan that is almost a pack code but broken; the message says what to fix (HTTP 400 TRACE_CODE_INVALID)."""
 
     def __init__(self, message: str, message_zh: str, *, fault: str, **details: Any):
@@ -405,5 +405,5 @@ def check_expiry(scan: Scan, today: date) -> None:
     """Refuse a pack past its expiry (有效期至 the expiry date inclusive). Domestic codes carry no date."""
     if scan.expiry is not None and scan.expiry < today:
         iso = scan.expiry.isoformat()
-        raise RxlaneError("TRACE_CODE_EXPIRED", f"This pack expired on {iso}.", f"该药品已于{iso}过期，不得销售。",
+        raise TraceCodeError("TRACE_CODE_EXPIRED", f"This pack expired on {iso}.", f"该药品已于{iso}过期，不得销售。",
                           details={"expiry": iso})

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 from adapters.nhsa.client import Answer, Envelope, GatewayClient
 from adapters.nhsa.errors import (GatewayError, GatewayOutcomeUnknown, GatewayRefused, GatewayUnreachable)
 from adapters.nhsa.errors import GatewayProtocolError
-from plugin.api.errors import InvalidInput, RxlaneError
+from plugin.errors import InvalidInput, RxlaneError
 from plugin.ledger import Ledger
 
 # Messages that move money or report to the insurer: journaled before they leave the process.

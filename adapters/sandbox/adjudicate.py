@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from plugin.api.errors import REASONS, RxlaneError
+from plugin.errors import REASONS, RxlaneError
 from plugin.eligibility import Patient, check_line, find_filing
 from plugin.policy import Policy, QuoteLine, QuoteRequest, Ytd, load_region, policy_from_mapping, split
 

@@ -1,6 +1,6 @@
 """The sandbox admin API (DESIGN §3, a contract): seed the insurer's books, change its policy, arm faults, read
 its ledger. JSON only, served only by the sandbox app. An invalid body is ``400 {"error": {...}}`` naming the field,
-with the same error shape as rxlane's own API (``plugin/api/errors.py``).
+with the same error shape as rxlane's own API (``plugin/errors.py``).
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from plugin.api.errors import InvalidInput, RxlaneError
+from plugin.errors import InvalidInput, RxlaneError
 from plugin.eligibility import CatalogEntry, Filing, Prescription
 
 from adapters.sandbox.adjudicate import resolve_policy

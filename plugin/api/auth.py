@@ -10,7 +10,7 @@ from collections import deque
 from flask import Flask, current_app, g, request
 
 from plugin import tokens
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 
 PUBLIC = ("/v1/health", "/openapi.json", "/metrics", "/counter/static/")
 ADMIN = ("/v1/reconciliation", "/v1/reports/", "/v1/devices/")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, request
 
-from plugin.api.errors import InvalidInput, NotFound
+from plugin.errors import InvalidInput, NotFound
 from plugin.api.http import json_response
 
 bp = Blueprint("devices", __name__)

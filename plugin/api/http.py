@@ -16,7 +16,7 @@ from flask import Flask, Response, current_app, g, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
-from plugin.api.errors import RxlaneError, InvalidInput
+from plugin.errors import RxlaneError, InvalidInput
 from plugin.logs import get_logger
 
 log = get_logger("rxlane.api")

@@ -7,7 +7,7 @@ from flask import Blueprint, current_app
 from pydantic import BaseModel
 
 from plugin.api import models, schemas
-from plugin.api.errors import ERRORS, REASONS
+from plugin.errors import ERRORS, REASONS
 from plugin.api.http import json_response
 
 bp = Blueprint("openapi", __name__)

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, request
 
 from plugin import patients, prescriptions
 from plugin.api.auth import pii_allowed
-from plugin.api.errors import InvalidInput
+from plugin.errors import InvalidInput
 from plugin.api.http import idempotent, json_response, parse
 from plugin.api.models import IdentifyIn
 from plugin.rxview import prescription_view

@@ -5,7 +5,7 @@ from datetime import date
 
 from flask import Blueprint, current_app
 
-from plugin.api.errors import InvalidInput
+from plugin.errors import InvalidInput
 from plugin.api.http import idempotent, json_response, parse
 from plugin.api.models import ReconciliationIn
 from plugin.reconcile import reconcile

@@ -7,7 +7,7 @@ from datetime import date
 from flask import Blueprint, current_app, request
 
 from plugin.api.auth import pii_allowed
-from plugin.api.errors import InvalidInput, NotFound
+from plugin.errors import InvalidInput, NotFound
 from plugin.api.http import body_json, idempotent, json_response, parse
 from plugin.api.models import RefundIn, SaleIn, SettleIn, TraceCodesIn
 from plugin.saleview import day_sales, sale_view

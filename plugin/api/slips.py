@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app
 
 from hardware.slip import slip_escpos, slip_png, slip_text
-from plugin.api.errors import InvalidState, RxlaneError
+from plugin.errors import InvalidState, RxlaneError
 from plugin.api.http import idempotent, json_response
 from plugin.api.sales import _known
 from plugin.privacy import mask_certno, mask_name

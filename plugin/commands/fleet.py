@@ -9,7 +9,7 @@ from typing import Iterator
 
 import click
 
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 
 
 def _stderr_console():

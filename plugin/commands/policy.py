@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import click
 
-from plugin.api.errors import InvalidInput, RxlaneError
+from plugin.errors import InvalidInput, RxlaneError
 from plugin.policy import Policy, QuoteRequest, list_regions, load_policy, load_region, split
 
 #: Chinese labels of the split object's fields, as a pharmacist reads them on a settlement slip.

@@ -7,7 +7,7 @@ from datetime import date
 
 import click
 
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 
 
 @click.command("reconcile")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 
 
 @click.group()

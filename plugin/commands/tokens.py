@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 
 
 def _ledger(config_file: str | None, data_dir: str | None):

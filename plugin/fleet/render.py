@@ -19,7 +19,7 @@ from typing import Callable
 from pydantic import ValidationError
 
 from plugin import config
-from plugin.api.errors import InvalidInput, RxlaneError
+from plugin.errors import InvalidInput, RxlaneError
 from plugin.config import SECRET_KEYS
 from plugin.fleet.inventory import Inventory, RowProblem, StoreRow, read_inventory
 

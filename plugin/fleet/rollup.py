@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from plugin.api.errors import InvalidInput
+from plugin.errors import InvalidInput
 from plugin.money import wire
 
 MONEY = ("medfee_sumamt", "fund_pay_sumamt", "personal_pay", "refund_amount")

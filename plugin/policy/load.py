@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import plugin
-from plugin.api.errors import InvalidInput
+from plugin.errors import InvalidInput
 from plugin.policy.amounts import BadValue, money_of, ratio_of
 from plugin.policy.model import CategoryRule, Deductible, Policy, Supplementary
 

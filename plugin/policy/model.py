@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Mapping
 
-from plugin.api.errors import REASONS, InvalidInput
+from plugin.errors import REASONS, InvalidInput
 from plugin.policy.amounts import ZERO, BadValue, money_of, plain, qty_of, wire
 
 PriceAboveStandard = Literal["reject", "selfpay"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from plugin.api.errors import REASONS, InvalidInput, RxlaneError, reason
+from plugin.errors import REASONS, InvalidInput, RxlaneError, reason
 from plugin.policy.amounts import FEN, ZERO, wire
 from plugin.policy.model import Policy, QuoteLine, QuoteRequest, Split, SplitLine
 

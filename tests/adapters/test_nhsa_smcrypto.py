@@ -304,7 +304,7 @@ def test_all_digit_hex_key_from_the_environment_keeps_its_text():
 
 
 def test_malformed_key_in_config_is_refused_without_echoing_it():
-    from plugin.api.errors import InvalidInput
+    from plugin.errors import InvalidInput
     from plugin.config import load_settings
     with pytest.raises(InvalidInput) as err:
         load_settings(environ={"RXLANE_NHSA__SM4_KEY": "secretsecretsecret"})

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import pytest
 
-from plugin.api.errors import REASONS
+from plugin.errors import REASONS
 from plugin.policy import load_region
 from tests.e2e.conftest import assert_invariant
 from tests.e2e.seeding import (OTHER_DOCTOR, OTHER_HOSPITAL, SHANGRAO_DOCTOR, SHANGRAO_HOSPITAL,
@@ -46,7 +46,7 @@ def codes(reasons: list[dict]) -> list[str]:
 
 
 def assert_reasons(reasons: list[dict], code: str) -> None:
-    """Exactly this one reason, with the catalogue's English and Chinese messages (plugin/api/errors.py)."""
+    """Exactly this one reason, with the catalogue's English and Chinese messages (plugin/errors.py)."""
     assert codes(reasons) == [code]
     assert reasons[0]["message_zh"] == REASONS[code].message_zh and reasons[0]["message"] == REASONS[code].message
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from plugin import reports
-from plugin.api.errors import InvalidInput
+from plugin.errors import InvalidInput
 from plugin.cli import main
 
 D0 = Decimal("0")

@@ -5,7 +5,7 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from plugin.api.errors import InvalidInput
+from plugin.errors import InvalidInput
 from plugin.cli import main
 from plugin.config import load_settings, permission_warnings
 

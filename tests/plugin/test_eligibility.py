@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plugin.api.errors import REASONS, InvalidInput
+from plugin.errors import REASONS, InvalidInput
 from plugin.eligibility import (
     REASON_ORDER, CatalogEntry, Filing, Patient, Prescription, RxLine, check_line, check_prescription, describe,
     find_filing,

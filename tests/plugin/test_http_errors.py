@@ -5,7 +5,7 @@ import pytest
 from flask import Flask
 
 from plugin.api import http
-from plugin.api.errors import ERRORS, REASONS, InvalidInput, RxlaneError
+from plugin.errors import ERRORS, REASONS, InvalidInput, RxlaneError
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import sqlite3
 import pytest
 
 from plugin import ledger as ledger_mod
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 from plugin.ledger import MIGRATIONS, Ledger
 
 

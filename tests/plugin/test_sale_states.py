@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 from tests.e2e.conftest import identify, new_sale
 
 

@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from plugin.api.errors import InvalidInput, RxlaneError
+from plugin.errors import InvalidInput, RxlaneError
 from plugin.tracecode import MAX_SCAN_LENGTH, Scan, ScanError, check_expiry, classify, product_matches
 
 DOMESTIC = "81234567890123456789"

@@ -16,7 +16,7 @@ from biip.gs1_messages import GS1Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plugin.api.errors import InvalidInput
+from plugin.errors import InvalidInput
 from plugin.tracecode import MAX_SCAN_LENGTH, ScanError, classify
 
 GS = "\x1d"

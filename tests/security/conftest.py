@@ -138,7 +138,7 @@ def _is_documented_unavailable(resp: Any) -> bool:
 
 
 def assert_error_shape(resp: Any, label: str = "") -> dict[str, Any]:
-    from plugin.api.errors import ERRORS, REASONS
+    from plugin.errors import ERRORS, REASONS
     ctype = header(resp, "Content-Type")
     assert ctype.startswith("application/json"), f"{label}: error answer is {ctype!r}: {resp.content[:300]!r}"
     try:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plugin.api.errors import InvalidInput
+from plugin.errors import InvalidInput
 from plugin.config import Settings, load_settings
 from plugin.policy.load import load_policy, policy_from_mapping
 from plugin.policy.model import Policy

@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from plugin.api.errors import InvalidInput
+from plugin.errors import InvalidInput
 from plugin.policy import load_policy, load_region, policy_from_mapping
 from plugin.policy.load import policies_dir
 

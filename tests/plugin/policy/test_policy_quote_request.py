@@ -8,7 +8,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from plugin.api.errors import InvalidInput
+from plugin.errors import InvalidInput
 from plugin.policy import QuoteRequest, Ytd
 
 GOOD = {"insutype": "310", "hosp_lv": "3", "acct_used": True, "balc": "50.00",

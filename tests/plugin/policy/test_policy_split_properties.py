@@ -9,7 +9,7 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 from plugin.policy import QuoteLine, QuoteRequest, Ytd, policy_from_mapping, split
 from plugin.policy.model import SPLIT_FIELDS
 

@@ -10,7 +10,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from plugin.api.errors import InvalidInput, RxlaneError
+from plugin.errors import InvalidInput, RxlaneError
 from plugin.policy import QuoteLine, QuoteRequest, Split, Ytd, load_region, policy_from_mapping, split
 
 BASE = {

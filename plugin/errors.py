@@ -1,0 +1,217 @@
+"""The one catalogue of error codes rxlane can answer, with English and Chinese messages, and the typed refusals.
+
+POS vendors build against these codes (docs/pos-integration.md, "Errors"): a code, once published, keeps its
+meaning. Every refusal a pharmacist can meet is here with a sentence that says what to do next. This module sits
+below HTTP and imports nothing from Flask, the ledger or the gateway adapter, so that the pure rule modules
+(policy, eligibility, tracecode), the ledger, the configuration and the sandbox raise the same errors; the API
+turns them into JSON in one place (plugin/api/http.py).
+
+Callers that must tell refusals apart catch them by type, not by comparing code strings::
+
+    RxlaneError
+    ├── InvalidInput, NotFound, InvalidState
+    ├── UpstreamRefused        the insurer said no (infcode != 0): nothing moved; carries infcode and err_msg
+    ├── UpstreamUnavailable    the insurer could not be asked, or answered unreadably where nothing moved
+    ├── SettlementInDoubt      a money-moving message went out and no usable answer came back
+    └── TraceCodeError         a pack's code was refused (TRACE_CODE_* codes)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ErrorSpec:
+    code: str
+    http_status: int
+    message: str
+    message_zh: str
+
+
+def _spec(code: str, status: int, en: str, zh: str) -> ErrorSpec:
+    return ErrorSpec(code, status, en, zh)
+
+
+#: Errors of the API itself.
+ERRORS: dict[str, ErrorSpec] = {s.code: s for s in [
+    _spec("INVALID_INPUT", 400, "The request is not valid.", "请求内容不正确，请检查后重试。"),
+    _spec("NOT_FOUND", 404, "No such resource.", "未找到该记录。"),
+    _spec("METHOD_NOT_ALLOWED", 405, "This method is not allowed here.", "不支持该请求方式。"),
+    _spec("PAYLOAD_TOO_LARGE", 413, "The request body is too large.", "请求内容过大。"),
+    _spec("UNAUTHORIZED", 401, "A valid API token is required.", "需要有效的接口令牌。"),
+    _spec("FORBIDDEN", 403, "This token may not do that.", "该令牌无权执行此操作。"),
+    _spec("RATE_LIMITED", 429, "Too many requests; wait a moment.", "请求过于频繁，请稍后再试。"),
+    _spec("IDEMPOTENCY_CONFLICT", 409,
+          "This Idempotency-Key was already used with a different request.",
+          "该幂等键已用于另一笔不同的请求，请使用新的幂等键。"),
+    _spec("INVALID_STATE", 409, "The sale is not in a state that allows this.",
+          "当前销售单状态不允许此操作。"),
+    _spec("PATIENT_NOT_FOUND", 404, "The insurer does not know this patient.",
+          "医保系统中未查到该参保人，请核对证件号码或让患者出示医保电子凭证。"),
+    _spec("DRUG_NOT_FOUND", 404, "The drug code is not in the insurer's catalogue.",
+          "医保目录中没有该药品编码，请核对药品。"),
+    _spec("UPSTREAM_REFUSED", 502, "The insurer refused the request.", "医保中心拒绝了该请求。"),
+    _spec("UPSTREAM_UNAVAILABLE", 503, "The insurer cannot be reached; nothing was charged.",
+          "医保中心暂时无法连接，未发生扣费，请稍后重试。"),
+    _spec("PARTIAL_REFUND_UNSUPPORTED", 422,
+          "Only a whole sale can be refunded: the insurer cancels a settlement as a whole (2103).",
+          "医保结算只能整单撤销：请退整单后，再为患者保留的药品重新结算。"),
+    _spec("SETTLEMENT_IN_DOUBT", 409,
+          "The settlement's outcome is unknown; it is being resolved with the insurer. Do not settle again.",
+          "结算结果未知，系统正在与医保中心核实（冲正），请勿重复结算，稍候查看结果。"),
+    _spec("PRICE_ABOVE_STANDARD", 422,
+          "The price is above the negotiated payment standard.",
+          "销售价格高于国家谈判支付标准，不得超标准销售，请按支付标准调整价格。"),
+    _spec("LINES_INELIGIBLE", 422,
+          "Some lines cannot be settled by the insurance fund.",
+          "部分药品不符合医保支付条件，请查看原因；如患者同意全自费，请确认后再结算。"),
+    _spec("TRACE_CODE_INVALID", 400, "The traceability code is not valid.",
+          "药品追溯码格式不正确，请重新扫描药盒上的追溯码。"),
+    _spec("TRACE_CODE_ALREADY_SOLD", 409, "This pack was already sold.",
+          "该追溯码对应的药品已售出，同一盒药不能重复销售。"),
+    _spec("TRACE_CODE_PRODUCT_MISMATCH", 422, "This pack belongs to another drug.",
+          "扫描的药盒与该行药品不一致，请扫描正确药品的追溯码。"),
+    _spec("TRACE_CODE_DUPLICATE", 409, "This pack was scanned twice for this sale.",
+          "该追溯码在本单中已扫描过，请勿重复扫描同一盒药。"),
+    _spec("TRACE_CODE_NOT_ON_SALE", 404, "This code is not on the sale.", "本单中没有该追溯码。"),
+    _spec("TRACE_CODE_USED_UP", 409, "This split (拆零) pack is used up.",
+          "该拆零药盒已全部售完，请扫描新的药盒。"),
+    _spec("TRACE_CODE_COUNT_MISMATCH", 422, "The number of scanned packs does not match the quantity.",
+          "扫描的追溯码数量与销售数量不一致，请每盒扫描一次。"),
+    _spec("TRACE_CODE_EXPIRED", 422, "This pack is past its expiry date.",
+          "该药品已过有效期，不得销售。"),
+    _spec("PRINTER_UNAVAILABLE", 409, "No printer is configured, or printing failed.",
+          "未配置打印机或打印失败，请检查打印机电源和连接。"),
+    _spec("INTERNAL", 500, "Internal error; nothing was charged twice. Please report the request id.",
+          "系统内部错误，请记录请求编号并联系技术支持。"),
+]}
+
+#: Eligibility reasons (policies.md §2). They appear per line in ``reasons``; a line with any of them is not paid
+#: by the fund. The Chinese text tells the pharmacist what to do next.
+REASONS: dict[str, ErrorSpec] = {s.code: s for s in [
+    _spec("NO_FILING", 422, "The patient has no dual-channel filing for this drug.",
+          "患者没有该药品的双通道备案，请先到定点医疗机构办理备案。"),
+    _spec("FILING_EXPIRED", 422, "The patient's filing for this drug has expired.",
+          "该药品备案已过期，请患者到定点医院续办备案。"),
+    _spec("FILING_NOT_STARTED", 422, "The patient's filing for this drug is not yet valid.",
+          "该药品备案尚未生效，请在备案生效日期后再购药。"),
+    _spec("INSTITUTION_MISMATCH", 422, "The prescription is not from the filing's designated institution.",
+          "处方不是由备案的定点医疗机构开具，请到备案医院开具处方。"),
+    _spec("PHYSICIAN_NOT_RESPONSIBLE", 422, "The prescriber is not one of the patient's responsible physicians.",
+          "开方医师不是患者的责任医师，请患者到责任医师处重新开具处方。"),
+    _spec("CATEGORY_EXCLUDED", 422, "This drug's category may not be settled at a pharmacy.",
+          "该药品类别不纳入药店双通道结算（如江西C类），请到医疗机构使用。"),
+    _spec("AGREEMENT_EXPIRED", 422, "The drug's negotiation agreement has ended.",
+          "该药品谈判协议期已满且已过过渡期，医保不再支付。"),
+    _spec("REVIEW_PENDING", 422, "The filing still needs the hospital insurance office's review.",
+          "该药品备案需医院医保办复核，复核通过后方可结算。"),
+    _spec("CROSS_REGION_REVIEW_PENDING", 422, "A cross-province patient's filing lacks the agency's approval.",
+          "异地参保患者需经医保经办机构审核同意后方可结算。"),
+    _spec("RX_PATIENT_MISMATCH", 422, "The prescription belongs to another patient.",
+          "处方不属于当前患者，请核对患者身份和处方。"),
+    _spec("RX_EXPIRED", 422, "The prescription is past its validity.",
+          "处方已超过有效期，请患者重新开具处方。"),
+    _spec("RX_ALREADY_DISPENSED", 422, "The prescription was already dispensed.",
+          "该处方已调剂（已取药），不能重复使用。"),
+    _spec("RX_REVOKED", 422, "The prescription was revoked by the prescriber.",
+          "该处方已被医师撤销，请患者联系开方医院。"),
+    _spec("PRICE_ABOVE_STANDARD", 422, "The price is above the negotiated payment standard.",
+          "销售价格高于国家谈判支付标准，不得超标准销售。"),
+    _spec("DONATED_SUPPLY", 422, "Donated supply is not paid by the fund.",
+          "该药品为慈善或企业无偿供药，医保基金不予支付，仅记录追溯信息。"),
+    _spec("NOT_IN_CATALOG", 422, "The drug is not a dual-channel drug in the insurer's catalogue.",
+          "该药品不在医保双通道目录内。"),
+    _spec("NOT_ELIGIBLE", 422, "The line was marked not payable by the fund.",
+          "该药品经核对不符合医保支付条件，按全自费处理。"),
+    _spec("NOT_ON_PRESCRIPTION", 422, "The drug is not on the prescription.",
+          "该药品不在处方上，请按处方调剂。"),
+]}
+
+
+def reason(code: str, **details: Any) -> dict[str, Any]:
+    """One per-line reason as it appears in API answers: code, both messages, optional details."""
+    spec = REASONS[code]
+    out: dict[str, Any] = {"code": code, "message": spec.message, "message_zh": spec.message_zh}
+    if details:
+        out["details"] = details
+    return out
+
+
+class RxlaneError(Exception):
+    """A refusal with a stable code. Raised anywhere; rendered as JSON in one place (plugin/api/http.py)."""
+
+    def __init__(self, code: str, message: str | None = None, message_zh: str | None = None,
+                 details: dict[str, Any] | None = None, http_status: int | None = None):
+        spec = ERRORS.get(code) or REASONS.get(code) or ERRORS["INTERNAL"]
+        self.code = code
+        self.message = message or spec.message
+        self.message_zh = message_zh or spec.message_zh
+        self.details = details or {}
+        self.http_status = http_status or spec.http_status
+        super().__init__(f"{code}: {self.message}")
+
+    def to_body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "message_zh": self.message_zh,
+                          "details": self.details}}
+
+
+class InvalidInput(RxlaneError):
+    def __init__(self, message: str, message_zh: str | None = None, field: str | None = None, **details: Any):
+        if field is not None:
+            details = {"field": field, **details}
+        super().__init__("INVALID_INPUT", message, message_zh or f"请求内容不正确：{message}", details)
+
+
+class NotFound(RxlaneError):
+    def __init__(self, what: str, **details: Any):
+        super().__init__("NOT_FOUND", f"{what} not found.", f"未找到{what}。", details)
+
+
+class InvalidState(RxlaneError):
+    def __init__(self, state: str, action: str, **details: Any):
+        super().__init__("INVALID_STATE", f"A sale in state '{state}' cannot be {action}.",
+                         f"销售单当前状态为“{state}”，不能执行该操作。", {"state": state, **details})
+
+
+class UpstreamRefused(RxlaneError):
+    """The insurer answered and refused (``infcode != 0``); nothing moved. ``infcode``/``err_msg`` are the
+    insurer's own, kept verbatim for the pharmacist and the audit."""
+
+    def __init__(self, infcode: int, err_msg: str, *, code: str = "UPSTREAM_REFUSED",
+                 message: str | None = None, message_zh: str | None = None,
+                 details: dict[str, Any] | None = None):
+        self.infcode = infcode
+        self.err_msg = err_msg
+        super().__init__(
+            code,
+            message or f"The insurer refused the request (infcode {infcode}): {err_msg}",
+            message_zh or f"医保中心拒绝：{err_msg}",
+            {"infcode": infcode, "err_msg": err_msg, **(details or {})})
+
+
+class UpstreamUnavailable(RxlaneError):
+    """The insurer could not be asked (nothing was sent), or answered a query unreadably: nothing was charged."""
+
+    def __init__(self, message: str | None = None, message_zh: str | None = None,
+                 details: dict[str, Any] | None = None):
+        super().__init__("UPSTREAM_UNAVAILABLE", message, message_zh, details)
+
+
+class SettlementInDoubt(RxlaneError):
+    """A settlement or cancellation left and its outcome is unknown: it is resolved by asking the insurer (2601
+    reversal of the journaled msgid), never by sending it again."""
+
+    def __init__(self, sale_id: str = "", msgid: str = "", **details: Any):
+        extra = {k: v for k, v in {"sale_id": sale_id, "msgid": msgid}.items() if v}
+        super().__init__("SETTLEMENT_IN_DOUBT", details={**extra, **details})
+
+
+class TraceCodeError(RxlaneError):
+    """A pack's traceability code was refused; ``code`` is one of the ``TRACE_CODE_*`` entries above."""
+
+    def __init__(self, code: str, message: str | None = None, message_zh: str | None = None,
+                 details: dict[str, Any] | None = None):
+        if not code.startswith("TRACE_CODE_"):
+            raise ValueError(f"not a trace-code error: {code}")
+        super().__init__(code, message, message_zh, details)
