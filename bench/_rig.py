@@ -113,7 +113,7 @@ class CommitMeter:
         self._lock = threading.Lock()
 
     def install(self, ledger: Any) -> "CommitMeter":
-        ledger.conn = _MeteredConnection(ledger.conn, self)
+        ledger.db.conn = _MeteredConnection(ledger.db.conn, self)
         return self
 
     def reset(self) -> None:

@@ -59,7 +59,7 @@ def _insert(conn, table: str, row: dict) -> None:
 
 def clone_sales(ledger_path: Path, template_id: str, n: int) -> None:
     """Write `n` copies of one settled sale's rows through the ledger layer, 100 sales a day back in time."""
-    from plugin.ledger import Ledger
+    from plugin.store import Ledger
     ledger = Ledger(ledger_path)
     try:
         sale = _rows(ledger, "sales", "id = ?", (template_id,))[0]
@@ -92,7 +92,7 @@ def clone_sales(ledger_path: Path, template_id: str, n: int) -> None:
                         _insert(c, "outbox", {**entry, "id": None, "sale_id": sid, "created_at": stamp,
                                               "next_at": stamp, "done_at": stamp})
                     for entry in audit:
-                        ledger.audit(entry["kind"], sid, {"cloned_from": template_id, "n": i}, conn=c)
+                        ledger.audit.append(entry["kind"], sid, {"cloned_from": template_id, "n": i}, conn=c)
         ledger.query("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         ledger.close()

@@ -2,7 +2,7 @@
 the ledger's size on disk per million codes.
 
 Baseline, same run and same ledger: the bare index probe `SELECT 1 FROM trace_codes WHERE code = ?`; the figure is
-the check rxlane really runs before taking a pack (`plugin.packs._holders`, a join naming the holding sale).
+the check rxlane really runs before taking a pack (`ledger.trace_codes.holders`, a join naming the holding sale).
 Target: p99 < 1 ms with 10,000,000 codes. Codes are inserted through the ledger's own schema in bulk (the API
 would take days for ten million packs).
 """
@@ -13,8 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from plugin.ledger import Ledger, now
-from plugin.packs import _holders
+from plugin.store import Ledger, now
 
 CHUNK = 200_000
 
@@ -63,7 +62,7 @@ def run(quick: bool = False) -> dict:
         codes = [f"869{rng.randrange(n * 2):017d}" for _ in range(probes)]   # half sold, half new
         conn = ledger.conn
         baseline = _time(lambda c: conn.execute("SELECT 1 FROM trace_codes WHERE code = ?", (c,)).fetchone(), codes)
-        check = _time(lambda c: _holders(conn, c), codes)
+        check = _time(lambda c: ledger.trace_codes.holders(conn, c), codes)
         ledger.close()
     return {
         "codes_in_ledger": n,

@@ -10,9 +10,10 @@ from datetime import datetime, timedelta
 
 from adapters.nhsa import transactions as tx
 from plugin import eligibility as rules
+from adapters.nhsa.errors import GatewayProtocolError
 from plugin.errors import InvalidInput
 from plugin.logs import get_logger
-from plugin.ledger import Ledger
+from plugin.store import Ledger
 from plugin.upstream import Upstream, insurer_data
 
 log = get_logger("rxlane.catalog")
@@ -40,7 +41,7 @@ class Catalog:
                     try:
                         entry = _entry(row)
                         rules.CatalogEntry.from_mapping(entry)
-                    except (InvalidInput, ValueError, ArithmeticError):
+                    except (InvalidInput, GatewayProtocolError):
                         # one malformed row must not take the whole catalogue down: that drug stays unknown
                         log.warning("skipped malformed catalogue row", med_list_codg=str(row.hilist_code)[:40])
                         continue
@@ -48,22 +49,22 @@ class Catalog:
                 if not parsed.rows or len(entries) >= parsed.record_counts:
                     break
                 page += 1
-            self.ledger.replace_catalog(entries)
+            self.ledger.catalog.replace(entries)
             return len(entries)
 
     def stale(self) -> bool:
-        synced = self.ledger.catalog_synced_at()
+        synced = self.ledger.catalog.synced_at()
         return synced is None or datetime.now() - datetime.fromisoformat(synced) > MAX_AGE
 
     def entry(self, code: str) -> dict | None:
-        found = self.ledger.catalog_entry(code)
+        found = self.ledger.catalog.entry(code)
         if found is None or self.stale():
             try:
                 self.sync()
             except Exception:
-                if found is None and self.ledger.catalog_synced_at() is None:
+                if found is None and self.ledger.catalog.synced_at() is None:
                     raise
-            found = self.ledger.catalog_entry(code)
+            found = self.ledger.catalog.entry(code)
         return found
 
 

@@ -195,7 +195,7 @@ def doctor(config_file, data_dir, resolve) -> None:
         except RxlaneError:
             pass
         report["health"] = health_report(svc)
-        ok, rows, bad = svc.ledger.verify_audit()
+        ok, rows, bad = svc.ledger.audit.verify()
         report["audit"] = {"ok": ok, "rows": rows, "first_bad_row": bad}
         report["ledger_integrity"] = svc.ledger.integrity_ok()
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
@@ -255,7 +255,7 @@ def journal(msgid, data_dir, config_file) -> None:
     settings = _settings(config_file, server__data_dir=data_dir)
     ledger = Ledger(resolve_dir(settings) / "ledger.sqlite3")
     try:
-        message = ledger.journal_message(msgid[:40])
+        message = ledger.journal.message(msgid[:40])
     finally:
         ledger.close()
     if message is None:
@@ -279,7 +279,7 @@ def audit_verify(data_dir, config_file) -> None:
     from plugin.service import data_dir as resolve_dir
     settings = _settings(config_file, server__data_dir=data_dir)
     ledger = Ledger(resolve_dir(settings) / "ledger.sqlite3")
-    ok, rows, bad = ledger.verify_audit()
+    ok, rows, bad = ledger.audit.verify()
     click.echo(json.dumps({"ok": ok, "rows": rows, "first_bad_row": bad}))
     sys.exit(0 if ok else 1)
 

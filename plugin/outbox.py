@@ -6,59 +6,50 @@ A message the insurer refuses is parked with the insurer's reason and shown in h
 """
 from __future__ import annotations
 
-import json
+import random
 import threading
 from datetime import datetime, timedelta
 from typing import Any
 
 from adapters.nhsa import transactions as tx
-from plugin.errors import RxlaneError
 from plugin.crashpoints import crash_point
-from plugin.ledger import Ledger, dumps, now
-from plugin.upstream import OutcomeUnknown, Upstream
+from plugin.errors import RxlaneError, UpstreamRefused
+from plugin.exchange import Exchange, OutcomeUnknown
+from plugin.retry import OUTBOX, RetryPolicy
+from plugin.store import Connection, Ledger, now
+from plugin.store.journal import REFUSED, UNSENT
+from plugin.store.outbox import PARKED, PENDING, OutboxRow
+from plugin.upstream import Upstream
 
-MAX_ATTEMPTS = 8
-BASE_DELAY_S = 2.0
-MAX_DELAY_S = 600.0
-CODES_PER_MESSAGE = 100   # the traceability platform takes at most 100 codes per call (nhsa.md)
-
-
-def backoff(attempts: int) -> float:
-    return min(MAX_DELAY_S, BASE_DELAY_S * (2 ** max(0, attempts - 1)))
+CODES_PER_MESSAGE = 100   # the traceability platform takes at most 100 codes per call
 
 
 class Outbox:
-    def __init__(self, ledger: Ledger, upstream: Upstream, *, opter: str = "", opter_name: str = ""):
+    def __init__(self, ledger: Ledger, upstream: Upstream, *, opter: str = "", opter_name: str = "",
+                 retry: RetryPolicy = OUTBOX, rng: random.Random | None = None):
         self.ledger = ledger
-        self.upstream = upstream
+        self.exchange = Exchange(ledger, upstream)
         self.store_opter = opter
         self.store_opter_name = opter_name
+        self.retry_policy = retry
+        self._rng = rng or random.Random()
         self._lock = threading.Lock()
 
     def depth(self) -> dict[str, Any]:
-        row = self.ledger.query_one(
-            "SELECT count(*) AS n, min(created_at) AS oldest FROM outbox WHERE state = 'pending'")
-        parked = self.ledger.query_one("SELECT count(*) FROM outbox WHERE state = 'parked'")[0]
+        pending, oldest, parked = self.ledger.outbox.depth()
         oldest_age = None
-        if row["oldest"]:
-            oldest_age = int((datetime.now() - datetime.fromisoformat(row["oldest"])).total_seconds())
-        return {"pending": row["n"], "parked": parked, "oldest_age_s": oldest_age}
+        if oldest:
+            oldest_age = int((datetime.now() - datetime.fromisoformat(oldest)).total_seconds())
+        return {"pending": pending, "parked": parked, "oldest_age_s": oldest_age}
 
-    def rows(self, state: str | None = None) -> list[dict]:
-        sql = "SELECT id, infno, sale_id, state, attempts, next_at, last_error, msgid, created_at FROM outbox"
-        rows = self.ledger.query(sql + (" WHERE state = ?" if state else "") + " ORDER BY id",
-                                 (state,) if state else ())
-        return [dict(r) for r in rows]
+    def rows(self, state: str | None = None) -> list[dict[str, Any]]:
+        return [{"id": r.id, "infno": r.infno, "sale_id": r.sale_id, "state": r.state, "attempts": r.attempts,
+                 "next_at": r.next_at, "last_error": r.last_error, "msgid": r.msgid, "created_at": r.created_at}
+                for r in self.ledger.outbox.rows(state)]
 
     def retry(self, row_id: int | None = None) -> int:
         """Make parked or waiting rows due now (`rxlane outbox --retry`)."""
-        with self.ledger.transaction() as c:
-            sql = "UPDATE outbox SET state = 'pending', next_at = ? WHERE state IN ('pending', 'parked')"
-            args: tuple = (now(),)
-            if row_id is not None:
-                sql += " AND id = ?"
-                args += (row_id,)
-            return c.execute(sql, args).rowcount
+        return self.ledger.outbox.make_due(row_id)
 
     def drain(self, batch: int = 50, max_rounds: int = 100) -> int:
         """Send due rows until none is left (each row once per call); returns how many were delivered."""
@@ -67,173 +58,150 @@ class Outbox:
         try:
             delivered, tried = 0, set()
             for _ in range(max_rounds):
-                due = [dict(r) for r in self.ledger.query(
-                    "SELECT * FROM outbox WHERE state = 'pending' AND next_at <= ? ORDER BY id LIMIT ?",
-                    (now(), batch + len(tried))) if r["id"] not in tried][:batch]
+                due = [r for r in self.ledger.outbox.due(batch + len(tried)) if r.id not in tried][:batch]
                 if not due:
                     break
                 for row in due:
-                    tried.add(row["id"])
+                    tried.add(row.id)
                     delivered += self._deliver(row)
             return delivered
         finally:
             self._lock.release()
 
-    def _deliver(self, row: dict) -> bool:
-        current = self.ledger.query_one("SELECT state FROM outbox WHERE id = ?", (row["id"],))
-        if current is None or current[0] != "pending":
+    def _deliver(self, row: OutboxRow) -> bool:
+        if self.ledger.outbox.state(row.id) != PENDING:
             return False    # superseded since this round began
-        sale_id = row["sale_id"]
         try:
-            payload, insuplc = self._payload(row["infno"], sale_id, json.loads(row["body_json"]))
-            env = self.upstream.prepare(row["infno"], payload, insuplc_admdvs=insuplc, msgid=row["msgid"])
+            payload, insuplc = self._payload(row.infno, row.sale_id or "", row.body)
         except RxlaneError as exc:
-            self._failed(row, exc.message, park=False)
+            self._failed(row, exc.message, permanent=False)
             return False
-        with self.ledger.transaction() as c:
-            c.execute("UPDATE outbox SET msgid = ?, attempts = attempts + 1 WHERE id = ?", (env.msgid, row["id"]))
-            self.ledger.journal_request(env.msgid, row["infno"], env.body, sale_id, conn=c, retry=True)
-        crash_point("outbox.after_journal")
         try:
-            answer = self.upstream.send_journaled(env)
-            crash_point("outbox.after_send")
+            reply = self.exchange.send(
+                row.infno, payload, sale_id=row.sale_id, label="outbox", insuplc_admdvs=insuplc, msgid=row.msgid,
+                retry=True, journaled=lambda c, msgid: self.ledger.outbox.attempt(c, row.id, msgid))
         except OutcomeUnknown:
-            self._failed(row, "answer lost; will resend the same message", park=False)
+            self._failed(row, "answer lost; will resend the same message", permanent=False)
+            return False
+        except UpstreamRefused as exc:
+            if self._dispensing_is_moot(row):
+                return False
+            # a refusal may be transient ("busy"): retry with backoff; out of attempts it is parked with the
+            # insurer's reason, shown in health, never dropped
+            self._failed(row, exc.err_msg or exc.message, permanent=False)
             return False
         except RxlaneError as exc:
-            if exc.code == "UPSTREAM_REFUSED" and self._dispensing_is_moot(row):
-                return False
-            # a refusal may be transient ("busy"): retry with backoff; after MAX_ATTEMPTS it is parked with the
-            # insurer's reason, shown in health, never dropped
-            self._failed(row, exc.details.get("err_msg") or exc.message, park=False)
+            self._failed(row, exc.message, permanent=False)
             return False
         # not durable: if a power cut loses this, the same msgid is sent again and the insurer recognises it
         with self.ledger.transaction(durable=False) as c:
-            self.ledger.journal_answer(env.msgid, "answered", answer=answer.raw, infcode=0, conn=c)
-            c.execute("UPDATE outbox SET state = 'done', done_at = ?, last_error = NULL WHERE id = ?",
-                      (now(), row["id"]))
+            reply.record(c, durable=False)
+            self.ledger.outbox.delivered(c, row.id)
         crash_point("outbox.after_answer")
         return True
 
-    def _dispensing_is_moot(self, row: dict) -> bool:
+    def _dispensing_is_moot(self, row: OutboxRow) -> bool:
         """A dispensing result (7206) refused for a sale that is refunded for good: the settlement it reports is
         cancelled, so it can never be accepted, and the prescription it would have closed is still open — the
         reopening message queued by the refund is moot too. Both are superseded instead of retried for ever."""
-        if row["infno"] != "7206" or json.loads(row["body_json"]).get("cancel"):
+        if row.infno != "7206" or row.body.get("cancel"):
             return False
         with self.ledger.transaction() as c:
-            state = c.execute("SELECT state FROM sales WHERE id = ?", (row["sale_id"],)).fetchone()
-            if state is None or state[0] != "refunded":
+            if self.ledger.sales.state(row.sale_id or "", c) != "refunded":
                 return False
-            c.execute("UPDATE outbox SET state = 'superseded', last_error = ? "
-                      "WHERE sale_id = ? AND infno = '7206' AND state IN ('pending', 'parked')",
-                      ("the settlement was refunded before the dispensing result was accepted", row["sale_id"]))
+            self.ledger.outbox.supersede_dispensing(
+                c, row.sale_id or "", "the settlement was refunded before the dispensing result was accepted")
         return True
 
-    def _failed(self, row: dict, error: str, *, park: bool) -> None:
-        attempts = row["attempts"] + 1
-        park = park or attempts >= MAX_ATTEMPTS
-        next_at = (datetime.now() + timedelta(seconds=backoff(attempts))).isoformat(sep=" ", timespec="seconds")
-        with self.ledger.transaction() as c:
-            c.execute("UPDATE outbox SET state = ?, attempts = ?, next_at = ?, last_error = ? WHERE id = ?",
-                      ("parked" if park else "pending", attempts, next_at, error[:500], row["id"]))
+    def _failed(self, row: OutboxRow, error: str, *, permanent: bool) -> None:
+        attempts = row.attempts + 1
+        park = permanent or self.retry_policy.exhausted(attempts)
+        next_at = datetime.now() + timedelta(seconds=self.retry_policy.delay(attempts, self._rng))
+        self.ledger.outbox.failed(row.id, state=PARKED if park else PENDING, attempts=attempts,
+                                  next_at=next_at.isoformat(sep=" ", timespec="seconds"), error=error)
 
     # -- message bodies, built from the ledger at send time ---------------------------------------------------
-    def _payload(self, infno: str, sale_id: str, body: dict) -> tuple[dict, str]:
-        sale = self.ledger.query_one("SELECT * FROM sales WHERE id = ?", (sale_id,))
-        person = json.loads(self.ledger.patient(sale["patient_ref"])["person_json"])
+    def _payload(self, infno: str, sale_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        sale = self.ledger.sales.get(sale_id)
+        prow = self.ledger.patients.get(sale.patient_ref)
+        insuplc = str((prow.person if prow else {}).get("insuplc_admdvs", ""))
         if infno in ("3505", "3506"):
-            return self._sale_upload(sale, infno, int(body.get("batch", 0))), person["insuplc_admdvs"]
+            return self._sale_upload(sale, infno, int(body.get("batch", 0))), insuplc
         if infno == "7204":
-            return tx.rx_review_input(hi_rxno=sale["hi_rxno"], phar_code=self.store_opter, phar_name=self.store_opter_name,
-                                      rx_chk_stas_codg="1", rx_chk_opnn="审核通过",
-                                      rx_chk_time=sale["setl_time"] or now()), person["insuplc_admdvs"]
-        split = json.loads(sale["split_json"] or "{}")
-        lines = self.ledger.query("SELECT * FROM sale_lines WHERE sale_id = ? ORDER BY line_no", (sale_id,))
-        codes = self._codes(sale_id)
+            return tx.rx_review_input(hi_rxno=sale.hi_rxno or "", phar_code=self.store_opter,
+                                      phar_name=self.store_opter_name, rx_chk_stas_codg="1", rx_chk_opnn="审核通过",
+                                      rx_chk_time=sale.setl_time or now()), insuplc
+        split = sale.split.to_dict() if sale.split else {}
+        codes = self.ledger.trace_codes.codes_per_line(sale_id)
         cancel = bool(body.get("cancel"))
         payload = tx.dispense_result_input(
-            hi_rxno=sale["hi_rxno"], setl_id=sale["setl_id"] or "", setl_time=sale["setl_time"] or now(),
+            hi_rxno=sale.hi_rxno or "", setl_id=sale.setl_id or "", setl_time=sale.setl_time or now(),
             cancel=cancel,
-            selinfo=[{"med_list_codg": l["med_list_codg"], "drug_cnt": l["qty"], "trdn_flag": str(l["trdn_flag"]),
-                      "drug_trac_codg": ",".join(codes.get(l["line_no"], []))} for l in lines])
+            selinfo=[{"med_list_codg": ln.med_list_codg, "drug_cnt": str(ln.qty), "trdn_flag": str(int(ln.trdn)),
+                      "drug_trac_codg": ",".join(codes.get(ln.line_no, []))} for ln in sale.lines])
         if not cancel:
             payload["data"].update({k: split.get(k, "0.00") for k in
                                     ("fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay")})
-        return payload, person["insuplc_admdvs"]
+        return payload, insuplc
 
-    def _codes(self, sale_id: str) -> dict[int, list[str]]:
-        out: dict[int, list[str]] = {}
-        for r in self.ledger.query("SELECT line_no, code FROM trace_codes WHERE sale_id = ? ORDER BY id",
-                                   (sale_id,)):
-            out.setdefault(r["line_no"], []).append(r["code"])
-        return out
-
-    def _sale_upload(self, sale, infno: str, batch: int) -> dict:
+    def _sale_upload(self, sale: Any, infno: str, batch: int) -> dict[str, Any]:
         """One message per 100 codes: batch N carries codes N*100..N*100+99 in line order, with their lines."""
-        lines = self.ledger.query("SELECT * FROM sale_lines WHERE sale_id = ? ORDER BY line_no", (sale["id"],))
-        flat = [(line_no, code) for line_no, codes in sorted(self._codes(sale["id"]).items()) for code in codes]
+        per_line = self.ledger.trace_codes.codes_per_line(sale.id)
+        flat = [(line_no, code) for line_no, codes in sorted(per_line.items()) for code in codes]
         mine = flat[batch * CODES_PER_MESSAGE:(batch + 1) * CODES_PER_MESSAGE]
         codes: dict[int, list[str]] = {}
         for line_no, code in mine:
             codes.setdefault(line_no, []).append(code)
         if batch == 0:
-            lines = [l for l in lines if l["line_no"] in codes or not any(n == l["line_no"] for n, _ in flat)]
+            lines = [ln for ln in sale.lines if ln.line_no in codes or not any(n == ln.line_no for n, _ in flat)]
         else:
-            lines = [l for l in lines if l["line_no"] in codes]
-        rx = json.loads(sale["rx_json"]) if sale["rx_json"] else {}
-        refund = json.loads(sale["refund_json"]) if sale["refund_json"] else {}
+            lines = [ln for ln in sale.lines if ln.line_no in codes]
+        rx = sale.rx or {}
+        refund = sale.refund or {}
         items = []
-        for l in lines:
+        for ln in lines:
             item = {
-                "med_list_codg": l["med_list_codg"], "fixmedins_hilist_id": l["med_list_codg"],
-                "fixmedins_hilist_name": l["drug_name"], "fixmedins_bchno": f"{sale['id']}-{l['line_no']}",
+                "med_list_codg": ln.med_list_codg, "fixmedins_hilist_id": ln.med_list_codg,
+                "fixmedins_hilist_name": ln.drug_name, "fixmedins_bchno": f"{sale.id}-{ln.line_no}",
                 "prsc_dr_cert_type": "", "prsc_dr_certno": "", "prsc_dr_name": rx.get("physician_name", ""),
                 "phar_cert_type": "", "phar_certno": "", "phar_name": "", "phar_prac_cert_no": "",
-                "hi_feesetl_type": "1", "setl_id": sale["setl_id"] or refund.get("setl_id", ""),
-                "mdtrt_sn": sale["id"], "psn_no": sale["psn_no"], "psn_cert_type": "01", "certno": "",
+                "hi_feesetl_type": "1", "setl_id": sale.setl_id or refund.get("setl_id", ""),
+                "mdtrt_sn": sale.id, "psn_no": sale.psn_no, "psn_cert_type": "01", "certno": "",
                 "psn_name": "", "manu_lotnum": "", "manu_date": "", "expy_end": "",
-                "rx_flag": "1" if sale["hi_rxno"] else "0", "trdn_flag": str(l["trdn_flag"]),
-                "finl_trns_pric": l["price"], "rxno": sale["hi_rxno"] or "",
-                "rx_circ_flag": "1" if sale["hi_rxno"] else "0", "rtal_docno": sale["id"],
-                "sel_retn_cnt": l["qty"], "sel_retn_time": sale["setl_time"] or now(),
+                "rx_flag": "1" if sale.hi_rxno else "0", "trdn_flag": str(int(ln.trdn)),
+                "finl_trns_pric": f"{ln.price:.2f}", "rxno": sale.hi_rxno or "",
+                "rx_circ_flag": "1" if sale.hi_rxno else "0", "rtal_docno": sale.id,
+                "sel_retn_cnt": str(ln.qty), "sel_retn_time": sale.setl_time or now(),
                 "sel_retn_opter_name": "", "mdtrt_setl_type": "1",
-                "drugtracinfo": [{"drug_trac_codg": c} for c in codes.get(l["line_no"], [])],
+                "drugtracinfo": [{"drug_trac_codg": c} for c in codes.get(ln.line_no, [])],
             }
             if infno == "3506":
-                item["medins_prod_sel_no"] = f"{sale['id']}-{l['line_no']}"
+                item["medins_prod_sel_no"] = f"{sale.id}-{ln.line_no}"
             items.append(item)
         return tx.sale_return_input(items) if infno == "3506" else tx.sale_upload_input(items)
 
 
-def enqueue_sale_uploads(conn, sale_id: str, *, refund: bool) -> None:
+def enqueue_sale_uploads(ledger: Ledger, conn: Connection, sale_id: str, *, refund: bool) -> None:
     """3505/3506 and 7206 go through the outbox: the patient is done once settled; uploads retry."""
-    n_codes = conn.execute("SELECT count(*) FROM trace_codes WHERE sale_id = ?", (sale_id,)).fetchone()[0]
+    n_codes = ledger.trace_codes.count(conn, sale_id)
     for batch in range(max(1, -(-n_codes // CODES_PER_MESSAGE))):
-        conn.execute("INSERT INTO outbox (infno, sale_id, body_json, next_at, created_at) VALUES (?,?,?,?,?)",
-                     ("3506" if refund else "3505", sale_id, dumps({"sale_id": sale_id, "batch": batch}),
-                      now(), now()))
-    row = conn.execute("SELECT hi_rxno FROM sales WHERE id = ?", (sale_id,)).fetchone()
-    if row["hi_rxno"] and refund and _supersede_unsent_dispensing(conn, sale_id):
+        ledger.outbox.enqueue(conn, "3506" if refund else "3505", sale_id, {"sale_id": sale_id, "batch": batch})
+    hi_rxno = ledger.sales.get_hi_rxno(conn, sale_id)
+    if hi_rxno and refund and _supersede_unsent_dispensing(ledger, conn, sale_id):
         return   # the prescription was never marked dispensed: there is nothing to reopen
-    if row["hi_rxno"]:
+    if hi_rxno:
         # the pharmacist's review (7204) precedes the dispensing result (7206); a refund only reopens the rx
-        for infno in ((("7206",) if refund else ("7204", "7206"))):
-            conn.execute("INSERT INTO outbox (infno, sale_id, body_json, next_at, created_at) "
-                         "VALUES (?,?,?,?,?)", (infno, sale_id, dumps({"sale_id": sale_id, "cancel": refund}),
-                                                now(), now()))
+        for infno in (("7206",) if refund else ("7204", "7206")):
+            ledger.outbox.enqueue(conn, infno, sale_id, {"sale_id": sale_id, "cancel": refund})
 
 
-def _supersede_unsent_dispensing(conn, sale_id: str) -> bool:
+def _supersede_unsent_dispensing(ledger: Ledger, conn: Connection, sale_id: str) -> bool:
     """A refund before the dispensing result (7206) reached the platform: that result must not be sent any more
     (the platform refuses it for a cancelled settlement, and then refuses the reopening too). Only a row that
     certainly did not arrive — never sent, or refused — is superseded; one whose answer is unknown is not."""
-    rows = conn.execute(
-        "SELECT o.id, o.msgid, j.state AS sent FROM outbox o LEFT JOIN journal j ON j.msgid = o.msgid "
-        "WHERE o.sale_id = ? AND o.infno = '7206' AND o.state IN ('pending', 'parked')", (sale_id,)).fetchall()
-    unsent = [r["id"] for r in rows if r["msgid"] is None or r["sent"] in ("refused", "unsent")]
+    rows = ledger.outbox.open_dispensing(conn, sale_id)
+    unsent = [row_id for row_id, msgid, sent in rows if msgid is None or sent in (REFUSED, UNSENT)]
     if not rows or len(unsent) != len(rows):
         return False
-    conn.executemany("UPDATE outbox SET state = 'superseded', last_error = ? WHERE id = ?",
-                     [("refunded before the dispensing result was delivered", i) for i in unsent])
+    ledger.outbox.supersede(conn, unsent, "refunded before the dispensing result was delivered")
     return True

@@ -9,15 +9,15 @@ from __future__ import annotations
 import sqlite3
 from datetime import date
 from decimal import Decimal
-from typing import Iterable
+from typing import Any, Iterable
 
 from plugin.errors import InvalidInput, TraceCodeError
-from plugin.ledger import Ledger, now
+from plugin.sale import SaleLine
+from plugin.store import Connection
+from plugin.store.trace_codes import TraceCodesTable
 from plugin.tracecode import Scan, check_expiry, classify, product_matches
 
 ONE = Decimal("1")
-#: Sales whose codes no longer hold their packs.
-RELEASING_STATES = ("refunded", "cancelled")
 
 
 def parse_pack(raw: str, *, prefix_len: int, today: date) -> Scan:
@@ -31,77 +31,67 @@ def parse_pack(raw: str, *, prefix_len: int, today: date) -> Scan:
     return scan
 
 
-def _holders(conn: sqlite3.Connection, code: str) -> list[sqlite3.Row]:
-    return conn.execute(
-        "SELECT t.sale_id, t.split, t.qty, s.state, s.created_at FROM trace_codes t JOIN sales s ON s.id = t.sale_id "
-        "WHERE t.code = ? AND t.released = 0", (code,)).fetchall()
-
-
-def _refuse_if_held(conn: sqlite3.Connection, code: str, sale_id: str, split: bool, qty: Decimal) -> None:
-    holders = [h for h in _holders(conn, code) if h["sale_id"] != sale_id]
-    whole = [h for h in holders if not h["split"]]
-    if whole or (holders and not split):
+def _refuse_if_held(codes: TraceCodesTable, conn: Connection, code: str, sale_id: str, trdn: bool,
+                    qty: Decimal) -> None:
+    holders = [h for h in codes.holders(conn, code) if h.sale_id != sale_id]
+    whole = [h for h in holders if not h.trdn]
+    if whole or (holders and not trdn):
         h = (whole or holders)[0]
         raise TraceCodeError("TRACE_CODE_ALREADY_SOLD",
-                          message=f"This pack is already on sale {h['sale_id']} of {h['created_at'][:10]} "
-                                  f"({h['state']}).",
-                          message_zh=f"该药盒已在{h['created_at'][:10]}的销售单{h['sale_id']}中使用，同一盒药不能重复销售。",
-                          details={"code": code, "sale_id": h["sale_id"], "date": h["created_at"][:10],
-                                   "state": h["state"]})
-    used = sum((Decimal(h["qty"]) for h in holders), Decimal("0"))
-    if split and used + qty > ONE:
+                             message=f"This pack is already on sale {h.sale_id} of {h.created_at[:10]} ({h.state}).",
+                             message_zh=f"该药盒已在{h.created_at[:10]}的销售单{h.sale_id}中使用，同一盒药不能重复销售。",
+                             details={"code": code, "sale_id": h.sale_id, "date": h.created_at[:10],
+                                      "state": h.state})
+    used = sum((h.qty for h in holders), Decimal("0"))
+    if trdn and used + qty > ONE:
         raise TraceCodeError("TRACE_CODE_USED_UP",
                           message=f"Only {ONE - used} of this split pack is left; this line needs {qty}.",
                           message_zh=f"该拆零药盒仅剩{ONE - used}盒，本行需要{qty}盒，请扫描新的药盒。",
                           details={"code": code, "remaining": str(ONE - used), "needed": str(qty)})
 
 
-def _line_for(scan: Scan, lines: list[dict], entries: dict[str, dict], counts: dict[int, int],
-              line_no: int | None) -> dict:
-    def matches(line: dict) -> bool:
-        entry = entries[line["med_list_codg"]]
+def _line_for(scan: Scan, lines: list[SaleLine], entries: dict[str, dict[str, Any]], counts: dict[int, int],
+              line_no: int | None) -> SaleLine:
+    def matches(line: SaleLine) -> bool:
+        entry = entries[line.med_list_codg]
         return product_matches(scan, trace_prefixes=entry.get("trace_prefixes", []), gtins=entry.get("gtins", []))
 
     if line_no is not None:
-        line = next((l for l in lines if l["line_no"] == line_no), None)
+        line = next((ln for ln in lines if ln.line_no == line_no), None)
         if line is None:
             raise InvalidInput(f"The sale has no line {line_no}.", f"销售单没有第{line_no}行。", field="line_no")
         if not matches(line):
             raise _mismatch(scan, line)
         return line
-    candidates = [l for l in lines if matches(l)]
+    candidates = [ln for ln in lines if matches(ln)]
     if not candidates:
         raise _mismatch(scan, None)
     # Fill lines in order: the first matching line that still needs packs, else the last match (count check later).
     for line in candidates:
-        if counts.get(line["line_no"], 0) < needed(line):
+        if counts.get(line.line_no, 0) < line.packs_needed:
             return line
     return candidates[-1]
 
 
-def _mismatch(scan: Scan, line: dict | None) -> TraceCodeError:
-    target = f"line {line['line_no']} ({line['generic_name']})" if line else "any line of this sale"
+def _mismatch(scan: Scan, line: SaleLine | None) -> TraceCodeError:
+    target = f"line {line.line_no} ({line.generic_name})" if line else "any line of this sale"
+    where = f"第{line.line_no}行" if line else "本单任何药品"
     return TraceCodeError("TRACE_CODE_PRODUCT_MISMATCH",
-                       message=f"Pack {scan.code} does not belong to {target}.",
-                       message_zh=f"追溯码{scan.code}对应的药品与{'第' + str(line['line_no']) + '行' if line else '本单任何药品'}不一致，请扫描正确药品的药盒。",
-                       details={"code": scan.code, "line_no": line["line_no"] if line else None})
+                          message=f"Pack {scan.code} does not belong to {target}.",
+                          message_zh=f"追溯码{scan.code}对应的药品与{where}不一致，请扫描正确药品的药盒。",
+                          details={"code": scan.code, "line_no": line.line_no if line else None})
 
 
-def needed(line: dict) -> int:
-    """Codes a line needs: one per whole pack; a 拆零 line one code for its part of a pack."""
-    qty = Decimal(line["qty"])
-    return 1 if line["trdn_flag"] else int(qty)
-
-
-def add_codes(conn: sqlite3.Connection, sale_id: str, raws: Iterable[str], *, lines: list[dict],
-              entries: dict[str, dict], prefix_len: int, today: date, line_no: int | None = None) -> list[dict]:
-    """Attach scanned packs to a sale's lines inside the caller's transaction; all or nothing."""
-    existing = conn.execute("SELECT line_no, code FROM trace_codes WHERE sale_id = ? AND released = 0",
-                            (sale_id,)).fetchall()
+def add_codes(codes: TraceCodesTable, conn: Connection, sale_id: str, raws: Iterable[str], *,
+              lines: list[SaleLine], entries: dict[str, dict[str, Any]], prefix_len: int, today: date,
+              line_no: int | None = None) -> list[dict[str, Any]]:
+    """Attach scanned packs to a sale's lines inside the caller's transaction; all or nothing. Returns
+    ``[{code, line_no, kind}]`` for the packs added."""
+    existing = codes.for_sale(sale_id, conn, held_only=True)
     counts: dict[int, int] = {}
-    seen = {r["code"] for r in existing}
-    for r in existing:
-        counts[r["line_no"]] = counts.get(r["line_no"], 0) + 1
+    seen = {c.code for c in existing}
+    for c in existing:
+        counts[c.line_no] = counts.get(c.line_no, 0) + 1
     added = []
     for raw in raws:
         scan = parse_pack(raw, prefix_len=prefix_len, today=today)
@@ -109,39 +99,33 @@ def add_codes(conn: sqlite3.Connection, sale_id: str, raws: Iterable[str], *, li
             raise TraceCodeError("TRACE_CODE_DUPLICATE", details={"code": scan.code})
         seen.add(scan.code)
         line = _line_for(scan, lines, entries, counts, line_no)
-        split = bool(line["trdn_flag"])
-        qty = Decimal(line["qty"]) if split else ONE
-        _refuse_if_held(conn, scan.code, sale_id, split, qty)
+        qty = line.qty if line.trdn else ONE
+        _refuse_if_held(codes, conn, scan.code, sale_id, line.trdn, qty)
         try:
-            conn.execute("INSERT INTO trace_codes (sale_id, line_no, code, raw, kind, expiry, split, qty, created_at) "
-                         "VALUES (?,?,?,?,?,?,?,?,?)",
-                         (sale_id, line["line_no"], scan.code, raw, scan.kind,
-                          scan.expiry.isoformat() if scan.expiry else None, int(split), str(qty), now()))
+            codes.add(conn, sale_id=sale_id, line_no=line.line_no, code=scan.code or "", raw=raw, kind=scan.kind,
+                      expiry=scan.expiry, trdn=line.trdn, qty=qty)
         except sqlite3.IntegrityError:
             raise TraceCodeError("TRACE_CODE_ALREADY_SOLD", details={"code": scan.code}) from None
-        counts[line["line_no"]] = counts.get(line["line_no"], 0) + 1
-        added.append({"code": scan.code, "line_no": line["line_no"], "kind": scan.kind})
+        counts[line.line_no] = counts.get(line.line_no, 0) + 1
+        added.append({"code": scan.code, "line_no": line.line_no, "kind": scan.kind})
     return added
 
 
-def remove_codes(conn: sqlite3.Connection, sale_id: str, codes: Iterable[str]) -> int:
+def remove_codes(codes: TraceCodesTable, conn: Connection, sale_id: str, raws: Iterable[str]) -> int:
     removed = 0
-    for code in codes:
-        cur = conn.execute("DELETE FROM trace_codes WHERE sale_id = ? AND released = 0 AND (code = ? OR raw = ?)",
-                           (sale_id, code.strip(), code))
-        if cur.rowcount == 0:
-            raise TraceCodeError("TRACE_CODE_NOT_ON_SALE", details={"code": code.strip()[:64]})
-        removed += cur.rowcount
+    for raw in raws:
+        n = codes.remove(conn, sale_id, raw.strip(), raw)
+        if n == 0:
+            raise TraceCodeError("TRACE_CODE_NOT_ON_SALE", details={"code": raw.strip()[:64]})
+        removed += n
     return removed
 
 
-def check_counts(ledger: Ledger, sale_id: str, lines: list[dict]) -> None:
+def check_counts(codes: TraceCodesTable, sale_id: str, lines: list[SaleLine]) -> None:
     """At settle: every line carries exactly the packs it sells (TRACE_CODE_COUNT_MISMATCH otherwise)."""
-    rows = ledger.query("SELECT line_no, count(*) AS n FROM trace_codes WHERE sale_id = ? AND released = 0 "
-                        "GROUP BY line_no", (sale_id,))
-    have = {r["line_no"]: r["n"] for r in rows}
-    wrong = [{"line_no": l["line_no"], "med_list_codg": l["med_list_codg"], "needed": needed(l),
-              "scanned": have.get(l["line_no"], 0)} for l in lines if have.get(l["line_no"], 0) != needed(l)]
+    have = codes.held_per_line(sale_id)
+    wrong = [{"line_no": ln.line_no, "med_list_codg": ln.med_list_codg, "needed": ln.packs_needed,
+              "scanned": have.get(ln.line_no, 0)} for ln in lines if have.get(ln.line_no, 0) != ln.packs_needed]
     if wrong:
         first = wrong[0]
         raise TraceCodeError("TRACE_CODE_COUNT_MISMATCH",

@@ -5,32 +5,39 @@ unmasked identity stays in the local ledger, where 2101/2102 need it.
 """
 from __future__ import annotations
 
-import json
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from adapters.nhsa import transactions as tx
 from plugin import eligibility as rules
-from plugin.errors import RxlaneError
-from plugin.api.models import IdentifyIn
-from plugin.ledger import Ledger
+from plugin.errors import RxlaneError, UpstreamRefused
+from plugin.store import Ledger, PatientRow
 from plugin.privacy import mask_card, mask_certno, mask_middle, mask_name, mask_psn_no, mask_token
 from plugin.upstream import Upstream, insurer_data
 
 REF_RE = re.compile(r"P[0-9a-f]{24}")
 
 
-def identify(ledger: Ledger, upstream: Upstream, req: IdentifyIn, *, pii: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Credential:
+    """How the patient identifies: ``cert_type`` 01 e-voucher token, 02 ID number, 03 social-security card number
+    (with the card's ``card_sn``)."""
+    cert_type: str
+    cert_no: str
+    card_sn: str = ""
+    psn_name: str = ""
+
+
+def identify(ledger: Ledger, upstream: Upstream, cred: Credential, *, pii: bool = False) -> dict[str, Any]:
     try:
-        out = upstream.query("1101", tx.person_info_input(req.mdtrt_cert_type, req.cert_no, req.card_sn,
-                                                         req.psn_name))
-    except RxlaneError as exc:
-        if exc.code == "UPSTREAM_REFUSED":
-            raise RxlaneError("PATIENT_NOT_FOUND", details={"insurer": exc.details.get("err_msg")}) from None
-        raise
+        out = upstream.query("1101", tx.person_info_input(cred.cert_type, cred.cert_no, cred.card_sn,
+                                                         cred.psn_name))
+    except UpstreamRefused as exc:
+        raise RxlaneError("PATIENT_NOT_FOUND", details={"insurer": exc.err_msg}) from None
     with insurer_data("1101"):
         person = _person(out)
     filings_out = upstream.query("5301", tx.filing_query_input(person["psn_no"]),
@@ -39,19 +46,24 @@ def identify(ledger: Ledger, upstream: Upstream, req: IdentifyIn, *, pii: bool =
         filings = [_filing(f) for f in tx.parse_filings(filings_out)]
         for f in filings:
             rules.Filing.from_mapping(f)   # judged later by the same rules: refuse a malformed one here
-    ref = ledger.save_patient("P" + secrets.token_hex(12), person["psn_no"], req.mdtrt_cert_type, req.cert_no,
-                              req.card_sn, person, filings)
-    return view(ref, person, filings, cert_type=req.mdtrt_cert_type, cert_no=req.cert_no, pii=pii)
+    ref = ledger.patients.save("P" + secrets.token_hex(12), person["psn_no"], cred.cert_type, cred.cert_no,
+                               cred.card_sn, person, filings)
+    return view(ref, person, filings, cert_type=cred.cert_type, cert_no=cred.cert_no, pii=pii)
 
 
-def load(ledger: Ledger, ref: str) -> tuple[dict, list[dict], Any]:
-    row = ledger.patient(ref)
+def unknown_ref(ref: str) -> RxlaneError:
+    # echo the reference only when it looks like one: an ID number typed into the wrong field must not come back
+    shown = ref if REF_RE.fullmatch(ref) else mask_middle(ref[:64], 2, 2)
+    return RxlaneError("PATIENT_NOT_FOUND", message="Unknown patient_ref; identify the patient first.",
+                       message_zh="未找到该患者，请先读卡或扫码识别患者。", details={"patient_ref": shown})
+
+
+def load(ledger: Ledger, ref: str) -> tuple[dict[str, Any], list[dict[str, Any]], PatientRow]:
+    """The stored person, their filings and the row (with the credential) of a patient_ref."""
+    row = ledger.patients.get(ref)
     if row is None:
-        # echo the reference only when it looks like one: an ID number typed into the wrong field must not come back
-        shown = ref if REF_RE.fullmatch(ref) else mask_middle(ref[:64], 2, 2)
-        raise RxlaneError("PATIENT_NOT_FOUND", message="Unknown patient_ref; identify the patient first.",
-                          message_zh="未找到该患者，请先读卡或扫码识别患者。", details={"patient_ref": shown})
-    return json.loads(row["person_json"]), json.loads(row["filings_json"]), row
+        raise unknown_ref(ref)
+    return row.person, row.filings, row
 
 
 def view(ref: str, person: dict, filings: list[dict], *, cert_type: str, cert_no: str,
@@ -86,7 +98,7 @@ def _person(out: dict) -> dict[str, Any]:
     if not insured:
         raise RxlaneError("PATIENT_NOT_FOUND")
     chosen = insured[0]
-    raw = next((r for r in out.get("insuinfo") or [] if str(r.get("insutype")) == chosen.insutype), {})
+    raw = next((r for r in tx.as_rows(out.get("insuinfo")) if str(r.get("insutype")) == chosen.insutype), {})
     ytd = raw.get("ytd") if isinstance(raw.get("ytd"), dict) else {}
     return {
         "psn_no": parsed.psn_no, "psn_name": parsed.psn_name, "certno": parsed.certno, "gend": parsed.gend,

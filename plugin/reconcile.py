@@ -17,7 +17,6 @@ counts it. The pure parts (totals, detail rows, differences, matching, ``due``) 
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -173,8 +172,7 @@ RETRY_AFTER = timedelta(minutes=10)
 def last_run(ledger: Any, kind: str = AUDIT_KIND) -> datetime | None:
     """When the last reconciliation ran (the audit trail is the record; `kind` "reconciliation_failed" for the
     last attempt the insurer could not answer)."""
-    row = ledger.query_one("SELECT max(at) FROM audit WHERE kind = ?", (kind,))
-    return datetime.fromisoformat(row[0]) if row and row[0] else None
+    return ledger.audit.last_at(kind)
 
 
 def run_if_due(svc: Any, now: datetime, at: str) -> dict[str, Any] | None:
@@ -190,32 +188,25 @@ def run_if_due(svc: Any, now: datetime, at: str) -> dict[str, Any] | None:
     try:
         return reconcile(svc, day)
     except RxlaneError as exc:
-        svc.ledger.audit(f"{AUDIT_KIND}_failed", None, {"date": day.isoformat(), "error": exc.code})
+        svc.ledger.audit.append(f"{AUDIT_KIND}_failed", None, {"date": day.isoformat(), "error": exc.code})
         return {"date": day.isoformat(), "ok": False, "error": exc.to_body()["error"]}
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
-def _amount(split: dict[str, Any], key: str) -> Decimal:
-    return fen(split.get(key) or "0")
-
-
 def load_rows(ledger: Any, day: date) -> list[SaleRow]:
-    """The day's sales the insurer should know about, plus every sale still in doubt (any day)."""
-    rows = ledger.query(
-        "SELECT id, state, insutype, psn_no, setl_id, mdtrt_id, settle_msgid, split_json, estimate_json, "
-        "medfee_sumamt, setl_time FROM sales WHERE (substr(setl_time, 1, 10) = ? AND state IN (?,?,?,?)) OR state IN (?,?,?) "
-        "ORDER BY created_at, id",
-        (day.isoformat(), *ON_THE_BOOKS, IN_DOUBT, REFUND_IN_DOUBT, SETTLING))
+    """The day's sales the insurer should know about, plus every sale still in doubt (any day). Amounts are the
+    insurer's answer where there is one, else the estimate sent with the unanswered 2102."""
     out = []
-    for r in rows:
-        split = json.loads(r["split_json"] or r["estimate_json"] or "{}")
-        out.append(SaleRow(sale_id=r["id"], state=r["state"], insutype=r["insutype"], psn_no=r["psn_no"],
-                           setl_id=r["setl_id"] or "", mdtrt_id=r["mdtrt_id"] or "",
-                           settle_msgid=r["settle_msgid"] or "",
-                           medfee_sumamt=_amount(split, "medfee_sumamt") if split else fen(r["medfee_sumamt"]),
-                           fund_pay_sumamt=_amount(split, "fund_pay_sumamt"), acct_pay=_amount(split, "acct_pay"),
-                           psn_cash_pay=_amount(split, "psn_cash_pay"),
-                           in_day=(r["setl_time"] or "")[:10] == day.isoformat()))
+    for s in ledger.sales.for_reconciliation(day, ON_THE_BOOKS, (IN_DOUBT, REFUND_IN_DOUBT, SETTLING)):
+        split = s.split or s.estimate
+        zero = Decimal("0")
+        out.append(SaleRow(sale_id=s.id, state=s.state.value, insutype=s.insutype, psn_no=s.psn_no,
+                           setl_id=s.setl_id or "", mdtrt_id=s.mdtrt_id or "", settle_msgid=s.settle_msgid or "",
+                           medfee_sumamt=fen(split.medfee_sumamt if split else s.medfee_sumamt),
+                           fund_pay_sumamt=fen(split.fund_pay_sumamt if split else zero),
+                           acct_pay=fen(split.acct_pay if split else zero),
+                           psn_cash_pay=fen(split.psn_cash_pay if split else zero),
+                           in_day=(s.setl_time or "")[:10] == day.isoformat()))
     return out
 
 
@@ -276,7 +267,7 @@ def _repair(svc: Any, rows: list[SaleRow], differences: list[dict[str, Any]]) ->
         if state in UNSURE:
             continue   # the 2601 went unanswered too; the recovery loop keeps asking
         d["repaired"] = True
-        svc.ledger.audit(f"{AUDIT_KIND}_repair", sale.sale_id, {"repair": kind, "state": state, **detail})
+        svc.ledger.audit.append(f"{AUDIT_KIND}_repair", sale.sale_id, {"repair": kind, "state": state, **detail})
         repairs.append({"kind": kind, "sale_id": sale.sale_id, "state": state, **detail})
     for d in differences:
         if d["kind"] != "in_doubt" or d["sale_id"] in adopted or d["state"] == SETTLING:
@@ -289,7 +280,7 @@ def _repair(svc: Any, rows: list[SaleRow], differences: list[dict[str, Any]]) ->
         if state in UNSURE:
             continue   # the insurer could not be asked; the recovery loop keeps trying
         d["repaired"] = True
-        svc.ledger.audit(f"{AUDIT_KIND}_repair", d["sale_id"], {"repair": "resolved", "state": state,
+        svc.ledger.audit.append(f"{AUDIT_KIND}_repair", d["sale_id"], {"repair": "resolved", "state": state,
                                                                  "msgid": d.get("msgid")})
         repairs.append({"kind": "resolved", "sale_id": d["sale_id"], "state": state, "msgid": d.get("msgid")})
     return repairs
@@ -305,7 +296,7 @@ def reconcile(svc: Any, day: date) -> dict[str, Any]:
         rows, results, remaining = _check(svc, day)
     report = {"date": day.isoformat(), "ok": not remaining, "totals": results, "sales": len(detail_rows(rows)),
               "differences": differences, "repairs": repairs, "remaining": remaining}
-    svc.ledger.audit(AUDIT_KIND, None, {"date": day.isoformat(), "ok": report["ok"],
+    svc.ledger.audit.append(AUDIT_KIND, None, {"date": day.isoformat(), "ok": report["ok"],
                                         "differences": len(differences), "repairs": len(repairs),
                                         "remaining": len(remaining)})
     return report

@@ -9,20 +9,18 @@ import logging
 import threading
 
 from plugin.errors import RxlaneError
-from plugin.ledger import Ledger, now
 from plugin.outbox import Outbox
-from plugin.sales import IN_DOUBT, REFUND_IN_DOUBT, REFUNDING, SETTLING, SaleService
+from plugin.sales import SaleService
+from plugin.store import Ledger
 
 log = logging.getLogger("rxlane.recovery")
 
 
 def adopt_interrupted(ledger: Ledger) -> int:
-    """Sales a crash left mid-flight become in doubt; returns how many."""
+    """Sales a crash left mid-flight become in doubt (the LOST move of plugin/sale.py); returns how many."""
     with ledger.transaction() as c:
-        n = c.execute("UPDATE sales SET state = ?, updated_at = ? WHERE state = ?", (IN_DOUBT, now(), SETTLING)).rowcount
-        n += c.execute("UPDATE sales SET state = ?, updated_at = ? WHERE state = ?",
-                       (REFUND_IN_DOUBT, now(), REFUNDING)).rowcount
-        c.execute("UPDATE journal SET state = 'unknown' WHERE state = 'sent' AND infno IN ('2102', '2103', '2601')")
+        n = ledger.sales.adopt_interrupted(c)
+        ledger.journal.mark_interrupted(c, ("2102", "2103", "2601"))
     return n
 
 

@@ -1,7 +1,7 @@
 """The monthly dual-channel report (DESIGN §1, §4 `GET /v1/reports/monthly`): what one store sold in a month.
 
 Chain HQ and the insurer's agency both read it, so its totals must equal the ledger's to the fen: every amount is a
-``Decimal`` summed from the insurer's own split (``sales.split_json``), never a float, and the per-institution and
+``Decimal`` summed from the insurer's own split (the sale's recorded split), never a float, and the per-institution and
 per-drug tables add up to the totals exactly.
 
 What counts: a sale counts in the month of its business day (``biz_date``) when it was settled — state ``settled``
@@ -61,20 +61,17 @@ class MonthRows:
     refusals: list[dict[str, Any]] = field(default_factory=list)
 
 
-def fetch_month(ledger, month: str) -> MonthRows:
+def fetch_month(ledger: Any, month: str) -> MonthRows:
     start, end = month_bounds(month)
-    marks = ",".join("?" * len(COUNTED_STATES))
-    where = f"s.biz_date >= ? AND s.biz_date < ? AND s.state IN ({marks})"
-    args = (start, end, *COUNTED_STATES)
-    sales = ledger.query(f"SELECT s.id, s.biz_date, s.state, s.psn_no, s.rx_json, s.medfee_sumamt, s.split_json "
-                         f"FROM sales s WHERE {where} ORDER BY s.biz_date, s.id", args)
-    lines = ledger.query(f"SELECT l.sale_id, l.line_no, l.med_list_codg, l.generic_name, l.category, l.qty, "
-                         f"l.line_total FROM sale_lines l JOIN sales s ON s.id = l.sale_id WHERE {where} "
-                         f"ORDER BY l.sale_id, l.line_no", args)
-    refusals = ledger.query("SELECT infno, coalesce(err_msg, '') AS err_msg, count(*) AS n FROM journal "
-                            "WHERE state = 'refused' AND created_at >= ? AND created_at < ? "
-                            "GROUP BY infno, coalesce(err_msg, '')", (start, end))
-    return MonthRows(month, [dict(r) for r in sales], [dict(r) for r in lines], [dict(r) for r in refusals])
+    sales, lines = ledger.sales.of_month(start, end, COUNTED_STATES)
+    return MonthRows(
+        month,
+        [{"id": s.id, "biz_date": s.biz_date, "state": s.state.value, "psn_no": s.psn_no, "rx": s.rx or {},
+          "medfee_sumamt": f"{s.medfee_sumamt:.2f}", "split": s.split.to_dict() if s.split else {}} for s in sales],
+        [{"sale_id": sale_id, "line_no": ln.line_no, "med_list_codg": ln.med_list_codg,
+          "generic_name": ln.generic_name, "category": ln.category, "qty": str(ln.qty),
+          "line_total": f"{ln.line_total:.2f}"} for sale_id, ln in lines],
+        ledger.journal.refusals_between(start, end))
 
 
 def monthly(ledger, month: str, store: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -118,7 +115,7 @@ def _qty(value: Decimal) -> str:
 
 
 def _split_of(sale: dict) -> dict[str, Any]:
-    split = json.loads(sale["split_json"]) if sale.get("split_json") else {}
+    split = sale.get("split")
     return split if isinstance(split, dict) else {}
 
 
@@ -164,7 +161,7 @@ def build_monthly(rows: MonthRows, store: dict[str, Any] | None = None) -> dict[
         lines = lines_of.get(sale["id"], [])
         packs = sum((Decimal(l["qty"]) for l in lines), ZERO)
         total.add(sale, medfee, fund, sale_acct + sale_cash, packs)
-        rx = json.loads(sale["rx_json"]) if sale.get("rx_json") else {}
+        rx = sale.get("rx") if isinstance(sale.get("rx"), dict) else {}
         rx = rx if isinstance(rx, dict) else {}
         inst = (str(rx.get("institution_code") or ""), str(rx.get("institution_name") or ""))
         by_inst.setdefault(inst, _Tally()).add(sale, medfee, fund, sale_acct + sale_cash, packs)

@@ -4,23 +4,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from plugin import eligibility as rules
 from plugin.errors import reason
 
 
 def prescription_view(svc, person: dict, filings: list[dict], rx: dict) -> dict[str, Any]:
-    today = svc.sales.today()
-    patient = rules.Patient(psn_no=person["psn_no"], insuplc_admdvs=person["insuplc_admdvs"])
-    filing_objs = [rules.Filing.from_mapping(f) for f in filings]
-    rx_obj = rules.Prescription.from_mapping(rx)
     lines = []
     for line in rx["lines"]:
         entry = svc.catalog.entry(line["med_list_codg"])
-        codes = rules.check_line(
-            patient=patient, filings=filing_objs, prescription=rx_obj,
-            entry=rules.CatalogEntry.from_mapping(entry) if entry else None, policy=svc.policy,
-            price=Decimal(entry["payment_standard"]) if entry else Decimal("0"), donated=False, today=today,
-            pharmacy_admdvs=svc.pharmacy_admdvs)
+        codes = svc.sales.judge(person=person, filings=filings, rx=rx, entry=entry,
+                                price=Decimal(entry["payment_standard"]) if entry else Decimal("0"), donated=False)
         lines.append({**line, "generic_name": entry["generic_name"] if entry else line.get("drug_genname", ""),
                       "drug_name": entry["drug_name"] if entry else "", "spec": entry["spec"] if entry else "",
                       "category": entry["category"] if entry else "",

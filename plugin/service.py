@@ -69,7 +69,7 @@ class Service:
         if interrupted:
             log.warning("adopted %d interrupted sale(s) as in doubt", interrupted)
         # a request that died with the process keeps its key claimed; a retry must get an answer, not wait
-        self.ledger.idempotency_forget_unfinished()
+        self.ledger.idempotency.forget_unfinished()
 
     def start_background(self) -> None:
         self.recovery.add_round(lambda: run_if_due(self, datetime.now(), self.settings.reconcile.at))
@@ -109,10 +109,10 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
                         sm2_private_key_file=settings.nhsa.sm2_private_key_file,
                         sm2_public_key=settings.nhsa.sm2_public_key, sm4_key=settings.nhsa.sm4_key,
                         sm4_key_file=settings.nhsa.sm4_key_file, encrypt_body=settings.nhsa.encrypt_body),
-        MsgIdGenerator(settings.store.fixmedins_code, last_issued=ledger.newest_msgid(),
+        MsgIdGenerator(settings.store.fixmedins_code, last_issued=ledger.journal.newest_msgid(),
                        counter_no=settings.store.counter_no))
     events = EventBus()
-    upstream = Upstream(client, ledger, on_latency=observe_upstream)
+    upstream = Upstream(client, on_latency=observe_upstream)
     catalog = Catalog(ledger, upstream, admdvs)
     recovery_box: dict[str, Recovery] = {}
     sales = SaleService(ledger, upstream, catalog, policy, pharmacy_admdvs=admdvs,

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 
 from plugin.errors import InvalidInput
-from plugin.ledger import Ledger, now
+from plugin.store import Ledger
 
 SCOPES = ("sales", "pii", "admin")
 PREFIX = "rxl_"
@@ -44,33 +44,29 @@ def create(ledger: Ledger, terminal: str, scopes: list[str]) -> tuple[int, str]:
                            field="terminal")
     token = PREFIX + secrets.token_urlsafe(32)
     with ledger.transaction() as c:
-        cur = c.execute("INSERT INTO tokens (terminal, scopes, hash, created_at) VALUES (?,?,?,?)",
-                        (terminal, ",".join(scopes), digest(token), now()))
-        ledger.audit("token_created", None, {"token_id": cur.lastrowid, "terminal": terminal, "scopes": scopes},
-                     conn=c)
-        return cur.lastrowid, token
+        token_id = ledger.tokens.insert(c, terminal, ",".join(scopes), digest(token))
+        ledger.audit.append("token_created", None, {"token_id": token_id, "terminal": terminal, "scopes": scopes},
+                            conn=c)
+        return token_id, token
 
 
 def lookup(ledger: Ledger, token: str) -> Token | None:
     if not token.startswith(PREFIX) or len(token) > 100:
         return None
     want = digest(token)
-    row = ledger.query_one("SELECT id, terminal, scopes, hash FROM tokens WHERE hash = ? AND revoked_at IS NULL",
-                           (want,))
+    row = ledger.tokens.active(want)
     if row is None or not hmac.compare_digest(row["hash"], want):
         return None
     return Token(row["id"], row["terminal"], frozenset(row["scopes"].split(",")))
 
 
 def listing(ledger: Ledger) -> list[dict]:
-    return [dict(r) for r in ledger.query(
-        "SELECT id, terminal, scopes, created_at, revoked_at FROM tokens ORDER BY id")]
+    return ledger.tokens.listing()
 
 
 def revoke(ledger: Ledger, token_id: int) -> bool:
     with ledger.transaction() as c:
-        done = c.execute("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                         (now(), token_id)).rowcount == 1
+        done = ledger.tokens.revoke(c, token_id)
         if done:
-            ledger.audit("token_revoked", None, {"token_id": token_id}, conn=c)
+            ledger.audit.append("token_revoked", None, {"token_id": token_id}, conn=c)
         return done

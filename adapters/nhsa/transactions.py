@@ -50,7 +50,7 @@ def _node(output: dict[str, Any], *names: str) -> Any:
     return None
 
 
-def _rows(value: Any) -> list[dict[str, Any]]:
+def as_rows(value: Any) -> list[dict[str, Any]]:
     if value is None:
         return []
     if isinstance(value, dict):
@@ -58,6 +58,17 @@ def _rows(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise GatewayProtocolError(f"Expected a list in the insurer's answer, got {type(value).__name__}.")
     return [r for r in value if isinstance(r, dict)]
+
+
+def count(value: Any, default: int = 0) -> int:
+    """A whole number from the wire (``3``, ``"3"``, ``3.0``); empty → ``default``; anything else is a protocol
+    error, never a ValueError escaping the parser."""
+    if value is None or value == "":
+        return default
+    d = money(value)
+    if d != d.to_integral_value():
+        raise GatewayProtocolError(f"Not a whole number in the insurer's answer: {str(value)[:20]!r}")
+    return int(d)
 
 
 def _s(d: dict[str, Any], key: str) -> str:
@@ -129,10 +140,10 @@ def parse_person(output: dict[str, Any]) -> Person:
         raise GatewayProtocolError("The person answer has no baseinfo.psn_no.", infno="1101")
     insu = tuple(Insurance(insutype=_s(r, "insutype"), balc=money(r.get("balc")), psn_type=_s(r, "psn_type"),
                            psn_insu_stas=_s(r, "psn_insu_stas"), insuplc_admdvs=_s(r, "insuplc_admdvs"))
-                 for r in _rows(_node(output, "insuinfo")))
+                 for r in as_rows(_node(output, "insuinfo")))
     return Person(psn_no=_s(base, "psn_no"), psn_cert_type=_s(base, "psn_cert_type"), certno=_s(base, "certno"),
                   psn_name=_s(base, "psn_name"), gend=_s(base, "gend"), brdy=_s(base, "brdy"), age=_s(base, "age"),
-                  insuinfo=insu, idetinfo=tuple(_rows(_node(output, "idetinfo"))))
+                  insuinfo=insu, idetinfo=tuple(as_rows(_node(output, "idetinfo"))))
 
 
 # -- 5301 备案查询 (dual-channel fields: sandbox) -----------------------------------------------------------------------
@@ -157,7 +168,7 @@ class FilingRecord:
 
 def parse_filings(output: dict[str, Any]) -> list[FilingRecord]:
     out = []
-    for r in _rows(_node(output, "feedetail")):
+    for r in as_rows(_node(output, "feedetail")):
         approved = r.get("cross_region_approved")
         out.append(FilingRecord(
             opsp_dise_code=_s(r, "opsp_dise_code"), opsp_dise_name=_s(r, "opsp_dise_name"),
@@ -203,7 +214,7 @@ class CatalogPage:
 
 def parse_catalog(output: dict[str, Any]) -> CatalogPage:
     rows = []
-    for r in _rows(output.get("data") if isinstance(output.get("data"), list) else _node(output, "list")):
+    for r in as_rows(output.get("data") if isinstance(output.get("data"), list) else _node(output, "list")):
         rows.append(CatalogRow(
             hilist_code=_s(r, "hilist_code"), hilist_name=_s(r, "hilist_name"), drug_genname=_s(r, "drug_genname"),
             spec=_s(r, "spec"), dual_channel_category=_s(r, "dual_channel_category"),
@@ -211,10 +222,10 @@ def parse_catalog(output: dict[str, Any]) -> CatalogPage:
             enddate=_s(r, "enddate"), agreement_end=_s(r, "agreement_end"), transition_end=_s(r, "transition_end"),
             trace_prefixes=tuple(str(p) for p in r.get("trace_prefixes") or []),
             gtins=tuple(str(g) for g in r.get("gtins") or []),
-            split_units=int(r["split_units"]) if r.get("split_units") not in (None, "") else None))
-    return CatalogPage(rows=rows, page_num=int(output.get("pageNum") or 1),
-                       page_size=int(output.get("pageSize") or len(rows) or 1),
-                       record_counts=int(output.get("recordCounts") or len(rows)))
+            split_units=count(r.get("split_units")) or None))
+    return CatalogPage(rows=rows, page_num=count(output.get("pageNum"), 1),
+                       page_size=count(output.get("pageSize")) or len(rows) or 1,
+                       record_counts=count(output.get("recordCounts"), len(rows)))
 
 
 # -- 2101 / 2102 预结算 / 结算 ------------------------------------------------------------------------------------------
@@ -304,7 +315,7 @@ def parse_setlinfo(output: dict[str, Any]) -> SetlInfo:
     if not isinstance(info, dict):
         raise GatewayProtocolError("The settlement answer has no setlinfo.")
     lines = []
-    for r in _rows(_node(output, "detlcutinfo")):
+    for r in as_rows(_node(output, "detlcutinfo")):
         row = dict(r)
         for key in ("det_item_fee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt",
                     "inscp_scp_amt", "pric", "cnt"):
@@ -315,7 +326,7 @@ def parse_setlinfo(output: dict[str, Any]) -> SetlInfo:
         setl_id=_s(info, "setl_id"), mdtrt_id=_s(info, "mdtrt_id"), psn_no=_s(info, "psn_no"),
         **{name: money(info.get(name)) for name in SETL_MONEY},
         clr_optins=_s(info, "clr_optins"), clr_way=_s(info, "clr_way"), clr_type=_s(info, "clr_type"),
-        setl_time=_s(info, "setl_time"), setldetail=tuple(_rows(_node(output, "setldetail"))), lines=tuple(lines))
+        setl_time=_s(info, "setl_time"), setldetail=tuple(as_rows(_node(output, "setldetail"))), lines=tuple(lines))
 
 
 # -- 2103 撤销, 2601 冲正 ------------------------------------------------------------------------------------------------
@@ -356,7 +367,7 @@ def sale_return_input(lines: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 def trace_codes(line: dict[str, Any]) -> list[str]:
     """Codes of one 3505/3506 line, new spec (``drugtracinfo`` list) or old (one ``drug_trac_codg``)."""
-    codes = [str(t.get("drug_trac_codg")) for t in _rows(line.get("drugtracinfo")) if t.get("drug_trac_codg")]
+    codes = [str(t.get("drug_trac_codg")) for t in as_rows(line.get("drugtracinfo")) if t.get("drug_trac_codg")]
     if not codes and line.get("drug_trac_codg"):
         codes = [str(line["drug_trac_codg"])]
     return codes
@@ -403,7 +414,7 @@ class Reconciliation:
 def parse_reconciliation(output: dict[str, Any]) -> Reconciliation:
     d = output.get("data") if isinstance(output.get("data"), dict) else output
     return Reconciliation(stmt_rslt=_s(d, "stmt_rslt"), stmt_rslt_dscr=_s(d, "stmt_rslt_dscr"),
-                          differences=tuple(_rows(d.get("differences") or output.get("differences"))),
+                          differences=tuple(as_rows(d.get("differences") or output.get("differences"))),
                           totals=dict(d.get("insurer_totals") or {}))
 
 
@@ -434,7 +445,7 @@ def rx_query_input(mdtrt_cert_type: str, mdtrt_cert_no: str, card_sn: str = "",
 
 def parse_rx_list(output: dict[str, Any]) -> list[dict[str, Any]]:
     """7202 answer: one row per circulated prescription (``auth_rxno`` one-time, ``hi_rxno``, status...)."""
-    return _rows(_node(output, "rxlist"))
+    return as_rows(_node(output, "rxlist"))
 
 
 def rx_download_input(*, hi_rxno: str = "", auth_rxno: str = "", epc_token: str = "") -> dict[str, Any]:
@@ -470,10 +481,10 @@ def parse_rx(output: dict[str, Any]) -> Rx:
     info = d.get("mdtrtinfo") or {}
     lines = tuple(RxLine(med_list_codg=_s(r, "med_list_codg"), drug_genname=_s(r, "drug_genname"),
                          drug_spec=_s(r, "drug_spec"), drug_cnt=money(r.get("drug_cnt")),
-                         drug_cnt_unit=_s(r, "drug_cnt_unit")) for r in _rows(d.get("rxdrugdetail")))
+                         drug_cnt_unit=_s(r, "drug_cnt_unit")) for r in as_rows(d.get("rxdrugdetail")))
     return Rx(hi_rxno=_s(d, "hi_rxno"), fixmedins_code=_s(d, "fixmedins_code"),
               fixmedins_name=_s(d, "fixmedins_name"), prsc_time=_s(d, "prsc_time"),
-              valid_days=int(d.get("valid_days") or 0), valid_end_time=_s(d, "valid_end_time"),
+              valid_days=count(d.get("valid_days")), valid_end_time=_s(d, "valid_end_time"),
               rx_stas_codg=_s(d, "rx_stas_codg"), psn_no=_s(info, "psn_no"),
               prsc_dr_code=_s(info, "prsc_dr_code"), prsc_dr_name=_s(info, "prsc_dr_name"), lines=lines)
 

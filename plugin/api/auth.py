@@ -73,7 +73,7 @@ def install(app: Flask, *, required: bool, identify_per_minute: int) -> None:
             g.terminal = token.terminal
             g.pii = "pii" in token.scopes
             if g.pii and request.path.startswith(PII_PATHS):
-                current_app.extensions["rxlane"].ledger.audit(
+                current_app.extensions["rxlane"].ledger.audit.append(
                     "pii_access", None, {"terminal": token.terminal, "token_id": token.id,
                                          "method": request.method, "path": request.path[:120],
                                          "request_id": getattr(g, "request_id", "")})

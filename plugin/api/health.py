@@ -41,7 +41,7 @@ def health_report(svc) -> dict:
         "in_doubt": in_doubt,
         "in_doubt_ids": in_doubt_ids[:50],
         "devices": devices,
-        "catalog_synced_at": svc.ledger.catalog_synced_at(),
+        "catalog_synced_at": svc.ledger.catalog.synced_at(),
     }
 
 

@@ -122,7 +122,7 @@ def idempotent(view: Callable[..., Response]) -> Callable[..., Response]:
                                 request.get_data(cache=True)).hexdigest()
         deadline = time.monotonic() + WAIT_FOR_FIRST_S
         while True:
-            row = ledger.idempotency_begin(key, request.method, request.path, digest)
+            row = ledger.idempotency.begin(key, request.method, request.path, digest)
             if row is None:
                 break
             if row["body_hash"] != digest:
@@ -140,12 +140,12 @@ def idempotent(view: Callable[..., Response]) -> Callable[..., Response]:
         except RxlaneError as exc:
             resp = json_response(exc.to_body(), exc.http_status)
         except Exception:
-            ledger.idempotency_forget(key)
+            ledger.idempotency.forget(key)
             raise
         if resp.status_code in _FORGET_STATUSES:
-            ledger.idempotency_forget(key)
+            ledger.idempotency.forget(key)
         else:
-            ledger.idempotency_finish(key, resp.status_code, resp.get_data(as_text=True))
+            ledger.idempotency.finish(key, resp.status_code, resp.get_data(as_text=True))
         return resp
     return wrapper
 

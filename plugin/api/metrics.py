@@ -40,14 +40,13 @@ class StoreCollector(Collector):
         svc = self.svc
         sales = GaugeMetricFamily("rxlane_sales", "Sales in the ledger by state (settled, refunded, in_doubt…).",
                                   labels=["state"])
-        for row in svc.ledger.query("SELECT state, count(*) FROM sales GROUP BY state ORDER BY state"):
-            sales.add_metric([row[0]], row[1])
+        for state, n in svc.ledger.sales.count_by_state():
+            sales.add_metric([state], n)
         yield sales
         journal = GaugeMetricFamily("rxlane_upstream_messages", "Journaled insurer messages by infno and result "
                                     "(answered, refused, sent = no answer yet).", labels=["infno", "result"])
-        for row in svc.ledger.query("SELECT infno, state, count(*) FROM journal GROUP BY infno, state "
-                                    "ORDER BY infno, state"):
-            journal.add_metric([row[0], row[1]], row[2])
+        for infno, result, n in svc.ledger.journal.count_by_result():
+            journal.add_metric([infno, result], n)
         yield journal
         depth = svc.outbox.depth()
         outbox = GaugeMetricFamily("rxlane_outbox", "Uploads waiting in the outbox.", labels=["state"])

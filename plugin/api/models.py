@@ -10,6 +10,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from plugin.patients import Credential
+from plugin.sale import Order, OrderLine
+
 MAX_LINES = 50
 MAX_CODES = 200
 
@@ -89,6 +92,10 @@ class IdentifyIn(_In):
     def mdtrt_cert_type(self) -> str:
         return CERT_TYPES[self.cert_type or "01"]
 
+    def credential(self) -> Credential:
+        return Credential(cert_type=self.mdtrt_cert_type, cert_no=self.cert_no, card_sn=self.card_sn,
+                          psn_name=self.psn_name)
+
 
 class SaleLineIn(_In):
     med_list_codg: Code
@@ -105,6 +112,13 @@ class SaleIn(_In):
     acct_used: bool = True
     confirm_selfpay: bool = Field(default=False, description=(
         "The pharmacist confirmed that ineligible lines are sold wholly self-paid (全自费)."))
+
+    def order(self) -> Order:
+        return Order(patient_ref=self.patient_ref, hi_rxno=self.hi_rxno, acct_used=self.acct_used,
+                     confirm_selfpay=self.confirm_selfpay,
+                     lines=tuple(OrderLine(med_list_codg=ln.med_list_codg, qty=ln.qty, price=ln.price,
+                                           trace_codes=tuple(ln.trace_codes), donated=ln.donated)
+                                 for ln in self.lines))
 
 
 class TraceCodesIn(_In):

@@ -21,7 +21,7 @@ def _svc():
 
 
 def _known(sale_id: str) -> str:
-    if not _SALE_ID.match(sale_id) or _svc().ledger.query_one("SELECT 1 FROM sales WHERE id = ?", (sale_id,)) is None:
+    if not _SALE_ID.match(sale_id) or not _svc().ledger.sales.exists(sale_id):
         raise NotFound("sale", id=sale_id[:64])
     return sale_id
 
@@ -41,7 +41,7 @@ def _optional(model):
 def create():
     req = parse(SaleIn)
     svc = _svc()
-    sale_id = svc.sales.create(req)
+    sale_id = svc.sales.create(req.order())
     return json_response(_view(sale_id), 201, {"Location": f"/v1/sales/{sale_id}"})
 
 

@@ -21,8 +21,8 @@ def slip_data(svc, sale_id: str) -> dict[str, Any]:
     sale = sale_view(svc.ledger, sale_id)
     if sale["state"] not in PRINTABLE:
         raise InvalidState(sale["state"], "printed")
-    patient = svc.ledger.patient(sale["patient_ref"])
-    person = json.loads(patient["person_json"]) if patient else {}
+    patient = svc.ledger.patients.get(sale["patient_ref"])
+    person = patient.person if patient else {}
     return {
         "pharmacy": {"name": svc.settings.store.fixmedins_name, "code": svc.settings.store.fixmedins_code},
         "time": sale["setl_time"] or sale["updated_at"],

@@ -215,6 +215,9 @@ def _parse_request(raw: Any) -> QuoteRequest:
 
 # --- the split -----------------------------------------------------------------------------------------------------
 
+_LINE_MONEY = ("line_total", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
+
+
 @dataclass(slots=True)
 class SplitLine:
     med_list_codg: str
@@ -225,6 +228,13 @@ class SplitLine:
     overlmt_selfpay: Decimal
     preselfpay_amt: Decimal
     inscp_scp_amt: Decimal
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SplitLine:
+        """The inverse of ``to_dict`` (a split line as the ledger stores it)."""
+        return cls(med_list_codg=str(d.get("med_list_codg") or ""), eligible=bool(d.get("eligible", True)),
+                   reasons=list(d.get("reasons") or []),
+                   **{k: Decimal(str(d.get(k) or "0")) for k in _LINE_MONEY})
 
     def to_dict(self) -> dict[str, Any]:
         return {"med_list_codg": self.med_list_codg, "eligible": self.eligible, "reasons": list(self.reasons),
@@ -261,8 +271,14 @@ class Split:
     balc: Decimal
     lines: list[SplitLine]
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Split:
+        """The inverse of ``to_dict``: a split as the ledger stores it (money as decimal strings)."""
+        return cls(**{name: Decimal(str(d.get(name) or "0")) for name in SPLIT_FIELDS},
+                   lines=[SplitLine.from_dict(line) for line in d.get("lines") or []])
+
     def to_dict(self) -> dict[str, Any]:
-        """The split object of DESIGN §4: money as two-decimal strings, reasons as ``reason(code)`` objects."""
+        """The split object of docs/pos-integration.md: money as two-decimal strings, reasons as ``reason(code)`` objects."""
         out: dict[str, Any] = {name: wire(getattr(self, name)) for name in SPLIT_FIELDS}
         out["lines"] = [line.to_dict() for line in self.lines]
         return out

@@ -13,7 +13,7 @@ def test_a_dispensing_result_refused_after_the_refund_is_superseded_with_its_reo
     dispense = svc.ledger.query_one("SELECT id FROM outbox WHERE infno = '7206'")[0]
     with svc.ledger.transaction() as c:
         c.execute("UPDATE outbox SET msgid = ? WHERE id = ?", (IN_FLIGHT, dispense))
-        svc.ledger.journal_request(IN_FLIGHT, "7206", {}, sale["id"], conn=c)
+        svc.ledger.journal.request(IN_FLIGHT, "7206", {}, sale["id"], conn=c)
     http.post(f"/v1/sales/{sale['id']}/refund")
     svc.outbox.drain()
     rows = svc.outbox.rows()

@@ -80,7 +80,7 @@ def test_audit_trail_is_append_only_and_tampering_is_detected(rx, tmp_path):
     svc, http = rx
     sale = new_sale(http, http.post("/v1/patients/identify", IDENTIFY).json()["patient_ref"])
     http.post(f"/v1/sales/{sale['id']}/settle")
-    assert svc.ledger.verify_audit()[0] is True
+    assert svc.ledger.audit.verify()[0] is True
     try:
         svc.ledger.conn.execute("UPDATE audit SET detail_json = '{}' WHERE kind = 'settlement'")
         raise AssertionError("the audit table accepted an UPDATE")
@@ -89,7 +89,7 @@ def test_audit_trail_is_append_only_and_tampering_is_detected(rx, tmp_path):
     svc.ledger.conn.executescript("DROP TRIGGER audit_append_only_update; "
                                   "UPDATE audit SET detail_json = '{\"psn_cash_pay\": \"0.00\"}' "
                                   "WHERE kind = 'settlement';")
-    ok, rows, bad = svc.ledger.verify_audit()
+    ok, rows, bad = svc.ledger.audit.verify()
     assert ok is False and bad is not None
     done = CliRunner().invoke(main, ["audit", "verify", "--data-dir", str(svc.ledger.path.parent)])
     assert done.exit_code == 1 and '"ok": false' in done.stdout

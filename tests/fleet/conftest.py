@@ -67,15 +67,15 @@ def fill_month(ledger, month: str = "2026-11", seed: int = 7, days: int = 30) ->
     insert_sale(ledger, "OUT-AFTER", "2026-12-01", "settled", "PSN0001", [(*DRUGS[0], "1")], INSTITUTIONS[0], rng)
     for i, (msg, when) in enumerate([("处方已失效", "2026-11-03 09:00:00"), ("处方已失效", "2026-11-20 11:00:00"),
                                      ("余额不足", "2026-11-21 12:00:00"), ("处方已失效", "2026-12-01 00:00:00")]):
-        ledger.journal_request(f"M{i}", "2102", {"i": i}, None)
-        ledger.journal_answer(f"M{i}", "refused", infcode=-1, err_msg=msg)
+        ledger.journal.request(f"M{i}", "2102", {"i": i}, None)
+        ledger.journal.answer(f"M{i}", "refused", infcode=-1, err_msg=msg)
         with ledger.transaction() as c:
             c.execute("UPDATE journal SET created_at = ? WHERE msgid = ?", (when, f"M{i}"))
 
 
 @pytest.fixture
 def month_ledger(tmp_path):
-    from plugin.ledger import Ledger
+    from plugin.store import Ledger
     ledger = Ledger(tmp_path / "data" / "ledger.sqlite3")
     fill_month(ledger)
     yield ledger

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from plugin import reports
 from plugin.cli import main
-from plugin.ledger import Ledger
+from plugin.store import Ledger
 
 
 @pytest.fixture

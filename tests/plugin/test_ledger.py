@@ -3,9 +3,10 @@ import sqlite3
 
 import pytest
 
-from plugin import ledger as ledger_mod
 from plugin.errors import RxlaneError
-from plugin.ledger import MIGRATIONS, Ledger
+from plugin.store import Ledger
+from plugin.store import db as db_mod
+from plugin.store.migrations import MIGRATIONS
 
 
 def test_a_version_1_ledger_migrates_forward_keeping_its_rows(tmp_path):
@@ -16,8 +17,8 @@ def test_a_version_1_ledger_migrates_forward_keeping_its_rows(tmp_path):
     conn.close()
     led = Ledger(path)
     assert led.schema_version == len(MIGRATIONS)
-    assert led.patient("Pold")["psn_no"] == "psn"
-    assert "qty" in {r[1] for r in led.query("PRAGMA table_info(trace_codes)")}
+    assert led.patients.get("Pold").psn_no == "psn"
+    assert {"qty", "trdn"} <= {r[1] for r in led.query("PRAGMA table_info(trace_codes)")}
     assert led.query_one("SELECT count(*) FROM tokens")[0] == 0
 
 
@@ -39,7 +40,7 @@ def test_a_failed_migration_step_leaves_the_file_at_its_old_version(tmp_path, mo
     def broken(db):
         db.execute("CREATE TABLE half_done (x)")
         raise RuntimeError("power cut")
-    monkeypatch.setattr(ledger_mod, "MIGRATIONS", [*MIGRATIONS, broken])
+    monkeypatch.setattr(db_mod, "MIGRATIONS", [*MIGRATIONS, broken])
     with pytest.raises(RuntimeError):
         Ledger(path)
     conn = sqlite3.connect(path)
@@ -49,11 +50,11 @@ def test_a_failed_migration_step_leaves_the_file_at_its_old_version(tmp_path, mo
 
 def test_a_returning_patient_keeps_their_reference_and_gets_fresh_data(tmp_path):
     led = Ledger(tmp_path / "l.sqlite3")
-    first = led.save_patient("P1", "psn", "02", "x", "", {"balc": "50.00"}, [])
-    again = led.save_patient("P2", "psn", "02", "x", "", {"balc": "20.00"}, [])
-    other_card = led.save_patient("P3", "psn", "03", "A1", "SN", {"balc": "20.00"}, [])
+    first = led.patients.save("P1", "psn", "02", "x", "", {"balc": "50.00"}, [])
+    again = led.patients.save("P2", "psn", "02", "x", "", {"balc": "20.00"}, [])
+    other_card = led.patients.save("P3", "psn", "03", "A1", "SN", {"balc": "20.00"}, [])
     assert first == again == "P1" and other_card == "P3"
-    assert '"20.00"' in led.patient("P1")["person_json"]
+    assert led.patients.get("P1").person["balc"] == "20.00"
 
 
 def test_non_durable_commits_leave_full_synchronous_on_for_money(tmp_path):
@@ -70,14 +71,14 @@ def test_non_durable_commits_leave_full_synchronous_on_for_money(tmp_path):
 def test_journal_bodies_are_stored_compressed_and_read_back_whole(tmp_path):
     led = Ledger(tmp_path / "l.sqlite3")
     body = {"infno": "2102", "input": {"data": {"psn_no": "36010000000000000101", "note": "药" * 400}}}
-    led.journal_request("M1", "2102", body, None)
-    led.journal_answer("M1", "answered", answer={"setlinfo": {"setl_id": "ST1"}}, infcode=0)
+    led.journal.request("M1", "2102", body, None)
+    led.journal.answer("M1", "answered", answer={"setlinfo": {"setl_id": "ST1"}}, infcode=0)
     raw = led.query_one("SELECT body_json FROM journal WHERE msgid = 'M1'")[0]
     assert isinstance(raw, bytes) and len(raw) < len(str(body).encode()) / 4
-    message = led.journal_message("M1")
+    message = led.journal.message("M1")
     assert message["body"] == body and message["answer"]["setlinfo"]["setl_id"] == "ST1"
-    led.journal_request("M1", "2102", {"other": 1}, None, retry=True)      # a resend keeps the first row
-    assert led.journal_message("M1")["body"] == body
+    led.journal.request("M1", "2102", {"other": 1}, None, retry=True)      # a resend keeps the first row
+    assert led.journal.message("M1")["body"] == body
 
 
 def test_journal_command_masks_id_numbers(tmp_path):
@@ -85,7 +86,7 @@ def test_journal_command_masks_id_numbers(tmp_path):
 
     from plugin.cli import main
     led = Ledger(tmp_path / "ledger.sqlite3")
-    led.journal_request("M2", "1101", {"input": {"data": {"certno": "360121196805122010"}}}, None)
+    led.journal.request("M2", "1101", {"input": {"data": {"certno": "360121196805122010"}}}, None)
     led.close()
     done = CliRunner().invoke(main, ["journal", "M2", "--data-dir", str(tmp_path)])
     assert done.exit_code == 0 and "3601**********2010" in done.stdout and "360121196805122010" not in done.stdout

@@ -1,0 +1,85 @@
+"""The pharmacy's books: one SQLite file, and one module per table holding all of that table's SQL.
+
+    db.py            the connection, transactions, migrations runner, JSON/zlib column helpers
+    migrations.py    every table's DDL, as forward-only steps
+    sales.py         sales + sale_lines (a sale and its lines are one aggregate), and the state moves
+    trace_codes.py   the packs on sale lines (one sale per pack)
+    journal.py       insurer messages, committed before they leave
+    outbox.py        uploads retried until delivered
+    idempotency.py   the first answer to each Idempotency-Key
+    patients.py      identified patients (the unmasked credential stays here)
+    catalog.py       the local copy of the insurer's catalogue
+    audit.py         the append-only, hash-chained audit trail
+    tokens.py        per-terminal API token hashes
+
+No module outside this package writes SQL (docs/developing.md, "One owner per table"); a test holds the rule.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from plugin.store.audit import AuditTrail
+from plugin.store.catalog import CatalogTable
+from plugin.store.db import Connection, Database, LedgerError, Row, dumps, loads, now, pack, unpack
+from plugin.store.idempotency import IdempotencyTable
+from plugin.store.journal import Journal
+from plugin.store.outbox import OutboxRow, OutboxTable
+from plugin.store.patients import PatientRow, PatientsTable
+from plugin.store.sales import NewLine, SalesTable
+from plugin.store.tokens import TokensTable
+from plugin.store.trace_codes import TraceCodesTable
+
+__all__ = ["Ledger", "LedgerError", "Connection", "Row", "NewLine", "OutboxRow", "PatientRow", "dumps", "loads",
+           "now", "pack", "unpack"]
+
+
+class Ledger:
+    """The books as one object: ``ledger.sales``, ``ledger.journal``, … each a table module bound to one
+    ``Database``. Multi-table changes run in ``ledger.transaction()`` and pass its connection to each table."""
+
+    def __init__(self, path: str | Path):
+        self.db = Database(path)
+        self.sales = SalesTable(self.db)
+        self.trace_codes = TraceCodesTable(self.db)
+        self.journal = Journal(self.db)
+        self.outbox = OutboxTable(self.db)
+        self.idempotency = IdempotencyTable(self.db)
+        self.patients = PatientsTable(self.db)
+        self.catalog = CatalogTable(self.db)
+        self.audit = AuditTrail(self.db)
+        self.tokens = TokensTable(self.db)
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
+
+    @property
+    def conn(self) -> Connection:
+        return self.db.conn
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.schema_version
+
+    @contextmanager
+    def transaction(self, durable: bool = True) -> Iterator[Connection]:
+        with self.db.transaction(durable) as c:
+            yield c
+
+    def healthy(self) -> bool:
+        return self.db.healthy()
+
+    def integrity_ok(self) -> bool:
+        return self.db.integrity_ok()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- ad-hoc reads, for tests and support tools; product code goes through the table modules ---------------
+    def query(self, sql: str, params: Any = ()) -> list[Row]:
+        return self.db.read(sql, params)
+
+    def query_one(self, sql: str, params: Any = ()) -> Row | None:
+        return self.db.read_one(sql, params)

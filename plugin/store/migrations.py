@@ -1,0 +1,94 @@
+"""The ledger's schema as forward-only steps (``PRAGMA user_version`` counts the steps applied).
+
+Every table's DDL is here; every query on a table lives in that table's module of this package
+(docs/developing.md, "One owner per table"). A step is SQL text, or a function of a sqlite-utils Database for steps
+that reshape tables, which SQLite's ALTER TABLE cannot do alone. Never edit a published step: add one.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+MIGRATIONS: list[str | Callable[[Any], None]] = [
+    # 1: the walking skeleton's books.
+    """
+    CREATE TABLE patients (
+        patient_ref TEXT PRIMARY KEY, psn_no TEXT NOT NULL, cert_type TEXT NOT NULL, cert_no TEXT NOT NULL,
+        card_sn TEXT NOT NULL DEFAULT '', person_json TEXT NOT NULL, filings_json TEXT NOT NULL,
+        created_at TEXT NOT NULL);
+    CREATE TABLE sales (
+        id TEXT PRIMARY KEY, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, biz_date TEXT NOT NULL,
+        state TEXT NOT NULL, patient_ref TEXT NOT NULL, psn_no TEXT NOT NULL, insutype TEXT NOT NULL,
+        hi_rxno TEXT, rx_json TEXT, acct_used INTEGER NOT NULL, confirm_selfpay INTEGER NOT NULL DEFAULT 0,
+        medfee_sumamt TEXT NOT NULL, setl_id TEXT, mdtrt_id TEXT, settle_msgid TEXT, setl_time TEXT,
+        presettle_json TEXT, split_json TEXT, estimate_json TEXT, mismatch_json TEXT, refund_json TEXT,
+        last_error_json TEXT);
+    CREATE INDEX sales_by_date ON sales(biz_date);
+    CREATE INDEX sales_by_state ON sales(state);
+    CREATE TABLE sale_lines (
+        sale_id TEXT NOT NULL REFERENCES sales(id), line_no INTEGER NOT NULL, med_list_codg TEXT NOT NULL,
+        generic_name TEXT NOT NULL, drug_name TEXT NOT NULL, spec TEXT NOT NULL, category TEXT NOT NULL,
+        qty TEXT NOT NULL, price TEXT NOT NULL, payment_standard TEXT NOT NULL, line_total TEXT NOT NULL,
+        donated INTEGER NOT NULL, trdn_flag INTEGER NOT NULL DEFAULT 0, eligible INTEGER NOT NULL,
+        reasons_json TEXT NOT NULL, PRIMARY KEY (sale_id, line_no));
+    CREATE TABLE trace_codes (
+        id INTEGER PRIMARY KEY, sale_id TEXT NOT NULL REFERENCES sales(id), line_no INTEGER NOT NULL,
+        code TEXT NOT NULL, raw TEXT NOT NULL, kind TEXT NOT NULL, expiry TEXT, split INTEGER NOT NULL DEFAULT 0,
+        released INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL);
+    -- one sale per pack: a whole pack's code may be held by one unreleased line only (拆零 lines share codes)
+    CREATE UNIQUE INDEX trace_codes_one_sale_per_pack ON trace_codes(code) WHERE released = 0 AND split = 0;
+    CREATE INDEX trace_codes_by_sale ON trace_codes(sale_id);
+    CREATE INDEX trace_codes_by_code ON trace_codes(code);
+    CREATE TABLE journal (
+        msgid TEXT PRIMARY KEY, infno TEXT NOT NULL, sale_id TEXT, body_json TEXT NOT NULL,
+        state TEXT NOT NULL, answer_json TEXT, infcode INTEGER, err_msg TEXT, created_at TEXT NOT NULL,
+        answered_at TEXT);
+    CREATE INDEX journal_by_sale ON journal(sale_id);
+    CREATE INDEX journal_by_state ON journal(state);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY, infno TEXT NOT NULL, sale_id TEXT, body_json TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0, next_at TEXT NOT NULL,
+        last_error TEXT, msgid TEXT, created_at TEXT NOT NULL, done_at TEXT);
+    CREATE INDEX outbox_by_state ON outbox(state, next_at);
+    CREATE TABLE idempotency (
+        key TEXT PRIMARY KEY, method TEXT NOT NULL, path TEXT NOT NULL, body_hash TEXT NOT NULL,
+        state TEXT NOT NULL, status INTEGER, response_json TEXT, created_at TEXT NOT NULL);
+    CREATE TABLE catalog (
+        med_list_codg TEXT PRIMARY KEY, entry_json TEXT NOT NULL, synced_at TEXT NOT NULL);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, sale_id TEXT, detail_json TEXT NOT NULL,
+        prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+    CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+    CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+    """,
+]
+
+
+def _m2_split_pack_parts(db) -> None:
+    """2: a 拆零 (split) sale uses part of a pack; the part is kept so the pack's remainder is known."""
+    db["trace_codes"].add_column("qty", str, not_null_default="1")
+
+
+MIGRATIONS.append(_m2_split_pack_parts)
+MIGRATIONS.append(
+    # 3: per-terminal API tokens; only the SHA-256 of a token is kept.
+    """
+    CREATE TABLE tokens (
+        id INTEGER PRIMARY KEY, terminal TEXT NOT NULL, scopes TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL, revoked_at TEXT);
+    """
+)
+
+
+MIGRATIONS.append(
+    # 4: a returning patient reuses their row instead of adding one per identification.
+    "CREATE INDEX patients_by_credential ON patients(psn_no, cert_type, cert_no, card_sn);"
+)
+
+
+MIGRATIONS.append(
+    # 5: "split" means only the settlement split; the 拆零 flag of a pack is `trdn`, as the insurer spells it
+    # (trdn_flag). RENAME COLUMN also rewrites the one-sale-per-pack partial index that reads it.
+    "ALTER TABLE trace_codes RENAME COLUMN split TO trdn;"
+)

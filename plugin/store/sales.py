@@ -1,0 +1,191 @@
+"""The `sales` and `sale_lines` tables: every query on a sale and its lines, and the one way a sale changes state.
+
+Rows become typed ``Sale``/``SaleLine`` values (plugin/sale.py) here and nowhere else. ``move`` applies one event of
+the state table inside the caller's transaction: the current state is read and the UPDATE is conditional on it,
+under BEGIN IMMEDIATE, so two requests racing for one sale cannot both move it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Iterable
+
+from plugin.errors import NotFound
+from plugin.policy.model import Split
+from plugin.sale import Sale, SaleEvent, SaleLine, SaleState, transition
+from plugin.store.db import Connection, Database, Row, dumps, loads, now
+
+_JSON = {"rx": "rx_json", "presettle": "presettle_json", "split": "split_json", "estimate": "estimate_json",
+         "mismatch": "mismatch_json", "refund": "refund_json", "last_error": "last_error_json"}
+_PLAIN = ("setl_id", "mdtrt_id", "settle_msgid", "setl_time", "confirm_selfpay")
+
+
+def _split(text: str | None) -> Split | None:
+    return Split.from_dict(loads(text)) if text else None
+
+
+def _line(r: Row) -> SaleLine:
+    return SaleLine(line_no=r["line_no"], med_list_codg=r["med_list_codg"], generic_name=r["generic_name"],
+                    drug_name=r["drug_name"], spec=r["spec"], category=r["category"], qty=Decimal(r["qty"]),
+                    price=Decimal(r["price"]), payment_standard=Decimal(r["payment_standard"]),
+                    line_total=Decimal(r["line_total"]), donated=bool(r["donated"]), trdn=bool(r["trdn_flag"]),
+                    eligible=bool(r["eligible"]), reasons=tuple(loads(r["reasons_json"]) or ()))
+
+
+def _sale(r: Row, lines: Iterable[SaleLine] = ()) -> Sale:
+    return Sale(id=r["id"], state=SaleState(r["state"]), created_at=r["created_at"], updated_at=r["updated_at"],
+                biz_date=r["biz_date"], patient_ref=r["patient_ref"], psn_no=r["psn_no"], insutype=r["insutype"],
+                hi_rxno=r["hi_rxno"], rx=loads(r["rx_json"]), acct_used=bool(r["acct_used"]),
+                confirm_selfpay=bool(r["confirm_selfpay"]), medfee_sumamt=Decimal(r["medfee_sumamt"]),
+                setl_id=r["setl_id"], mdtrt_id=r["mdtrt_id"], settle_msgid=r["settle_msgid"],
+                setl_time=r["setl_time"], presettle=loads(r["presettle_json"]), split=_split(r["split_json"]),
+                estimate=_split(r["estimate_json"]), mismatch=loads(r["mismatch_json"]) or [],
+                refund=loads(r["refund_json"]), last_error=loads(r["last_error_json"]), lines=tuple(lines))
+
+
+@dataclass(frozen=True)
+class NewLine:
+    """A line as created, before the ledger numbers anything else about it."""
+    line_no: int
+    med_list_codg: str
+    generic_name: str
+    drug_name: str
+    spec: str
+    category: str
+    qty: Decimal
+    price: Decimal
+    payment_standard: Decimal
+    line_total: Decimal
+    donated: bool
+    trdn: bool
+    reasons: tuple[str, ...]
+
+
+class SalesTable:
+    def __init__(self, db: Database):
+        self.db = db
+
+    # -- reading ------------------------------------------------------------------------------------------------
+    def get(self, sale_id: str) -> Sale:
+        """The sale with its lines; ``NotFound`` when there is none."""
+        row = self.db.read_one("SELECT * FROM sales WHERE id = ?", (sale_id,))
+        if row is None:
+            raise NotFound("sale", id=sale_id[:64])
+        return _sale(row, self.lines(sale_id))
+
+    def exists(self, sale_id: str) -> bool:
+        return self.db.read_one("SELECT 1 FROM sales WHERE id = ?", (sale_id,)) is not None
+
+    def lines(self, sale_id: str) -> list[SaleLine]:
+        return [_line(r) for r in self.db.read("SELECT * FROM sale_lines WHERE sale_id = ? ORDER BY line_no",
+                                               (sale_id,))]
+
+    def state(self, sale_id: str, conn: Connection | None = None) -> str | None:
+        sql, args = "SELECT state FROM sales WHERE id = ?", (sale_id,)
+        row = conn.execute(sql, args).fetchone() if conn is not None else self.db.read_one(sql, args)
+        return row[0] if row else None
+
+    def get_hi_rxno(self, conn: Connection, sale_id: str) -> str | None:
+        row = conn.execute("SELECT hi_rxno FROM sales WHERE id = ?", (sale_id,)).fetchone()
+        return row[0] if row else None
+
+    def find_by_setl_id(self, setl_id: str) -> str | None:
+        row = self.db.read_one("SELECT id FROM sales WHERE setl_id = ?", (setl_id,))
+        return row["id"] if row else None
+
+    def ids_in(self, *states: str) -> list[str]:
+        marks = ",".join("?" * len(states))
+        return [r["id"] for r in self.db.read(f"SELECT id FROM sales WHERE state IN ({marks}) ORDER BY updated_at",
+                                              states)]
+
+    def of_day(self, day: str) -> list[Sale]:
+        """A business day's sales, oldest first (without lines)."""
+        return [_sale(r) for r in self.db.read("SELECT * FROM sales WHERE biz_date = ? ORDER BY created_at, id",
+                                               (day,))]
+
+    def for_reconciliation(self, day: date, on_the_books: tuple[str, ...], unsure: tuple[str, ...]) -> list[Sale]:
+        """The sales settled on ``day`` (the insurer's clock, ``setl_time``) in ``on_the_books`` states, plus every
+        sale in an ``unsure`` state whatever its day."""
+        marks, umarks = ",".join("?" * len(on_the_books)), ",".join("?" * len(unsure))
+        rows = self.db.read(
+            f"SELECT * FROM sales WHERE (substr(setl_time, 1, 10) = ? AND state IN ({marks})) "
+            f"OR state IN ({umarks}) ORDER BY created_at, id", (day.isoformat(), *on_the_books, *unsure))
+        return [_sale(r) for r in rows]
+
+    def of_month(self, start: str, end: str, states: tuple[str, ...]) -> tuple[list[Sale], list[tuple[str, SaleLine]]]:
+        """Sales of business days in [start, end) in ``states``, and their lines as (sale_id, line)."""
+        marks = ",".join("?" * len(states))
+        where = f"s.biz_date >= ? AND s.biz_date < ? AND s.state IN ({marks})"
+        args = (start, end, *states)
+        sales = [_sale(r) for r in self.db.read(f"SELECT s.* FROM sales s WHERE {where} ORDER BY s.biz_date, s.id",
+                                                args)]
+        lines = [(r["sale_id"], _line(r)) for r in self.db.read(
+            f"SELECT l.* FROM sale_lines l JOIN sales s ON s.id = l.sale_id WHERE {where} "
+            f"ORDER BY l.sale_id, l.line_no", args)]
+        return sales, lines
+
+    def count_by_state(self) -> list[tuple[str, int]]:
+        return [(r[0], r[1]) for r in self.db.read("SELECT state, count(*) FROM sales GROUP BY state ORDER BY state")]
+
+    # -- writing ------------------------------------------------------------------------------------------------
+    def insert(self, conn: Connection, *, sale_id: str, biz_date: str, patient_ref: str, psn_no: str,
+               insutype: str, hi_rxno: str | None, rx: dict[str, Any] | None, acct_used: bool,
+               confirm_selfpay: bool, medfee_sumamt: Decimal, lines: Iterable[NewLine]) -> None:
+        stamp = now()
+        conn.execute(
+            "INSERT INTO sales (id, created_at, updated_at, biz_date, state, patient_ref, psn_no, insutype, "
+            "hi_rxno, rx_json, acct_used, confirm_selfpay, medfee_sumamt) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (sale_id, stamp, stamp, biz_date, SaleState.DRAFT.value, patient_ref, psn_no, insutype, hi_rxno,
+             dumps(rx) if rx else None, int(acct_used), int(confirm_selfpay), f"{medfee_sumamt:.2f}"))
+        conn.executemany(
+            "INSERT INTO sale_lines (sale_id, line_no, med_list_codg, generic_name, drug_name, spec, category, qty, "
+            "price, payment_standard, line_total, donated, trdn_flag, eligible, reasons_json) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [(sale_id, ln.line_no, ln.med_list_codg, ln.generic_name, ln.drug_name, ln.spec, ln.category,
+              str(ln.qty), f"{ln.price:.2f}", f"{ln.payment_standard:.2f}", f"{ln.line_total:.2f}",
+              int(ln.donated), int(ln.trdn), int(not ln.reasons), dumps(list(ln.reasons))) for ln in lines])
+
+    def move(self, conn: Connection, sale_id: str, event: SaleEvent, *, previous: str | None = None,
+             **fields: Any) -> SaleState:
+        """Apply ``event`` (plugin/sale.py ``TRANSITIONS``) and set ``fields`` in the caller's transaction; returns
+        the new state. Refused moves raise ``InvalidState``/``SettlementInDoubt``; a missing sale ``NotFound``.
+
+        ``fields`` are Sale attributes: ``rx, presettle, split, estimate, mismatch, refund, last_error`` (stored as
+        JSON, None clears) and ``setl_id, mdtrt_id, settle_msgid, setl_time, confirm_selfpay``."""
+        current = self.state(sale_id, conn)
+        if current is None:
+            raise NotFound("sale", id=sale_id[:64])
+        target = transition(current, event, previous=previous)
+        sets, args = ["state = ?", "updated_at = ?"], [target.value, now()]
+        for name, value in fields.items():
+            if name in _JSON:
+                sets.append(f"{_JSON[name]} = ?")
+                args.append(None if value is None else dumps(value))
+            elif name in _PLAIN:
+                sets.append(f"{name} = ?")
+                args.append(int(value) if isinstance(value, bool) else value)
+            else:
+                raise TypeError(f"not a sale field: {name}")
+        cur = conn.execute(f"UPDATE sales SET {', '.join(sets)} WHERE id = ? AND state = ?",
+                           (*args, sale_id, current))
+        if cur.rowcount != 1:   # cannot happen under BEGIN IMMEDIATE; refuse rather than guess
+            raise transition_race(sale_id)
+        return target
+
+    def touch(self, conn: Connection, sale_id: str) -> None:
+        conn.execute("UPDATE sales SET updated_at = ? WHERE id = ?", (now(), sale_id))
+
+    def adopt_interrupted(self, conn: Connection) -> int:
+        """Sales a crash left mid-flight (settling/refunding) take the LOST move; returns how many."""
+        moved = 0
+        for r in conn.execute("SELECT id FROM sales WHERE state IN (?, ?)",
+                              (SaleState.SETTLING.value, SaleState.REFUNDING.value)).fetchall():
+            self.move(conn, r["id"], SaleEvent.LOST)
+            moved += 1
+        return moved
+
+
+def transition_race(sale_id: str) -> Exception:
+    from plugin.errors import RxlaneError
+    return RxlaneError("INVALID_STATE", details={"sale_id": sale_id[:64]})
