@@ -2,7 +2,7 @@
 
 Shared by bench_flow, bench_durability and bench_concurrency so that they measure the same flow the same way:
 real HTTP to rxlane (waitress, as `rxlane serve` runs it), real HTTP from rxlane to the sandbox. The demo books have
-one drug per filing, so the rig seeds three cheap drugs of its own through the sandbox admin API (DESIGN §3) and a
+one drug per filing, so the rig seeds three cheap drugs of its own through the sandbox admin API (docs/sandbox.md) and a
 fresh patient + prescription per flow (a circulated prescription is dispensed once; a fresh patient keeps the
 year-to-date accumulators, and so the split's cost, the same for every flow).
 """

@@ -1,4 +1,4 @@
-"""What "journal before send" (DESIGN §5: SQLite WAL, synchronous=FULL) costs a settlement on this disk.
+"""What "journal before send" (docs/architecture.md: SQLite WAL, synchronous=FULL) costs a settlement on this disk.
 
 Baseline, same run, same filesystem as the ledger: the raw cost of one SQLite commit (WAL, FULL) of one ~1 KB row —
 one fdatasync of the -wal file. Figures:

@@ -1,9 +1,9 @@
 """The small protocol every device driver follows, and the configuration that names a device.
 
-Borrowed from the Odoo IoT box (STYLE.md): each device reports exactly one of `connected`, `connecting`,
+Borrowed from the Odoo IoT box (docs/developing.md): each device reports exactly one of `connected`, `connecting`,
 `disconnected`, `error`, with the last error text, so the counter page's device panel can say what is wrong in
 words. Model settings (baud rate, framing, prefix/suffix, printer code page) are data in
-`config/devices/<model>.toml`; the store's `[[devices]]` entry overrides them (DESIGN §6, §7).
+`config/devices/<model>.toml`; the store's `[[devices]]` entry overrides them (docs/configuration.md, docs/hardware.md).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Cut a serial byte stream into scan frames, and decide whether a frame is a real scan.
 
 Scanners and card readers talk in frames: the payload followed by a terminator (`cr`, `lf`, `crlf`), wrapped
-in STX/ETX (`stx_etx`), or simply followed by silence (`timeout`) — DESIGN §7. Reads arrive split at arbitrary
+in STX/ETX (`stx_etx`), or simply followed by silence (`timeout`) — docs/hardware.md. Reads arrive split at arbitrary
 points, so the framer buffers; a line that never ends (a scanner configured for another terminator, a 64 KB
 burst of noise) must not grow memory without bound, so a frame longer than `max_frame` is thrown away whole
 (its tail too, up to the next terminator) and counted in `dropped`.
@@ -17,7 +17,7 @@ STX = b"\x02"
 ETX = b"\x03"
 KINDS = ("cr", "lf", "crlf", "stx_etx", "timeout")
 _TERMINATORS = {"cr": b"\r", "lf": b"\n", "crlf": b"\r\n"}
-# GS1 group separator (FNC1 in a scan) is part of the payload (DESIGN §7); every other control character
+# GS1 group separator (FNC1 in a scan) is part of the payload (docs/hardware.md); every other control character
 # in a decoded frame means line noise or a wrong baud rate.
 _ALLOWED_CONTROLS = {"\x1d"}
 _PLAIN_ASCII = re.compile(rb"[\x20-\x7e\x1d]*")

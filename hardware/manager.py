@@ -1,12 +1,12 @@
 """The device registry: one loop per scanner / card reader, periodic re-probing of printers, state events.
 
-Like the Odoo IoT box's drivers (STYLE.md), each input device gets its own thread that opens the port, reads
+Like the Odoo IoT box's drivers (docs/developing.md), each input device gets its own thread that opens the port, reads
 frames and hands every good one to `on_scan(device_name, text)`. When the device goes away (unplugged,
 power-cycled, socket closed) the loop closes the port and retries with backoff capped at `reprobe_s`, so a
-scanner plugged in after start, or plugged back in, is found without a restart (DESIGN §7). Every change of
+scanner plugged in after start, or plugged back in, is found without a restart (docs/hardware.md). Every change of
 (state, error) is pushed through `on_state(name, state, error)` for the counter page's device panel.
 
-The service passes the callbacks in: `hardware` never imports `plugin` (DESIGN §2). The manager never grabs
+The service passes the callbacks in: `hardware` never imports `plugin` (docs/architecture.md). The manager never grabs
 the keyboard — keyboard-wedge scanners type into the counter page or the POS and need nothing here.
 """
 from __future__ import annotations
@@ -228,7 +228,7 @@ class DeviceManager:
         try:
             callback(entry.config.name, text)
         except Exception:  # the service's problem must not stop the device loop
-            # the text is not logged: a card read is personal data (DESIGN §8)
+            # the text is not logged: a card read is personal data (docs/security.md)
             log.exception("callback failed for device %s", entry.config.name)
 
     def _run_printer_probe(self) -> None:

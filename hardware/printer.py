@@ -3,7 +3,7 @@
 URLs: `file:///var/spool/rxlane/slips.bin` (append the raw bytes — for tests and for a spooler that picks them
 up), `tcp://192.168.1.50:9100` (raw ESC/POS over TCP, what Epson/Xprinter network models speak), and any pyserial
 URL (`/dev/ttyUSB0`, `/dev/usb/lp0` opened as a serial device, `socket://…`). The connection is opened per
-job: a printer that was power-cycled between two sales is simply reached again (DESIGN §7).
+job: a printer that was power-cycled between two sales is simply reached again (docs/hardware.md).
 
 A printer that is off or unreachable never raises out of `write`: it returns False and reports state "error"
 with a readable message, because a missing slip must never fail a settlement that already moved money.

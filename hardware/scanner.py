@@ -1,4 +1,4 @@
-"""A barcode scanner on a serial line (USB CDC, RS-232, a network scanner, a pty in tests) — DESIGN §7.
+"""A barcode scanner on a serial line (USB CDC, RS-232, a network scanner, a pty in tests) — docs/hardware.md.
 
 The driver reads whatever bytes are available, cuts them into frames with the model's framing, and decodes
 each frame with the model's encoding. A frame that does not decode cleanly (wrong baud rate, line noise) is a

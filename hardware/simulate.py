@@ -1,4 +1,4 @@
-"""Pretend devices, so tests and demos drive the real serial code (DESIGN §7, STYLE.md "pyserial").
+"""Pretend devices, so tests and demos drive the real serial code (docs/hardware.md, docs/developing.md "pyserial").
 
 - `PtyScanner`: a pseudo-terminal pair. The driver opens `.path` — a symlink in a temp folder pointing at the
   current slave tty — exactly as it would open `/dev/serial/by-id/usb-Honeywell…`. `unplug()` closes the

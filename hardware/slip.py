@@ -2,9 +2,9 @@
 
 Pure rendering: a plain `sale` dict in, bytes or text out — no device, no clock, no ledger. The money is
 already two-decimal strings; the only arithmetic is 大额或大病 = hifob_pay + hifmi_pay (Decimal). The slip
-shows who paid what in the insurer's split (统筹 / 大额或大病 / 个人账户 / 现金, reference/nhsa.md setlinfo).
+shows who paid what in the insurer's split (统筹 / 大额或大病 / 个人账户 / 现金, docs/gateway.md setlinfo).
 
-Privacy (DESIGN §8): the slip is handed across the counter, so it prints only masked names and ID numbers.
+Privacy (docs/security.md): the slip is handed across the counter, so it prints only masked names and ID numbers.
 It is given masked values; if an unmasked one slips through, it is masked here again rather than printed.
 
 `sale` = {pharmacy: {name, code}, time, patient: {name_masked, certno_masked, insutype}, setl_id, hi_rxno,
@@ -20,9 +20,11 @@ import subprocess
 import unicodedata
 import warnings
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from adapters.nhsa.money import wire
 
 INSUTYPE_NAMES = {
     "310": "职工基本医疗保险",
@@ -33,7 +35,6 @@ INSUTYPE_NAMES = {
     "391": "城镇居民基本医疗保险",
     "392": "城乡居民大病医疗保险",
 }
-_CENT = Decimal("0.01")
 # ESC/POS: ESC @ (initialise), FS & (Chinese character mode: GB18030/GBK double-byte text on Chinese firmware)
 ESC_INIT = b"\x1b@"
 FS_CHINESE_ON = b"\x1c&"
@@ -64,8 +65,8 @@ def _money(value: Any) -> str:
     if value in (None, ""):
         return "0.00"
     try:
-        return str(Decimal(str(value)).quantize(_CENT, rounding=ROUND_HALF_UP))
-    except InvalidOperation:
+        return wire(value)
+    except (InvalidOperation, ValueError):
         return str(value)
 
 

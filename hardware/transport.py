@@ -1,7 +1,7 @@
 """Open a pyserial URL and turn every low-level failure into one readable `DeviceError`.
 
 One place maps `serial.SerialException` / `OSError` to the words the device panel shows ("no such device",
-"permission denied", "device disconnected"), the way httpx's `map_exceptions()` does (STYLE.md), instead of
+"permission denied", "device disconnected"), the way httpx's `map_exceptions()` does (docs/developing.md), instead of
 try/except scattered through each driver. Any pyserial URL works: `/dev/ttyACM0`, `COM3`, `/dev/pts/N`,
 `socket://host:port`, `rfc2217://host:port`, `loop://`.
 """

@@ -1,4 +1,4 @@
-"""Layered configuration (DESIGN §6): defaults.toml → chain file → store file → RXLANE_SECTION__KEY variables.
+"""Layered configuration (docs/configuration.md): defaults.toml → chain file → store file → RXLANE_SECTION__KEY variables.
 
 Every layer is validated against one schema, so a typo in a store file is an error naming the file and key rather
 than a silently ignored setting. Secrets are read from the environment or a secret file and never printed.
@@ -45,7 +45,7 @@ class ServerSettings(_Section):
 
     @property
     def tokens_required(self) -> bool:
-        """Beyond loopback every call needs a token, whatever the file says (DESIGN §8)."""
+        """Beyond loopback every call needs a token, whatever the file says (docs/security.md)."""
         return self.require_tokens or not self.host.startswith(("127.", "::1", "localhost"))
 
 

@@ -1,4 +1,4 @@
-"""Named crash points for the fault suite (DESIGN §5: "kill the process at every step of the flow").
+"""Named crash points for the fault suite (docs/architecture.md: "kill the process at every step of the flow").
 
 `RXLANE_CRASH_AT=settle.after_send` makes the process SIGKILL itself when it reaches that point — no cleanup, no
 flush, exactly like a counter PC losing power — so tests can prove that every sale ends settled once or reversed.

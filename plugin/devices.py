@@ -94,7 +94,7 @@ class CounterDevices:
         return set(self.kinds)
 
     def scan_answer(self, device: str, text: str) -> dict[str, Any]:
-        """The scan event's data: the scan answer of DESIGN §4 plus `device`, or an `error` object."""
+        """The scan event's data: the scan answer of docs/pos-integration.md plus `device`, or an `error` object."""
         if self.kinds.get(device) == "card_reader":
             try:
                 card = parse_card(text)

@@ -1,6 +1,6 @@
 """The "three fixed" (三定) eligibility checks: may the fund pay for this dual-channel line today?
 
-Implements reference/policies.md §2. Chongqing manages 定用药资质、定医院、定责任医师 (渝医保发〔2021〕12号 §四),
+Implements docs/policies.md §2. Chongqing manages 定用药资质、定医院、定责任医师 (渝医保发〔2021〕12号 §四),
 Jilin 定机构、定医师、定药品 by generic name (吉医保发〔2023〕29号 §一, §四(三)); a first filing is recognised across
 the whole province (赣医保发〔2022〕2号 §二(四)5 "首次备案，全省互认"). Every failure is a stable reason code from
 ``plugin/errors.py`` ``REASONS``; an empty list means the line is eligible.
@@ -67,7 +67,7 @@ class PolicyView(Protocol):
 
 
 # --- reading JSON -------------------------------------------------------------------------------------------------
-# The shapes are the sandbox admin API's bodies (DESIGN §3). Every refusal names the field so a POS developer or
+# The shapes are the sandbox admin API's bodies (docs/sandbox.md). Every refusal names the field so a POS developer or
 # a tester seeding the sandbox sees at once which value is wrong.
 
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")

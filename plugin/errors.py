@@ -87,7 +87,7 @@ ERRORS: dict[str, ErrorSpec] = {s.code: s for s in [
           "系统内部错误，请记录请求编号并联系技术支持。"),
 ]}
 
-#: Eligibility reasons (policies.md §2). They appear per line in ``reasons``; a line with any of them is not paid
+#: Eligibility reasons (docs/policies.md §2). They appear per line in ``reasons``; a line with any of them is not paid
 #: by the fund. The Chinese text tells the pharmacist what to do next.
 REASONS: dict[str, ErrorSpec] = {s.code: s for s in [
     _spec("NO_FILING", 422, "The patient has no dual-channel filing for this drug.",

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from adapters.nhsa import transactions as tx
+from adapters.nhsa.money import money as wire_money
 from plugin import eligibility as rules
 from plugin.errors import RxlaneError, UpstreamRefused
 from plugin.store import Ledger, PatientRow
@@ -104,7 +105,7 @@ def _person(out: dict) -> dict[str, Any]:
         "psn_no": parsed.psn_no, "psn_name": parsed.psn_name, "certno": parsed.certno, "gend": parsed.gend,
         "age": parsed.age, "insutype": chosen.insutype, "psn_type": chosen.psn_type,
         "insuplc_admdvs": chosen.insuplc_admdvs, "balc": str(chosen.balc),
-        "ytd": {k: str(tx.money(ytd.get(k))) for k in ("deductible_paid", "fund_paid", "selfpay",
+        "ytd": {k: str(wire_money(ytd.get(k))) for k in ("deductible_paid", "fund_paid", "selfpay",
                                                        "supplementary_paid")},
     }
 

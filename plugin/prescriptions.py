@@ -1,4 +1,4 @@
-"""Circulated e-prescriptions (处方流转, nhsa.md 7202/7203): fetch by number or list a patient's.
+"""Circulated e-prescriptions (处方流转, docs/gateway.md 7202/7203): fetch by number or list a patient's.
 
 The platform's answer is mapped to the `Prescription` mapping of plugin.eligibility, so the same rules judge it
 here and in the sandbox.

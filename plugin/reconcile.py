@@ -1,4 +1,4 @@
-"""Daily reconciliation with the insurer (DESIGN §5; nhsa.md 3201 对总账, 3202 明细对账).
+"""Daily reconciliation with the insurer (docs/architecture.md; docs/gateway.md 3201 对总账, 3202 明细对账).
 
 Once a day the pharmacy's books are held against the insurer's: 3201 compares the totals of the day's settled
 sales per insutype and clearing type, 3202 compares every settlement row by row. Every difference is listed; where
@@ -125,7 +125,7 @@ def match_in_doubt(missing: dict[str, Any], candidates: Iterable[SaleRow]) -> Sa
 
 def insurer_setlinfo(missing: dict[str, Any]) -> dict[str, str]:
     """What 3202 tells of a settlement, as a setlinfo to record: the ids and the three compared amounts; the
-    patient's cash share follows from them (policies.md §3: fund + account + cash = total)."""
+    patient's cash share follows from them (docs/policies.md §3: fund + account + cash = total)."""
     amounts = {k: fen(v) for k, v in (missing.get("insurer") or {}).items()}
     info = {"setl_id": str(missing.get("setl_id") or ""), **{k: wire(v) for k, v in amounts.items()}}
     if missing.get("mdtrt_id"):

@@ -1,7 +1,7 @@
 """Startup and background recovery: no sale stays between states, no upload stays unsent.
 
 A sale left in `settling`/`refunding` by a crash has a committed journal row and no recorded answer: its outcome
-is unknown, so it becomes in doubt and is resolved by reversal (2601) of the journaled msgid (DESIGN §5).
+is unknown, so it becomes in doubt and is resolved by reversal (2601) of the journaled msgid (docs/architecture.md).
 """
 from __future__ import annotations
 

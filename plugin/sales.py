@@ -26,9 +26,9 @@ from plugin.outbox import enqueue_sale_uploads
 from plugin.policy import Policy, QuoteLine, QuoteRequest, Ytd
 from plugin.policy import split as policy_split
 from plugin.privacy import scrub
-from plugin.sale import IN_DOUBT_STATES, Order, Sale, SaleEvent, SaleState, transition
+from plugin.sale import IN_DOUBT_STATES, Order, Sale, SaleEvent, SaleLine, SaleState, transition
 from plugin.splits import compare, split_from_answer
-from plugin.store import Connection, Ledger, NewLine, now
+from plugin.store import Connection, Ledger, now
 from plugin.store.journal import REVERSED as JOURNAL_REVERSED
 from plugin.upstream import Upstream, insurer_data
 
@@ -83,7 +83,7 @@ class SaleService:
         if order.hi_rxno:
             rx = prescriptions.download(self.upstream, hi_rxno=order.hi_rxno,
                                         insuplc_admdvs=person["insuplc_admdvs"])
-        lines: list[NewLine] = []
+        lines: list[SaleLine] = []
         entries: dict[str, dict[str, Any]] = {}
         for no, line in enumerate(order.lines, start=1):
             entry = self.catalog.entry(line.med_list_codg)
@@ -99,12 +99,12 @@ class SaleService:
             entries[line.med_list_codg] = entry
             codes = self.judge(person=person, filings=filings, rx=rx, entry=entry, price=line.price,
                                donated=line.donated)
-            lines.append(NewLine(
+            lines.append(SaleLine(
                 line_no=no, med_list_codg=line.med_list_codg, generic_name=entry["generic_name"],
                 drug_name=entry["drug_name"], spec=entry["spec"], category=entry["category"], qty=line.qty,
                 price=line.price, payment_standard=Decimal(entry["payment_standard"]),
                 line_total=Decimal(wire(line.price * line.qty)), donated=line.donated, trdn=trdn,
-                reasons=tuple(codes)))
+                eligible=not codes, reasons=tuple(codes)))
         sale_id = "S" + datetime.now().strftime("%Y%m%d") + secrets.token_hex(6).upper()
         medfee = sum((ln.line_total for ln in lines), Decimal("0"))
         with self.ledger.transaction(durable=False) as c:
@@ -112,10 +112,9 @@ class SaleService:
                                      psn_no=person["psn_no"], insutype=person["insutype"], hi_rxno=order.hi_rxno,
                                      rx=rx, acct_used=order.acct_used, confirm_selfpay=order.confirm_selfpay,
                                      medfee_sumamt=medfee, lines=lines)
-            stored = self.ledger.sales.lines(sale_id) if any(ln.trace_codes for ln in order.lines) else []
             for new, line in zip(lines, order.lines):
                 if line.trace_codes:
-                    packs.add_codes(self.ledger.trace_codes, c, sale_id, line.trace_codes, lines=stored,
+                    packs.add_codes(self.ledger.trace_codes, c, sale_id, line.trace_codes, lines=lines,
                                     entries=entries, prefix_len=self.trace_prefix_len, today=today,
                                     line_no=new.line_no)
             crash_point("create.before_commit")

@@ -1,4 +1,4 @@
-"""The insurer's answer as the split object of DESIGN §4, and where it differs from rxlane's own estimate.
+"""The insurer's answer as the split object of docs/pos-integration.md, and where it differs from rxlane's own estimate.
 
 The estimate is computed with the same rules as the insurer (plugin/policy); a difference is shown and audited,
 never silently corrected (issue: the local estimate checks the insurer).
@@ -12,7 +12,7 @@ from plugin.money import SPLIT_FIELDS, fen, wire
 
 
 def split_from_answer(output: dict[str, Any], estimate: dict[str, Any]) -> dict[str, Any]:
-    """The insurer's setlinfo as the split object of DESIGN §4; lines from its detlcutinfo where it gives them."""
+    """The insurer's setlinfo as the split object of docs/pos-integration.md; lines from its detlcutinfo where it gives them."""
     setl = tx.parse_setlinfo(output)
     split: dict[str, Any] = setl.split()
     by_code = {d.get("med_list_codg"): d for d in setl.lines}

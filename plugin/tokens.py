@@ -1,4 +1,4 @@
-"""Per-terminal API tokens (DESIGN §8): needed when rxlane listens beyond loopback.
+"""Per-terminal API tokens (docs/security.md): needed when rxlane listens beyond loopback.
 
 A token is shown once at creation; the ledger keeps only its SHA-256, so a copied ledger file grants nothing.
 Scopes: `sales` (the POS API), `pii` (answers with unmasked names and numbers; every such use is audited),

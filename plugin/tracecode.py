@@ -1,7 +1,7 @@
 """Classify one scanned string — a pack's traceability code, a GS1 DataMatrix, an ID number, an e-voucher, a social
-security card, a prescription number — and parse it into the scan answer of DESIGN §4.
+security card, a prescription number — and parse it into the scan answer of docs/pos-integration.md.
 
-Implements reference/nhsa.md "Drug traceability codes": the domestic code (码上放心) is 20 digits beginning with 8,
+Implements docs/gateway.md "Drug traceability codes": the domestic code (码上放心) is 20 digits beginning with 8,
 and the platform refuses anything else before lookup, so we refuse it here first, saying exactly what is wrong;
 some packs carry GS1 element strings (AI 01 GTIN, 17 expiry, 10 lot, 21 serial) instead. Most field failures are
 scrambled scans (a lost group separator, a wrong keyboard mode, two codes run together), so each gets its own
@@ -104,7 +104,7 @@ class Scan:
         return scan
 
     def to_dict(self) -> dict[str, Any]:
-        """The scan answer of DESIGN §4: ``{"kind", "raw_length", …fields}``."""
+        """The scan answer of docs/pos-integration.md: ``{"kind", "raw_length", …fields}``."""
         return {"kind": self.kind, "raw_length": self.raw_length, **self.fields}
 
 

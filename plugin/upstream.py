@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from adapters.nhsa.client import Answer, Envelope, GatewayClient
 from adapters.nhsa.errors import GatewayError, GatewayProtocolError, GatewayRefused
-from plugin.errors import InvalidInput, UpstreamRefused, UpstreamUnavailable
+from plugin.errors import InvalidInput, RxlaneError, UpstreamRefused, UpstreamUnavailable
+from plugin.retry import SIGN_IN, RetryPolicy
 
 
 def refused(exc: GatewayRefused) -> UpstreamRefused:
@@ -55,29 +56,42 @@ class UpstreamStatus:
 
 
 class Upstream:
-    def __init__(self, client: GatewayClient, on_latency: Callable[[str, float], None] | None = None):
+    def __init__(self, client: GatewayClient, on_latency: Callable[[str, float], None] | None = None, *,
+                 retry: RetryPolicy = SIGN_IN, clock: Callable[[], float] = time.monotonic):
         self.client = client
         self.status = UpstreamStatus()
         self._sign_lock = threading.Lock()
         self._signed_day: str | None = None
         self._on_latency = on_latency
+        self._retry = retry
+        self._clock = clock
+        self._sign_failures = 0
+        self._sign_again_at = 0.0
+        self._sign_error: RxlaneError | None = None
 
     # -- sign-in once a day and after a restart (9001) ------------------------------------------------------------
     def ensure_signed_in(self) -> None:
+        """Sign in (9001) once a day. After a failed sign-in the next attempt waits out the retry policy's delay
+        (with jitter, so counters do not return together after an outage); meanwhile callers get the last
+        failure at once instead of each sending a sign-in of its own."""
         today = datetime.now().strftime("%Y-%m-%d")
         if self._signed_day == today:
             return
         with self._sign_lock:
             if self._signed_day == today:
                 return
+            if self._sign_error is not None and self._clock() < self._sign_again_at:
+                raise self._sign_error
             try:
                 sign_no = self.client.sign_in()
-            except GatewayRefused as exc:
-                self._note_error(exc)
-                raise refused(exc) from None
             except GatewayError as exc:
                 self._note_error(exc)
-                raise unavailable(exc) from None
+                err: RxlaneError = refused(exc) if isinstance(exc, GatewayRefused) else unavailable(exc)
+                self._sign_failures += 1
+                self._sign_again_at = self._clock() + self._retry.delay(self._sign_failures)
+                self._sign_error = err
+                raise err from None
+            self._sign_failures, self._sign_error = 0, None
             self._signed_day = today
             self.status.signed_in = True
             self.status.sign_no = sign_no

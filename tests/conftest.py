@@ -16,7 +16,7 @@ from plugin.config import load_settings
 from plugin.logs import configure_logging
 
 # Every log line the suite writes goes to one file as well; at the end of the session the log scrubber reads it
-# and fails the run if an unmasked ID number appears (DESIGN §8, 个人信息保护法).
+# and fails the run if an unmasked ID number appears (docs/security.md, 个人信息保护法).
 SESSION_LOG = Path(os.environ.get("RXLANE_TEST_LOG", tempfile.gettempdir())) / f"rxlane-tests-{os.getpid()}.jsonl"
 configure_logging(stream=open(SESSION_LOG, "w", encoding="utf-8"))  # noqa: SIM115 — lives for the session
 

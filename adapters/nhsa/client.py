@@ -2,7 +2,7 @@
 
 All low-level failures are translated in ONE place, ``map_exceptions`` (after httpx): whether money may have moved
 is decided there and nowhere else. Callers journal ``Envelope.msgid`` and body between ``prepare`` and ``send``
-(DESIGN §5 "journal before send").
+(docs/architecture.md "journal before send").
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The insurer's request/answer envelope (nhsa.md "Request envelope", "Response envelope") and message ids.
+"""The insurer's request/answer envelope (docs/gateway.md "Request envelope", "Response envelope") and message ids.
 
 ``msgid`` is the key of journaling and of 冲正 (2601): it must be unique per message for the life of the pharmacy's
 institution code, including across restarts inside the same second. ``MsgIdGenerator`` therefore starts above the

@@ -1,4 +1,4 @@
-"""PaaS gateway signing headers (nhsa.md "Transport"): ``x-tif-*``, on where the province uses the gateway.
+"""PaaS gateway signing headers (docs/gateway.md "Transport"): ``x-tif-*``, on where the province uses the gateway.
 
 ``x-tif-signature`` = lowercase hex SHA-256 of ``timestamp + secret + nonce + timestamp`` (UTF-8). The secret is an
 argument only; it is never stored here, logged, or put in an exception message.

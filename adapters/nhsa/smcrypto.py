@@ -1,4 +1,4 @@
-"""National commercial-crypto (国密) protection of the gateway envelope (nhsa.md "Transport", "Request envelope":
+"""National commercial-crypto (国密) protection of the gateway envelope (docs/gateway.md "Transport", "Request envelope":
 ``signtype``, ``cainfo``): an SM3 digest or SM2 signature of the message and an SM4-encrypted body.
 
 Some provinces require it, most do not, so it is off by default and one code path serves all: with every setting

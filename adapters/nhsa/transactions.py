@@ -1,45 +1,18 @@
-"""Typed inputs and outputs per transaction number (nhsa.md "Transactions", "Electronic prescription circulation").
+"""Typed inputs and outputs per transaction number (docs/gateway.md "Transactions", "Electronic prescription circulation").
 
 Builders return the ``input`` dict of the envelope; parsers take ``Answer.output``. Field names stay exactly as the
 insurer spells them so the code can be held against the specification. Money arrives as JSON numbers or strings
-and is parsed via ``str()`` into Decimal (a float never touches money). Fields marked *(sandbox)* in nhsa.md are
+and is parsed via ``str()`` into Decimal (a float never touches money). Fields marked *(sandbox)* in docs/gateway.md are
 read when present and default otherwise, so a real gateway that lacks them still parses.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Iterable
 
 from adapters.nhsa.errors import GatewayProtocolError
-
-CENT = Decimal("0.01")
-
-
-MAX_AMOUNT = Decimal("1e12")
-
-
-def money(value: Any, default: str = "0") -> Decimal:
-    """Money or quantity from the wire: number or string → Decimal via str(); empty → ``default``. Anything else
-    (a bool, an object, NaN, Infinity, an absurd size) means the answer cannot be trusted: a protocol error."""
-    if value is None or value == "":
-        return Decimal(default)
-    if isinstance(value, (bool, dict, list)):
-        raise GatewayProtocolError(f"Not a decimal amount in the insurer's answer: {type(value).__name__}")
-    try:
-        d = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise GatewayProtocolError(f"Not a decimal amount in the insurer's answer: {str(value)[:20]!r}") from None
-    if not d.is_finite() or abs(d) >= MAX_AMOUNT:
-        raise GatewayProtocolError(f"Not a usable amount in the insurer's answer: {str(value)[:20]!r}")
-    return d
-
-
-def wire(amount: Decimal | str | int) -> str:
-    """Two-decimal string for the wire ("230.00")."""
-    from decimal import ROUND_HALF_UP
-    return str(Decimal(str(amount)).quantize(CENT, rounding=ROUND_HALF_UP))
-
+from adapters.nhsa.money import SETL_MONEY, count, fen, money, wire
 
 def _node(output: dict[str, Any], *names: str) -> Any:
     """Outputs nest differently between provinces ({"setlinfo": …} vs {"data": {"setlinfo": …}})."""
@@ -58,17 +31,6 @@ def as_rows(value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, list):
         raise GatewayProtocolError(f"Expected a list in the insurer's answer, got {type(value).__name__}.")
     return [r for r in value if isinstance(r, dict)]
-
-
-def count(value: Any, default: int = 0) -> int:
-    """A whole number from the wire (``3``, ``"3"``, ``3.0``); empty → ``default``; anything else is a protocol
-    error, never a ValueError escaping the parser."""
-    if value is None or value == "":
-        return default
-    d = money(value)
-    if d != d.to_integral_value():
-        raise GatewayProtocolError(f"Not a whole number in the insurer's answer: {str(value)[:20]!r}")
-    return int(d)
 
 
 def _s(d: dict[str, Any], key: str) -> str:
@@ -248,8 +210,7 @@ class DrugLine:
 
     @property
     def det_item_fee_sumamt(self) -> Decimal:
-        from decimal import ROUND_HALF_UP
-        return (self.pric * self.cnt).quantize(CENT, rounding=ROUND_HALF_UP)
+        return fen(self.pric * self.cnt)
 
     def to_wire(self) -> dict[str, Any]:
         return {"feedetl_sn": self.feedetl_sn, "rxno": self.rxno, "rx_circ_flag": self.rx_circ_flag,
@@ -272,32 +233,16 @@ def settle_input(*, psn_no: str, mdtrt_cert_type: str, mdtrt_cert_no: str, insut
             "drugdetail": [line.to_wire() for line in lines]}
 
 
-SETL_MONEY = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt",
-              "act_pay_dedc", "hifp_pay", "hifmi_pay", "hifob_pay", "maf_pay", "oth_pay", "fund_pay_sumamt",
-              "psn_part_amt", "acct_pay", "psn_cash_pay", "balc")
 
 
 @dataclass(frozen=True)
 class SetlInfo:
+    """A settlement as the insurer answered it (2101/2102 ``setlinfo``; 2103 answers its cancellation the same
+    way). ``amounts`` holds every field of ``SETL_MONEY`` as a Decimal (absent fields as 0)."""
     setl_id: str
     mdtrt_id: str
     psn_no: str
-    medfee_sumamt: Decimal
-    fulamt_ownpay_amt: Decimal
-    overlmt_selfpay: Decimal
-    preselfpay_amt: Decimal
-    inscp_scp_amt: Decimal
-    act_pay_dedc: Decimal
-    hifp_pay: Decimal
-    hifmi_pay: Decimal
-    hifob_pay: Decimal
-    maf_pay: Decimal
-    oth_pay: Decimal
-    fund_pay_sumamt: Decimal
-    psn_part_amt: Decimal
-    acct_pay: Decimal
-    psn_cash_pay: Decimal
-    balc: Decimal
+    amounts: dict[str, Decimal]
     clr_optins: str = ""
     clr_way: str = ""
     clr_type: str = ""
@@ -306,8 +251,8 @@ class SetlInfo:
     lines: tuple[dict[str, Any], ...] = ()
 
     def split(self) -> dict[str, str]:
-        """The money fields as two-decimal strings (the split object of DESIGN §4, without lines)."""
-        return {name: wire(getattr(self, name)) for name in SETL_MONEY}
+        """The money fields as two-decimal strings (the API's split object, without lines)."""
+        return {name: wire(self.amounts[name]) for name in SETL_MONEY}
 
 
 def parse_setlinfo(output: dict[str, Any]) -> SetlInfo:
@@ -324,7 +269,7 @@ def parse_setlinfo(output: dict[str, Any]) -> SetlInfo:
         lines.append(row)
     return SetlInfo(
         setl_id=_s(info, "setl_id"), mdtrt_id=_s(info, "mdtrt_id"), psn_no=_s(info, "psn_no"),
-        **{name: money(info.get(name)) for name in SETL_MONEY},
+        amounts={name: money(info.get(name)) for name in SETL_MONEY},
         clr_optins=_s(info, "clr_optins"), clr_way=_s(info, "clr_way"), clr_type=_s(info, "clr_type"),
         setl_time=_s(info, "setl_time"), setldetail=tuple(as_rows(_node(output, "setldetail"))), lines=tuple(lines))
 
@@ -356,7 +301,7 @@ def parse_reversal(output: dict[str, Any]) -> Reversal:
 
 # -- 3505 / 3506 商品销售 / 退货 -----------------------------------------------------------------------------------------
 def sale_upload_input(lines: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """3505: each line carries the nhsa.md fields and ``drugtracinfo: [{drug_trac_codg}]`` (one per package)."""
+    """3505: each line carries the docs/gateway.md fields and ``drugtracinfo: [{drug_trac_codg}]`` (one per package)."""
     return {"selinfo": [dict(line) for line in lines]}
 
 
@@ -504,7 +449,7 @@ def dispense_result_input(*, hi_rxno: str, setl_id: str, setl: SetlInfo | None =
                             "setl_time": setl_time or (setl.setl_time if setl else "")}
     if setl is not None:
         for name in ("fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay"):
-            data[name] = wire(getattr(setl, name))
+            data[name] = wire(setl.amounts[name])
     if cancel:
         data["rx_stas_codg"] = "cancel"
     return {"data": data, "selinfo": [dict(s) for s in selinfo]}

@@ -2,7 +2,7 @@
 
 For each ``drugdetail`` line: the catalogue entry, the person's filings and the circulated prescription are run
 through ``plugin.eligibility.check_line``; then ``plugin.policy.split`` divides the money with the person's
-year-to-date accumulators (policies.md §2, §3). Keeping every call here means a drift of those interfaces is
+year-to-date accumulators (docs/policies.md §2, §3). Keeping every call here means a drift of those interfaces is
 fixed in one file. A line the pharmacy flagged as wholly self-paid (``fulamt_ownpay_flag: "1"``, sandbox field:
 the pharmacist confirmed) is passed to the split as not eligible with its reasons; an ineligible line that is not
 flagged refuses the whole message, as does a price above the payment standard under ``reject``.
@@ -17,21 +17,18 @@ from plugin.errors import REASONS, RxlaneError
 from plugin.eligibility import Patient, check_line, find_filing
 from plugin.policy import Policy, QuoteLine, QuoteRequest, Ytd, load_region, policy_from_mapping, split
 
+from adapters.nhsa.money import LINE_MONEY, SETL_MONEY
 from adapters.sandbox.books import Books, Person
 from adapters.sandbox.messages import Refusal
 
 __all__ = ["Adjudication", "adjudicate", "resolve_policy", "Policy", "SETL_MONEY"]
 
-SETL_MONEY = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt",
-              "act_pay_dedc", "hifp_pay", "hifmi_pay", "hifob_pay", "maf_pay", "oth_pay", "fund_pay_sumamt",
-              "psn_part_amt", "acct_pay", "psn_cash_pay", "balc")
-LINE_MONEY = ("line_total", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
 #: Not a refusal: the line is recorded for traceability and the fund pays nothing for it (Jilin §二).
 NON_BLOCKING = {"DONATED_SUPPLY"}
 
 
 def resolve_policy(policy: Any) -> Any:
-    """A Policy object, a region name, or a mapping in the TOML schema (DESIGN §6)."""
+    """A Policy object, a region name, or a mapping in the TOML schema (docs/configuration.md)."""
     if policy is None:
         return load_region("jiangxi")
     if isinstance(policy, str):

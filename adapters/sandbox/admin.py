@@ -1,4 +1,4 @@
-"""The sandbox admin API (DESIGN §3, a contract): seed the insurer's books, change its policy, arm faults, read
+"""The sandbox admin API (docs/sandbox.md, a contract): seed the insurer's books, change its policy, arm faults, read
 its ledger. JSON only, served only by the sandbox app. An invalid body is ``400 {"error": {...}}`` naming the field,
 with the same error shape as rxlane's own API (``plugin/errors.py``).
 """

@@ -2,7 +2,7 @@
 
 One re-entrant lock guards all of it; the gateway endpoint holds it for the whole of a message so a settlement,
 its accumulator updates and its msgid record commit together (as one database transaction would at the insurer).
-All money is Decimal. ``ledger()`` renders the books for ``GET /sandbox/ledger`` (DESIGN §3) so tests can compare
+All money is Decimal. ``ledger()`` renders the books for ``GET /sandbox/ledger`` (docs/sandbox.md) so tests can compare
 them with rxlane's own ledger.
 """
 from __future__ import annotations
@@ -10,22 +10,18 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Callable
 
+from adapters.nhsa.money import fen, wire
 from plugin.eligibility import CatalogEntry, Filing, Prescription, last_valid_day
 
-CENT = Decimal("0.01")
 ZERO = Decimal("0")
 YTD_KEYS = ("deductible_paid", "fund_paid", "selfpay", "supplementary_paid")
 
 
-def q2(value: Decimal) -> Decimal:
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def money_str(value: Decimal) -> str:
-    return str(q2(value))
+q2 = fen              # the wire's one rounding rule (adapters/nhsa/money.py)
+money_str = wire
 
 
 @dataclass
@@ -177,7 +173,7 @@ class Books:
             person.ytd[key] = person.ytd[key] + sign * delta.get(key, ZERO)
         person.balc = person.balc - sign * delta.get("acct_pay", ZERO)
 
-    # -- the ledger view (DESIGN §3) ------------------------------------------------------------------------------
+    # -- the ledger view (docs/sandbox.md) ------------------------------------------------------------------------------
     def ledger(self) -> dict[str, Any]:
         with self.lock:
             settlements = []

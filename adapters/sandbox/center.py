@@ -1,4 +1,4 @@
-"""The simulated insurer gateway: one endpoint at the gateway path taking the nhsa.md envelope, dispatching on
+"""The simulated insurer gateway: one endpoint at the gateway path taking the docs/gateway.md envelope, dispatching on
 ``infno`` to the handlers of queries.py, settle.py, uploads.py, reconcile.py and rxplatform.py.
 
 Like a real gateway it answers HTTP 200 with an envelope for every message it can read, ``infcode -1`` and a

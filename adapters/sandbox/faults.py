@@ -1,4 +1,4 @@
-"""Injected gateway faults (DESIGN §3 ``POST /sandbox/faults``): the failures rxlane must survive without losing
+"""Injected gateway faults (docs/sandbox.md ``POST /sandbox/faults``): the failures rxlane must survive without losing
 or doubling money.
 
 | mode | what the sandbox does | what the client must conclude |

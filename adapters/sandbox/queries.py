@@ -1,6 +1,6 @@
 """Sandbox handlers for the transactions that move nothing: 9001 sign-in, 1101 person, 5301 filings, 1312 catalog.
 
-Field names are nhsa.md's; the dual-channel fields of 5301 and 1312 are the sandbox's own (nhsa.md *(sandbox)*).
+Field names are docs/gateway.md's; the dual-channel fields of 5301 and 1312 are the sandbox's own (docs/gateway.md *(sandbox)*).
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def person_info(books: Books, msg: Message) -> dict[str, Any]:
                       "psn_insu_stas": "1", "psn_insu_date": "", "paus_insu_date": "", "cvlserv_flag": "0",
                       "insuplc_admdvs": person.insuplc_admdvs, "emp_name": "",
                       # (sandbox) year-to-date accumulators, so the plug-in's local estimate starts from the
-                      # insurer's numbers (policies.md §3: the accumulators belong to the insurer).
+                      # insurer's numbers (docs/policies.md §3: the accumulators belong to the insurer).
                       "ytd": {k: money_str(v) for k, v in person.ytd.items()}}],
         "idetinfo": [],
     }

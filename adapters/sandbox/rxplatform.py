@@ -1,4 +1,4 @@
-"""Sandbox handlers for the electronic-prescription circulation platform, pharmacy side (nhsa.md 7201–7206).
+"""Sandbox handlers for the electronic-prescription circulation platform, pharmacy side (docs/gateway.md 7201–7206).
 
 7201 parses an e-voucher QR, 7202 lists a person's circulated prescriptions (each with a one-time ``auth_rxno``),
 7203 downloads one, 7204 takes the pharmacist's review, 7206 the dispensing result — which is what marks a

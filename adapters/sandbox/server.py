@@ -1,4 +1,4 @@
-"""Run the sandbox insurer as a real HTTP server (DESIGN §3): the gateway endpoint plus the admin API.
+"""Run the sandbox insurer as a real HTTP server (docs/sandbox.md): the gateway endpoint plus the admin API.
 
 ``start_sandbox`` returns at once with the server running in a background thread (threaded werkzeug), so the
 embedded default (``rxlane serve``), ``rxlane sandbox`` and the tests all use the same server. ``port=0`` picks a

@@ -1,6 +1,6 @@
 """Sandbox handlers that move money: 2101 pre-settlement, 2102 settlement, 2103 cancel, 2601 reversal (冲正).
 
-The rules that protect money (DESIGN §5) as the insurer keeps them: a 2102 msgid commits once (a replay answers the
+The rules that protect money (docs/architecture.md) as the insurer keeps them: a 2102 msgid commits once (a replay answers the
 first result; center.dispatch); a 2601 undoes whatever its original message committed, even when that message's
 answer was lost, and answers "nothing found" for a message that never arrived — then remembers the msgid so the
 original, should it arrive late, is refused instead of settling after its reversal.
@@ -95,7 +95,7 @@ def presettle(books: Books, msg: Message) -> dict[str, Any]:
 
 
 def _delta(split: dict[str, Decimal]) -> dict[str, Decimal]:
-    """What one settlement adds to the insurer's year-to-date (policies.md §3: deductible, basic fund, in-scope
+    """What one settlement adds to the insurer's year-to-date (docs/policies.md §3: deductible, basic fund, in-scope
     personal share before the supplementary tier, supplementary) and takes from the account."""
     return {"deductible_paid": split["act_pay_dedc"], "fund_paid": split["hifp_pay"],
             "selfpay": max(ZERO, split["inscp_scp_amt"] - split["hifp_pay"]),

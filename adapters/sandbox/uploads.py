@@ -1,5 +1,5 @@
-"""Sandbox handlers for 3505 sale upload and 3506 sale return (nhsa.md; traceability rules of nhsa.md "Drug
-traceability codes" and policies.md §6 fraud prevention).
+"""Sandbox handlers for 3505 sale upload and 3506 sale return (docs/gateway.md; traceability rules of docs/gateway.md "Drug
+traceability codes" and docs/policies.md §6 fraud prevention).
 
 A package code is sold once: 3505 refuses a code already sold and not returned, naming it. A 拆零 line
 (``trdn_flag`` "1") may repeat a code that was itself sold split, until the package is used up *(sandbox rule:

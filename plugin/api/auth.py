@@ -1,5 +1,5 @@
 """Who may call: loopback callers (the counter PC itself) need nothing; beyond loopback every call needs a
-per-terminal token (DESIGN §8). Personal data is unmasked only for a token with the `pii` scope, and each such
+per-terminal token (docs/security.md). Personal data is unmasked only for a token with the `pii` scope, and each such
 use is written to the audit trail (个人信息保护法: minimum exposure, accountable access)."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """HTTP plumbing shared by every blueprint: JSON in (Decimal, size and depth limits), JSON errors out in one
-place, request ids, and Idempotency-Key handling for writes (DESIGN §4; stripe-python's rule)."""
+place, request ids, and Idempotency-Key handling for writes (docs/pos-integration.md; stripe-python's rule)."""
 from __future__ import annotations
 
 import functools

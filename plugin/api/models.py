@@ -1,4 +1,4 @@
-"""Typed request bodies of the POS API (DESIGN §4), validated at the boundary.
+"""Typed request bodies of the POS API (docs/pos-integration.md), validated at the boundary.
 
 Money: at most two decimals, never negative, accepted as a string or a JSON number (parsed as Decimal, never
 through float). Quantities: positive, at most three decimals (拆零 sales sell 0.5 of a pack).

@@ -1,4 +1,4 @@
-"""`POST /v1/reconciliation {date}`: run the day's 3201/3202 now and list every difference (DESIGN §4, §5)."""
+"""`POST /v1/reconciliation {date}`: run the day's 3201/3202 now and list every difference (docs/pos-integration.md, docs/architecture.md)."""
 from __future__ import annotations
 
 from datetime import date

@@ -1,4 +1,4 @@
-"""`POST /v1/scans`: classify one scanned string (DESIGN §4 scan answer). A patient credential comes back masked
+"""`POST /v1/scans`: classify one scanned string (docs/pos-integration.md scan answer). A patient credential comes back masked
 with a short-lived `scan_ref` for `POST /v1/patients/identify`; nothing is written to the ledger."""
 from __future__ import annotations
 

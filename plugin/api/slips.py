@@ -1,7 +1,6 @@
 """Settlement slip (结算单): `GET /v1/sales/{id}/slip.txt|.png` and `POST /v1/sales/{id}/print`."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app

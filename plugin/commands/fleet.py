@@ -1,4 +1,4 @@
-"""`rxlane fleet render|inventory|status|report` — chain headquarters' commands (DESIGN §1, §6; deploy/README.md)."""
+"""`rxlane fleet render|inventory|status|report` — chain headquarters' commands (docs/architecture.md, docs/configuration.md; deploy/README.md)."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""``rxlane policy``: compute a settlement split offline, and show the region policies it uses (DESIGN §6).
+"""``rxlane policy``: compute a settlement split offline, and show the region policies it uses (docs/configuration.md).
 
 ``quote`` applies exactly the rules of the sandbox and the local estimate (``plugin.policy.split``), so a partner can
 check a figure without a running service. Errors are the API's error object on stdout with exit status 2; a
@@ -67,7 +67,7 @@ def policy() -> None:
 @click.option("--policy", "policy_file", type=click.Path(dir_okay=False), help="A policy TOML file instead.")
 @click.option("--format", "fmt", type=click.Choice(["json", "table"]), default="json", show_default=True)
 def quote(region: str | None, policy_file: str | None, fmt: str) -> None:
-    """Split the quote JSON read from stdin (DESIGN §6) into fund, account and cash."""
+    """Split the quote JSON read from stdin (docs/configuration.md) into fund, account and cash."""
     def run() -> None:
         chosen = _policy(region, policy_file)
         result = split(chosen, _read_quote())

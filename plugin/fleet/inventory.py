@@ -11,7 +11,7 @@ The ``devices`` cell is a compact list of devices separated by ``;``, each writt
 ``kind`` is ``scanner``, ``card_reader`` or ``printer``; ``url`` is any pyserial (or printer) URL and may itself hold
 colons; the last ``:``-separated field is taken as the framing only when it is one of ``cr lf crlf stx_etx timeout``
 (so ``tcp://10.0.0.5:9100`` stays a URL). An empty cell means no configured devices (keyboard-wedge scanners need
-none, DESIGN §7).
+none, docs/hardware.md).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Sums are exact (``Decimal``) and per drug / per institution across stores. Two things are refused rather than
 guessed: reports of different months in one directory, and the same store twice (it would be counted twice).
 ``patients`` in the chain report is the sum of each store's distinct patients — a patient who bought at two stores
-counts twice, because store reports carry no patient identities (they leave the store; PIPL, DESIGN §8).
+counts twice, because store reports carry no patient identities (they leave the store; PIPL, docs/security.md).
 """
 from __future__ import annotations
 

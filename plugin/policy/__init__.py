@@ -1,4 +1,4 @@
-"""The policy engine: region policy files (DESIGN §6) and the 12-step settlement split (reference/policies.md §3).
+"""The policy engine: region policy files (docs/configuration.md) and the 12-step settlement split (docs/policies.md §3).
 
 Pure rule code shared by the plug-in's local estimate, ``rxlane policy quote`` and the sandbox's insurer double.
 """

@@ -1,4 +1,4 @@
-"""Reading and validating region policy files (``config/policies/<region>.toml``, schema: DESIGN §6).
+"""Reading and validating region policy files (``config/policies/<region>.toml``, schema: docs/configuration.md).
 
 The schema is a contract that partners and tests write by hand, and a wrong number here moves patients' money, so
 the reader is strict: every key is checked, unknown keys are errors (a typo such as ``prepay_ration`` must not
@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 
 import plugin
 from plugin.errors import InvalidInput
-from plugin.policy.amounts import BadValue, money_of, ratio_of
+from plugin.money import BadValue, money_of, ratio_of
 from plugin.policy.model import CategoryRule, Deductible, Policy, Supplementary
 
 _TOP_KEYS = ("region", "name", "source", "admdvs", "price_above_standard", "account_covers",

@@ -1,8 +1,8 @@
 """The values the settlement split works on: a region's policy, a quote request, and the split it produces.
 
-The shapes are contracts: ``Policy`` mirrors the region policy file schema (DESIGN §6), ``QuoteRequest`` the quote
-JSON of ``rxlane policy quote`` (DESIGN §6), and ``Split`` the split object every settlement answer carries
-(DESIGN §4), with the insurer's own field names so the code can be held against the interface specification.
+The shapes are contracts: ``Policy`` mirrors the region policy file schema (docs/configuration.md), ``QuoteRequest`` the quote
+JSON of ``rxlane policy quote`` (docs/configuration.md), and ``Split`` the split object every settlement answer carries
+(docs/pos-integration.md), with the insurer's own field names so the code can be held against the interface specification.
 
 Plain frozen dataclasses, not pydantic: ``split`` runs on every scan-to-settle round trip and in the sandbox, and
 validation belongs at the boundary (``QuoteRequest.from_mapping``, ``plugin.policy.load``), not inside the maths.
@@ -14,7 +14,8 @@ from decimal import Decimal
 from typing import Any, Literal, Mapping
 
 from plugin.errors import REASONS, InvalidInput
-from plugin.policy.amounts import ZERO, BadValue, money_of, plain, qty_of, wire
+from adapters.nhsa.money import LINE_MONEY
+from plugin.money import SPLIT_FIELDS, ZERO, BadValue, money_of, plain, qty_of, wire
 
 PriceAboveStandard = Literal["reject", "selfpay"]
 AccountCovers = Literal["all", "in_scope"]
@@ -121,7 +122,7 @@ class QuoteRequest:
 
     @classmethod
     def from_mapping(cls, d: Any) -> QuoteRequest:
-        """Parse and validate the quote JSON (DESIGN §6); every refusal is ``InvalidInput`` naming the field."""
+        """Parse and validate the quote JSON (docs/configuration.md); every refusal is ``InvalidInput`` naming the field."""
         return _parse_request(d)
 
 
@@ -215,9 +216,6 @@ def _parse_request(raw: Any) -> QuoteRequest:
 
 # --- the split -----------------------------------------------------------------------------------------------------
 
-_LINE_MONEY = ("line_total", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt")
-
-
 @dataclass(slots=True)
 class SplitLine:
     med_list_codg: str
@@ -234,7 +232,7 @@ class SplitLine:
         """The inverse of ``to_dict`` (a split line as the ledger stores it)."""
         return cls(med_list_codg=str(d.get("med_list_codg") or ""), eligible=bool(d.get("eligible", True)),
                    reasons=list(d.get("reasons") or []),
-                   **{k: Decimal(str(d.get(k) or "0")) for k in _LINE_MONEY})
+                   **{k: Decimal(str(d.get(k) or "0")) for k in LINE_MONEY})
 
     def to_dict(self) -> dict[str, Any]:
         return {"med_list_codg": self.med_list_codg, "eligible": self.eligible, "reasons": list(self.reasons),
@@ -243,15 +241,10 @@ class SplitLine:
                 "inscp_scp_amt": wire(self.inscp_scp_amt)}
 
 
-#: The split object's money fields in the order of DESIGN §4.
-SPLIT_FIELDS = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt",
-                "act_pay_dedc", "hifp_pay", "hifmi_pay", "hifob_pay", "maf_pay", "oth_pay", "fund_pay_sumamt",
-                "psn_part_amt", "acct_pay", "psn_cash_pay", "balc")
-
 
 @dataclass(slots=True)
 class Split:
-    """One settlement divided between the funds, the personal account and cash (policies.md §3).
+    """One settlement divided between the funds, the personal account and cash (docs/policies.md §3).
     ``balc`` is the account balance after this settlement; ``act_pay_dedc`` the deductible applied."""
     medfee_sumamt: Decimal
     fulamt_ownpay_amt: Decimal

@@ -1,5 +1,5 @@
 """The settlement split: how one dual-channel pharmacy settlement divides between the funds, the personal account
-and cash. Implements reference/policies.md §3, steps 1–12, exactly; the step numbers below are that page's.
+and cash. Implements docs/policies.md §3, steps 1–12, exactly; the step numbers below are that page's.
 
 The same function gives the plug-in's local estimate, ``rxlane policy quote`` and the sandbox's insurer answer, so
 a difference between estimate and insurer can only come from a different policy or different year-to-date figures.
@@ -13,21 +13,17 @@ fen amounts are exact, so the invariants hold to the fen:
 """
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from plugin.errors import REASONS, InvalidInput, RxlaneError, reason
-from plugin.policy.amounts import FEN, ZERO, wire
+from plugin.money import ZERO, fen, wire
 from plugin.policy.model import Policy, QuoteLine, QuoteRequest, Split, SplitLine
 
 __all__ = ["split"]
 
 
-def _fen(value: Decimal) -> Decimal:
-    return value.quantize(FEN, ROUND_HALF_UP)
-
-
 def split(policy: Policy, request: QuoteRequest) -> Split:
-    """Divide one settlement (policies.md §3). Raises ``InvalidInput`` for an insutype, category or hospital level
+    """Divide one settlement (docs/policies.md §3). Raises ``InvalidInput`` for an insutype, category or hospital level
     the policy does not know, and ``RxlaneError("PRICE_ABOVE_STANDARD")`` under ``price_above_standard = "reject"``.
     """
     ratio = policy.ratio.get(request.insutype)
@@ -66,7 +62,7 @@ def _price_lines(policy: Policy, quote_lines):
         if rule is None:
             raise InvalidInput(f"lines[{i}].category: the {policy.region} policy has no category "
                                f"{line.category!r} (known: {', '.join(categories)})", field=f"lines[{i}].category")
-        total = _fen(line.price * line.qty)                                                  # step 1
+        total = fen(line.price * line.qty)                                                  # step 1
         medfee += total
         if not line.eligible or line.donated or not rule.pharmacy:
             # step 3: not eligible, donated (吉医保发〔2023〕29号 §二) or an excluded category (赣医保发〔2022〕2号
@@ -82,13 +78,13 @@ def _price_lines(policy: Policy, quote_lines):
                 raise RxlaneError("PRICE_ABOVE_STANDARD", details={
                     "med_list_codg": line.med_list_codg, "price": wire(price),
                     "payment_standard": wire(standard)})
-            covered = _fen(standard * line.qty)                                              # step 3
+            covered = fen(standard * line.qty)                                              # step 3
             # step 2 as the remainder, so line_total = covered + overlmt holds to the fen even when both
             # products land on a half fen (p=1.02, s=1.01, q=0.25).
             over = total - covered
         else:
             covered, over = total, ZERO
-        pre = _fen(covered * rule.prepay_ratio)                                              # step 4
+        pre = fen(covered * rule.prepay_ratio)                                              # step 4
         in_scope = covered - pre                                                             # step 5
         overlmt += over
         preselfpay += pre
@@ -139,7 +135,7 @@ def _deductible_applied(policy: Policy, request: QuoteRequest, inscp: Decimal) -
 
 def _basic_fund(policy: Policy, request: QuoteRequest, base: Decimal, ratio: Decimal) -> tuple[Decimal, bool]:
     """Step 8: 统筹 share, capped by what is left of the annual basic-fund limit; also says whether it was capped."""
-    full = _fen(base * ratio)
+    full = fen(base * ratio)
     room = policy.annual_cap[request.insutype] - request.ytd.fund_paid
     if room < 0:
         room = ZERO
@@ -161,11 +157,11 @@ def _supplementary(policy: Policy, request: QuoteRequest, base: Decimal, applied
         # 大额医保 (渝医保发〔2021〕12号 §二(五)1): only the part of base the capped basic fund left uncovered
         if not capped:
             return ZERO, ZERO
-        over = base - (_fen(hifp / ratio) if hifp else ZERO)
+        over = base - (fen(hifp / ratio) if hifp else ZERO)
         if over <= 0:
             return ZERO, ZERO
         # never more than basic cover left of base: the fund pays at most the in-scope amount
-        return min(_fen(over * tier.ratio), room, base - hifp), ZERO
+        return min(fen(over * tier.ratio), room, base - hifp), ZERO
     # 大病保险 (渝医保发〔2021〕12号 §二(五)2): the in-scope personal share above the year's threshold; the
     # 先行自付 pre-pay is outside policy scope and does not count towards it.
     own = applied + (base - hifp)
@@ -173,4 +169,4 @@ def _supplementary(policy: Policy, request: QuoteRequest, base: Decimal, applied
     over = before + own - max(tier.threshold or ZERO, before)
     if over <= 0:
         return ZERO, ZERO
-    return ZERO, min(_fen(over * tier.ratio), room, own)
+    return ZERO, min(fen(over * tier.ratio), room, own)

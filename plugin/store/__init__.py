@@ -27,11 +27,11 @@ from plugin.store.idempotency import IdempotencyTable
 from plugin.store.journal import Journal
 from plugin.store.outbox import OutboxRow, OutboxTable
 from plugin.store.patients import PatientRow, PatientsTable
-from plugin.store.sales import NewLine, SalesTable
+from plugin.store.sales import SalesTable
 from plugin.store.tokens import TokensTable
 from plugin.store.trace_codes import TraceCodesTable
 
-__all__ = ["Ledger", "LedgerError", "Connection", "Row", "NewLine", "OutboxRow", "PatientRow", "dumps", "loads",
+__all__ = ["Ledger", "LedgerError", "Connection", "Row", "OutboxRow", "PatientRow", "dumps", "loads",
            "now", "pack", "unpack"]
 
 

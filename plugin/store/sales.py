@@ -6,7 +6,6 @@ under BEGIN IMMEDIATE, so two requests racing for one sale cannot both move it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any, Iterable
@@ -42,24 +41,6 @@ def _sale(r: Row, lines: Iterable[SaleLine] = ()) -> Sale:
                 setl_time=r["setl_time"], presettle=loads(r["presettle_json"]), split=_split(r["split_json"]),
                 estimate=_split(r["estimate_json"]), mismatch=loads(r["mismatch_json"]) or [],
                 refund=loads(r["refund_json"]), last_error=loads(r["last_error_json"]), lines=tuple(lines))
-
-
-@dataclass(frozen=True)
-class NewLine:
-    """A line as created, before the ledger numbers anything else about it."""
-    line_no: int
-    med_list_codg: str
-    generic_name: str
-    drug_name: str
-    spec: str
-    category: str
-    qty: Decimal
-    price: Decimal
-    payment_standard: Decimal
-    line_total: Decimal
-    donated: bool
-    trdn: bool
-    reasons: tuple[str, ...]
 
 
 class SalesTable:
@@ -131,7 +112,8 @@ class SalesTable:
     # -- writing ------------------------------------------------------------------------------------------------
     def insert(self, conn: Connection, *, sale_id: str, biz_date: str, patient_ref: str, psn_no: str,
                insutype: str, hi_rxno: str | None, rx: dict[str, Any] | None, acct_used: bool,
-               confirm_selfpay: bool, medfee_sumamt: Decimal, lines: Iterable[NewLine]) -> None:
+               confirm_selfpay: bool, medfee_sumamt: Decimal, lines: Iterable[SaleLine]) -> None:
+        """A new sale in ``draft`` with its lines (a line is eligible when it has no reasons)."""
         stamp = now()
         conn.execute(
             "INSERT INTO sales (id, created_at, updated_at, biz_date, state, patient_ref, psn_no, insutype, "
@@ -144,7 +126,7 @@ class SalesTable:
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(sale_id, ln.line_no, ln.med_list_codg, ln.generic_name, ln.drug_name, ln.spec, ln.category,
               str(ln.qty), f"{ln.price:.2f}", f"{ln.payment_standard:.2f}", f"{ln.line_total:.2f}",
-              int(ln.donated), int(ln.trdn), int(not ln.reasons), dumps(list(ln.reasons))) for ln in lines])
+              int(ln.donated), int(ln.trdn), int(ln.eligible), dumps(list(ln.reasons))) for ln in lines])
 
     def move(self, conn: Connection, sale_id: str, event: SaleEvent, *, previous: str | None = None,
              **fields: Any) -> SaleState:

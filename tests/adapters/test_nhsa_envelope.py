@@ -1,4 +1,4 @@
-"""The request envelope of nhsa.md: every field, built by prepare() without sending."""
+"""The request envelope of docs/gateway.md: every field, built by prepare() without sending."""
 import json
 from datetime import datetime
 

@@ -1,6 +1,6 @@
 """Error mapping of the gateway client: whether money may have moved is decided in one place (STYLE: httpx
 map_exceptions). Refused and unreachable mean nothing moved; timeout, a lost connection and a garbled answer mean
-the outcome is unknown and the sale goes in doubt (DESIGN §5)."""
+the outcome is unknown and the sale goes in doubt (docs/architecture.md)."""
 import socket
 import struct
 import threading

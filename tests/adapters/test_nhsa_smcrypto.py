@@ -1,4 +1,4 @@
-"""国密 envelope protection (nhsa.md "Transport": some provinces want SM2 signatures / SM4 bodies, `signtype`,
+"""国密 envelope protection (docs/gateway.md "Transport": some provinces want SM2 signatures / SM4 bodies, `signtype`,
 `cainfo`): SM3 digests and SM2 signatures of the canonical input, SM4-encrypted bodies, proved over real HTTP against
 a sandbox configured as such a province; refusals stay refusals, unreadable answers are outcome unknown, and key
 material never shows in a repr, an error or the masked configuration."""

@@ -1,4 +1,4 @@
-"""TLS to the gateway is verified (DESIGN §8); a provincial private CA is trusted through `ca_bundle` only.
+"""TLS to the gateway is verified (docs/security.md); a provincial private CA is trusted through `ca_bundle` only.
 
 A real HTTPS sandbox on loopback with a certificate made for the test by openssl."""
 import shutil

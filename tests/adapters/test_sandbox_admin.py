@@ -1,4 +1,4 @@
-"""The sandbox admin API (DESIGN §3 table): seeding, policy, faults, ledger; invalid bodies are 400 JSON errors."""
+"""The sandbox admin API (docs/sandbox.md table): seeding, policy, faults, ledger; invalid bodies are 400 JSON errors."""
 import pytest
 import requests
 

@@ -1,4 +1,4 @@
-"""Every injected fault (DESIGN §3 POST /sandbox/faults) reaches the client as the exception that tells the truth
+"""Every injected fault (docs/sandbox.md POST /sandbox/faults) reaches the client as the exception that tells the truth
 about money: refused (nothing moved) or outcome unknown (maybe moved)."""
 import pytest
 import requests

@@ -1,4 +1,4 @@
-"""The sandbox speaks the nhsa.md envelope at the gateway path: sign-in, person, filings, catalog, and a Chinese
+"""The sandbox speaks the docs/gateway.md envelope at the gateway path: sign-in, person, filings, catalog, and a Chinese
 refusal (never a 500) for anything it cannot take."""
 import pytest
 import requests

@@ -1,6 +1,6 @@
-"""2101/2102/2103/2601 at the sandbox insurer: the split is plugin.policy.split's (policies.md §3), a settlement
+"""2101/2102/2103/2601 at the sandbox insurer: the split is plugin.policy.split's (docs/policies.md §3), a settlement
 commits once per msgid, a cancel restores the accumulators, and a reversal undoes a settlement whose answer was
-lost (DESIGN §5)."""
+lost (docs/architecture.md)."""
 from decimal import Decimal
 
 import pytest

@@ -1,4 +1,4 @@
-"""3505/3506 traceability uploads (one code sold once, nhsa.md "Drug traceability codes"; policies.md §6),
+"""3505/3506 traceability uploads (one code sold once, docs/gateway.md "Drug traceability codes"; docs/policies.md §6),
 7201–7206 prescription circulation, and 3201/3202 reconciliation at the sandbox."""
 from datetime import date
 

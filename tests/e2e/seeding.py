@@ -1,4 +1,4 @@
-"""Seeding the sandbox insurer through its admin API (DESIGN §3) for the eligibility and estimate tests.
+"""Seeding the sandbox insurer through its admin API (docs/sandbox.md) for the eligibility and estimate tests.
 
 A `Case` is one patient, one drug, one filing and one circulated prescription that are all good — the patient can
 buy the drug with the fund paying — unless a test overrides exactly one fact. Every case gets fresh identities

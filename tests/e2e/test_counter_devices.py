@@ -1,4 +1,4 @@
-"""Counter hardware inside the running service (DESIGN §7): a pty scanner's scans reach `/v1/events` through the
+"""Counter hardware inside the running service (docs/hardware.md): a pty scanner's scans reach `/v1/events` through the
 same classifier as `POST /v1/scans`; ID scans travel as a scan_ref; the slip (text, PNG barcode, ESC/POS) prints."""
 import io
 import json

@@ -1,14 +1,14 @@
-""""Three fixed" (三定) eligibility end to end (issue 5): every reason code of reference/policies.md §2, through the
+""""Three fixed" (三定) eligibility end to end (issue 5): every reason code of docs/policies.md §2, through the
 real service and the real sandbox insurer.
 
-Each reason test seeds, through the sandbox admin API (DESIGN §3), a person + filing + prescription + catalogue
+Each reason test seeds, through the sandbox admin API (docs/sandbox.md), a person + filing + prescription + catalogue
 entry that is all good except exactly one fact, then checks the counter's whole path:
 `GET /v1/prescriptions` names the reason on the line (with its Chinese message), `POST /v1/sales` marks the line
 not eligible with that code, `settle` without the pharmacist's confirmation is refused 422 and the insurer's books
 show no settlement, and with `confirm_selfpay: true` the sale settles wholly self-paid (fund 0.00) — except where
 that makes no sense, which the test's docstring explains.
 
-The seed section named in each test is the policies.md §2 source of that rule; seed numbers follow preamble
+The seed section named in each test is the docs/policies.md §2 source of that rule; seed numbers follow preamble
 (000 Jiangxi 赣医保发〔2022〕2号, 001 Chongqing 渝医保发〔2021〕12号, 002 Jilin 吉医保发〔2023〕29号, 003 Shanxi
 晋医保发〔2022〕4号, 004 national 医保函〔2021〕182号).
 """
@@ -131,7 +131,7 @@ def test_all_three_fixed_hold_the_fund_pays_without_confirmation(counter):
     assert len(theirs) == 1 and theirs[0]["fund_pay_sumamt"] == done["split"]["fund_pay_sumamt"]
 
 
-# --- one test per reason code (policies.md §2) ----------------------------------------------------------------
+# --- one test per reason code (docs/policies.md §2) ----------------------------------------------------------------
 
 def test_no_filing_chongqing_4_1_jilin_1_refused_then_sold_wholly_self_paid(counter):
     """No filing for the generic name (渝医保发〔2021〕12号 §四(一) 定用药资质; 吉医保发〔2023〕29号 §一)."""
@@ -227,7 +227,7 @@ def test_rx_expired_national_5_refused_on_every_line(counter):
 
 
 def test_rx_already_dispensed_national_5_refused_on_every_line(counter):
-    """The platform says the prescription was dispensed (医保函〔2021〕182号 §5; policies.md §6: repeated
+    """The platform says the prescription was dispensed (医保函〔2021〕182号 §5; docs/policies.md §6: repeated
     dispensing of one prescription is refused). Self-pay would dispense it twice: see
     test_confirm_selfpay_does_not_override_an_unusable_prescription."""
     case = seed_case(counter.sandbox, lines=TWO_DRUGS, rx={"status": "dispensed"})
@@ -295,7 +295,7 @@ def test_donated_supply_jilin_2_recorded_fund_pays_nothing_without_confirmation(
 @pytest.mark.parametrize("code", ["RX_PATIENT_MISMATCH", "RX_EXPIRED", "RX_ALREADY_DISPENSED", "RX_REVOKED"])
 def test_confirm_selfpay_does_not_override_an_unusable_prescription(counter, code):
     """A circulated prescription that belongs to someone else, is past its validity, was dispensed or revoked
-    authorises no dispensing at all (医保函〔2021〕182号 §5 处方流转; policies.md §6 "repeated dispensing of one
+    authorises no dispensing at all (医保函〔2021〕182号 §5 处方流转; docs/policies.md §6 "repeated dispensing of one
     prescription [is] refused"), so the pharmacist's confirmation of self-pay cannot unlock it: settle with
     confirm_selfpay is still 422 LINES_INELIGIBLE, nothing is charged, and the prescription's status on the
     platform is unchanged after the outbox drains. Today the sale settles self-paid and 7206 then either marks
@@ -408,7 +408,7 @@ def test_filing_in_shangrao_recognised_at_a_nanchang_pharmacy_jiangxi_2_4_5(coun
 # --- one prescription, one dispensing ---------------------------------------------------------------------------
 
 def test_prescription_cannot_be_dispensed_twice_until_the_first_sale_is_refunded(counter):
-    """policies.md §6 (防范套骗医保基金): settling and draining the outbox sends 7206, so the platform marks the
+    """docs/policies.md §6 (防范套骗医保基金): settling and draining the outbox sends 7206, so the platform marks the
     prescription dispensed; a second sale on it is RX_ALREADY_DISPENSED and refused. A refund (2103) and its 7206
     "cancel" reopen it, and it sells again (医保函〔2021〕182号 §5 处方流转)."""
     c = counter

@@ -1,7 +1,7 @@
 """The local estimate beside the insurer's split (issue 4), end to end.
 
 Presettle (2101) and settle (2102) answers carry `split` (the insurer's numbers), `estimate` (rxlane's own
-computation with the same policy engine, reference/policies.md §3) and `mismatch` (the fields that differ, both
+computation with the same policy engine, docs/policies.md §3) and `mismatch` (the fields that differ, both
 values). When the two disagree the insurer's numbers are what is settled and collected — never silently
 corrected — and the disagreement is written to the audit table (`estimate_mismatch`).
 """
@@ -99,7 +99,7 @@ def _quote(case, insutype: str) -> dict:
 
 
 @pytest.mark.parametrize("insutype, ytd, tier", [
-    # employee near the basic fund's annual cap (300000): the rest goes to 大额医保 (policies.md §3 step 9)
+    # employee near the basic fund's annual cap (300000): the rest goes to 大额医保 (docs/policies.md §3 step 9)
     ("310", {"deductible_paid": "0", "fund_paid": "299000.00", "selfpay": "0", "supplementary_paid": "0"},
      "hifob_pay"),
     # resident near the 大病 threshold (15000): the personal share above it goes to 大病保险 (赣医保发〔2022〕2号 §二(三)3)
@@ -109,7 +109,7 @@ def _quote(case, insutype: str) -> dict:
 def test_sandbox_settlement_equals_policy_quote_for_a_mixed_a_b_sale(counter, insutype, ytd, tier):
     """The insurer's books for a class A + class B sale equal `rxlane policy quote --region jiangxi` on the same
     input, field by field and line by line — the sandbox, the local estimate and the offline quote are one rule
-    set (policies.md §3). Each person is seeded near a supplementary tier so step 9 is exercised too."""
+    set (docs/policies.md §3). Each person is seeded near a supplementary tier so step 9 is exercised too."""
     c = counter
     case = seed_case(c.sandbox, lines=A_AND_B, person={"insutype": insutype, "balc": "300.00", "ytd": ytd})
     sale = create_sale(c.http, sale_body(identify(c.http, case.person), case))

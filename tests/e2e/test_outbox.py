@@ -1,4 +1,4 @@
-"""Uploads after a refund (DESIGN §5 outbox): a dispensing result (7206) that can no longer be accepted is
+"""Uploads after a refund (docs/architecture.md outbox): a dispensing result (7206) that can no longer be accepted is
 superseded together with the reopening it made necessary, never retried for ever."""
 from tests.e2e.conftest import identify, new_sale
 

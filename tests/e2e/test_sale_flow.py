@@ -1,6 +1,6 @@
 """The counter flow over real HTTP against the real sandbox: identify → sale → presettle → settle → refund.
 
-Checks the split invariant (policies.md §3) on every answer and that the insurer's books (`GET /sandbox/ledger`)
+Checks the split invariant (docs/policies.md §3) on every answer and that the insurer's books (`GET /sandbox/ledger`)
 agree with rxlane's.
 """
 from decimal import Decimal
@@ -39,7 +39,7 @@ def test_full_sale_settles_once_and_the_insurer_books_agree(rx, sandbox_http, zh
     done = http.post(f"/v1/sales/{sale['id']}/settle").json()
     assert done["state"] == "settled" and done["setl_id"]
     assert_invariant(done["split"])
-    # Jiangxi class A, employee 0.80 (policies.md §4; 赣医保发〔2022〕2号 §二(三)3: no deductible, no pre-pay).
+    # Jiangxi class A, employee 0.80 (docs/policies.md §4; 赣医保发〔2022〕2号 §二(三)3: no deductible, no pre-pay).
     assert done["split"]["hifp_pay"] == "3869.60" and done["split"]["acct_pay"] == "967.40"
     assert done["psn_cash_pay"] == done["split"]["psn_cash_pay"] == "0.00"
     books = sandbox_http.get("/sandbox/ledger").json()

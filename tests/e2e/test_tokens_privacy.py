@@ -1,4 +1,4 @@
-"""Tokens, masked personal data, PII access audit, rate limit and the tamper-evident audit trail (DESIGN §8)."""
+"""Tokens, masked personal data, PII access audit, rate limit and the tamper-evident audit trail (docs/security.md)."""
 import json
 import sqlite3
 

@@ -1,4 +1,4 @@
-"""The fault suite's rig (DESIGN §3, §5): the sandbox insurer and rxlane as *separate processes*, so rxlane
+"""The fault suite's rig (docs/sandbox.md, docs/architecture.md): the sandbox insurer and rxlane as *separate processes*, so rxlane
 can be SIGKILLed — by itself at a named crash point (``RXLANE_CRASH_AT``) or by the test — while the insurer keeps
 its books; a POS that completes what it set out to do after the restart; and one check that holds the two ledgers
 against each other after every scenario.
@@ -40,7 +40,7 @@ _pharmacies = itertools.count(1)
 _rxnos = itertools.count(random.randrange(10 ** 6, 10 ** 7))
 
 
-# -- the summary line (DESIGN §5: "0 lost, 0 duplicated") --------------------------------------------------------
+# -- the summary line (docs/architecture.md: "0 lost, 0 duplicated") --------------------------------------------------------
 @dataclass
 class Tally:
     crash_points: set[str] = field(default_factory=set)
@@ -328,7 +328,7 @@ class BooksAudit:
 
 
 def audit_books(rx: Rxlane | list[Rxlane], sandbox: Sandbox, reconcile: bool = True) -> BooksAudit:
-    """rxlane's ledger against the insurer's, for this scenario's pharmacy (DESIGN §5):
+    """rxlane's ledger against the insurer's, for this scenario's pharmacy (docs/architecture.md):
     each settled sale ↔ exactly one insurer settlement, settled, same amounts, uploaded once with its codes;
     each refunded sale ↔ its settlement cancelled and the codes returned; every other sale ↔ nothing live at the
     insurer; no live insurer settlement without its sale; and the day's reconciliation finds no difference."""

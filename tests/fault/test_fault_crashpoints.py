@@ -1,4 +1,4 @@
-"""SIGKILL at every crash point of the counter flow (plugin/crashpoints.py; DESIGN §5 "Tests kill the process at
+"""SIGKILL at every crash point of the counter flow (plugin/crashpoints.py; docs/architecture.md "Tests kill the process at
 every step of the flow and check, after restart, that every sale ends settled once or reversed, and the ledger
 equals the sandbox's ledger").
 

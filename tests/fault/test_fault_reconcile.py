@@ -1,4 +1,4 @@
-"""Daily reconciliation (plugin/reconcile.py; DESIGN §5, nhsa.md 3201/3202): every difference between the ledger
+"""Daily reconciliation (plugin/reconcile.py; docs/architecture.md, docs/gateway.md 3201/3202): every difference between the ledger
 and the insurer is listed, the clear ones repaired and audited, and the schedule runs once a day."""
 from __future__ import annotations
 

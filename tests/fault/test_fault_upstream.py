@@ -1,6 +1,6 @@
-"""The insurer misbehaves (sandbox admin faults, DESIGN §3): answers lost after committing, time-outs, garbled
+"""The insurer misbehaves (sandbox admin faults, docs/sandbox.md): answers lost after committing, time-outs, garbled
 bodies, refusals. rxlane must tell "refused" from "unknown", resolve the unknown by 2601 — never a second 2102 —
-retry uploads under the same msgid, and end with both ledgers equal (DESIGN §5).
+retry uploads under the same msgid, and end with both ledgers equal (docs/architecture.md).
 
 Faults are armed per transaction number on the whole sandbox, so every scenario has its own sandbox process; the
 scenarios run side by side once per module and each test reads its outcome.

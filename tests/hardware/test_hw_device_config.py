@@ -1,4 +1,4 @@
-"""Device models are data (config/devices/<model>.toml) under the store's [[devices]] entry (DESIGN §6, §7)."""
+"""Device models are data (config/devices/<model>.toml) under the store's [[devices]] entry (docs/configuration.md, docs/hardware.md)."""
 import ast
 from pathlib import Path
 
@@ -62,7 +62,7 @@ def test_a_models_dir_can_be_given(tmp_path):
 
 
 def test_hardware_never_imports_plugin():
-    """DESIGN §2: dependency direction plugin → hardware only; the service passes callbacks in."""
+    """docs/architecture.md: dependency direction plugin → hardware only; the service passes callbacks in."""
     for path in HARDWARE.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \

@@ -1,4 +1,4 @@
-"""The framer cuts a serial stream into scans exactly as each model frames them (DESIGN §7), whatever the read
+"""The framer cuts a serial stream into scans exactly as each model frames them (docs/hardware.md), whatever the read
 boundaries, and never lets noise or an endless line through."""
 import pytest
 from hypothesis import given, settings, strategies as st

@@ -1,4 +1,4 @@
-"""The real serial scanner driver over a pseudo-terminal and over socket:// (DESIGN §7)."""
+"""The real serial scanner driver over a pseudo-terminal and over socket:// (docs/hardware.md)."""
 import threading
 
 import pytest

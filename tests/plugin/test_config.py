@@ -1,4 +1,4 @@
-"""Layered configuration (DESIGN §6): defaults → chain → store → RXLANE_SECTION__KEY; mistakes name file and key."""
+"""Layered configuration (docs/configuration.md): defaults → chain → store → RXLANE_SECTION__KEY; mistakes name file and key."""
 import json
 import os
 

@@ -1,4 +1,4 @@
-"""The 三定 eligibility checks (reference/policies.md §2), each reason seeded against an all-good baseline.
+"""The 三定 eligibility checks (docs/policies.md §2), each reason seeded against an all-good baseline.
 
 Seeds: 000 Jiangxi 赣医保发〔2022〕2号, 001 Chongqing 渝医保发〔2021〕12号, 002 Jilin 吉医保发〔2023〕29号,
 003 Shanxi 晋医保发〔2022〕4号, 004 national 医保函〔2021〕182号.

@@ -1,7 +1,7 @@
 """Scan classification: every pack is traced (赣医保发〔2022〕2号 §三(五) 流程可追溯; 吉医保发〔2023〕29号 §四(三)
 定机构、定医师、可追溯; 医保函〔2021〕182号 §六), so a broken scan must be refused with a reason, never guessed at.
 
-Formats: reference/nhsa.md "Drug traceability codes"; answer shape: DESIGN §4 "Scan answer".
+Formats: docs/gateway.md "Drug traceability codes"; answer shape: docs/pos-integration.md "Scan answer".
 """
 from __future__ import annotations
 

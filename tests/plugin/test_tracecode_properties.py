@@ -1,4 +1,4 @@
-"""Properties of scan classification over generated input (reference/nhsa.md "Drug traceability codes").
+"""Properties of scan classification over generated input (docs/gateway.md "Drug traceability codes").
 
 GS1 strings are built here from the GS1 rules (check digit by biip's own implementation, separators after
 variable-length fields) so the parser is held against an independent construction, and biip parses the same

@@ -51,7 +51,7 @@ def hostile_tally() -> Iterator[Tally]:
         print(f"\nhostile: {_TALLY.total} requests ({parts})")
 
 
-# The identify rate limit (DESIGN §8) is tested elsewhere; fuzzers identify hundreds of times a minute.
+# The identify rate limit (docs/security.md) is tested elsewhere; fuzzers identify hundreds of times a minute.
 UNLIMITED = {"identify_per_minute": 10000}
 
 

@@ -2,7 +2,7 @@
 `POST /v1/scans` (control characters, lone surrogates written as JSON escapes, megabyte strings), and sale / trace
 code bodies built around a real patient and real drug codes, so they reach eligibility and the pack ledger.
 
-Every answer is a documented one; a refused body writes nothing (DESIGN §4, §5).
+Every answer is a documented one; a refused body writes nothing (docs/pos-integration.md, docs/architecture.md).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The configuration loader (DESIGN §6) and the policy loader read files people write by hand and JSON that
+"""The configuration loader (docs/configuration.md) and the policy loader read files people write by hand and JSON that
 `PUT /sandbox/policy` receives: any text, any values, must end in a `Settings`/`Policy` or `InvalidInput` naming
 the place — never a KeyError, TypeError, OverflowError or decimal.InvalidOperation escaping to `rxlane config check`.
 """

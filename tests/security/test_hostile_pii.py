@@ -1,4 +1,4 @@
-"""No unmasked personal data in any answer to a caller without the `pii` scope (DESIGN §8, 个人信息保护法 §51:
+"""No unmasked personal data in any answer to a caller without the `pii` scope (docs/security.md, 个人信息保护法 §51:
 minimum exposure). For every demo patient, every answer of the counter flow — identify by each card, scans of each
 card, prescriptions, sale, presettle, settle, slip, refund, day list, health, events, errors — is searched for the
 full ID number, card number, card serial, e-voucher token and insurance number. Masked forms are fine.

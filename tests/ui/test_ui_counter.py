@@ -1,4 +1,4 @@
-"""The counter page drives a whole dual-channel sale from the keyboard alone (issue 9; DESIGN §1, §4).
+"""The counter page drives a whole dual-channel sale from the keyboard alone (issue 9; docs/architecture.md, docs/pos-integration.md).
 
 Demo people (adapters/sandbox/data/demo.json): 张伟 (ID 360121196805122010, employee 310) holds a valid filing for
 奥希替尼 and a prescription HX36011100301000000001 from his filing's institution and physician; 陈静
@@ -202,7 +202,7 @@ def test_ui_device_scan_event_adds_the_pack_without_typing(counter, rx):
 
 
 def test_ui_settlement_in_doubt_warns_not_to_settle_again_and_resolves_by_reversal(counter, rx, sandbox_http):
-    """DESIGN §5: an unanswered 2102 is in doubt; it is reversed (2601), never sent twice."""
+    """docs/architecture.md: an unanswered 2102 is in doubt; it is reversed (2601), never sent twice."""
     _svc, http = rx
     page = counter.page
     assert sandbox_http.post("/sandbox/faults", {"infno": "2102", "mode": "drop_response", "times": 1}).ok
@@ -257,7 +257,7 @@ def test_ui_day_view_lists_todays_sales_and_a_sale_id_recalls_it_for_refund(coun
 
 
 def test_ui_presettle_lists_where_the_local_estimate_differs_from_the_insurer(counter, rx, sandbox_http):
-    """DESIGN §6: `PUT /sandbox/policy` changes only the insurer; the page shows the insurer's split and each
+    """docs/configuration.md: `PUT /sandbox/policy` changes only the insurer; the page shows the insurer's split and each
     differing field beside the local estimate."""
     _svc, http = rx
     page = counter.page

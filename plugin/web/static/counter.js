@@ -1,4 +1,4 @@
-/* The counter page: a keyboard-and-scanner client of the rxlane POS API (DESIGN §4).
+/* The counter page: a keyboard-and-scanner client of the rxlane POS API (docs/pos-integration.md).
  *
  * Why it is shaped like this:
  * - A pharmacist holds a scanner, not a mouse: every action has a function key, the scan field always gets the

@@ -1,4 +1,4 @@
-"""``rxlane policy quote|show|list`` (DESIGN §6): the split as JSON (exit 0) or an error object (exit 2), never a
+"""``rxlane policy quote|show|list`` (docs/configuration.md): the split as JSON (exit 0) or an error object (exit 2), never a
 traceback."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Parsing the quote JSON of DESIGN §6 (``QuoteRequest.from_mapping``): exact decimals, defaults, and a refusal
+"""Parsing the quote JSON of docs/configuration.md (``QuoteRequest.from_mapping``): exact decimals, defaults, and a refusal
 naming the field for every malformed value."""
 from __future__ import annotations
 

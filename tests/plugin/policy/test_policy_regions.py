@@ -1,5 +1,5 @@
 """The shipped region policy files (config/policies/*.toml): every number a seed fixes, pinned to its section, and
-every value no seed fixes marked ``# illustrative`` (DESIGN §6)."""
+every value no seed fixes marked ``# illustrative`` (docs/configuration.md)."""
 from __future__ import annotations
 
 import re

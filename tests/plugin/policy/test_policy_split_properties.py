@@ -1,4 +1,4 @@
-"""Properties of the split that must hold for every accepted input (reference/policies.md §3, STYLE "Pure rules"):
+"""Properties of the split that must hold for every accepted input (docs/policies.md §3, STYLE "Pure rules"):
 the money invariant to the fen, the fund share equal to the sum of the funds, nothing negative, the fund never
 above the in-scope amount, the account never above the balance, and hifp monotone in the basic-fund ratio."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The 12-step settlement split of reference/policies.md §3, one table per step, plus the §5 worked example.
+"""The 12-step settlement split of docs/policies.md §3, one table per step, plus the §5 worked example.
 
 Policies here are built with ``policy_from_mapping`` from a small, explicit test policy so each table pins one step
 with round numbers; the shipped region files are pinned against their seeds in test_policy_regions.py.
@@ -55,7 +55,7 @@ def assert_invariants(s: Split, balc_in: D):
     assert s.balc == balc_in - s.acct_pay
 
 
-# --- policies.md §5 -------------------------------------------------------------------------------------------------
+# --- docs/policies.md §5 -------------------------------------------------------------------------------------------------
 
 def test_worked_example_jiangxi_class_b_employee_policies_5():
     s = split(load_region("jiangxi"), quote(line("B", "1000.00"), balc="50.00", acct_used=True))
