@@ -8,47 +8,55 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+import secrets
 import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Callable, Iterator
 
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProxyError as Urllib3ProxyError
 
-from adapters.nhsa import transactions as tx
+from adapters.nhsa import signin
 from adapters.nhsa.envelope import INF_TIME_FORMAT, Answer, Envelope, MsgIdGenerator, parse_answer
-from adapters.nhsa.errors import (GatewayConnectionLost, GatewayError, GatewayOutcomeUnknown,
+from adapters.nhsa.errors import (GatewayConnectionLost, GatewayError, GatewayInputError, GatewayOutcomeUnknown,
                                   GatewayProtocolError, GatewayRefused, GatewayTimeout, GatewayUnreachable)
-from adapters.nhsa.signing import sign_headers
+from adapters.nhsa.profile import GatewayProfile, check_input, load_profile
+from adapters.nhsa.reading import decode_body
+from adapters.nhsa.signing import apikey_headers, sign_headers, sm3_ca_headers
 from adapters.nhsa.smcrypto import SmCryptoError, crypto_for
+from adapters.nhsa.terminal import local_ip_for, mac_for_ip
 
-__all__ = ["GatewayClient", "GatewaySettings", "Envelope", "Answer", "MsgIdGenerator", "map_exceptions",
-           "GatewayError", "GatewayRefused", "GatewayUnreachable", "GatewayOutcomeUnknown", "GatewayTimeout",
-           "GatewayProtocolError", "GatewayConnectionLost"]
+__all__ = ["GatewayClient", "GatewaySettings", "HttpTransport", "Envelope", "Answer", "MsgIdGenerator",
+           "map_exceptions", "encode_body", "GatewayError", "GatewayRefused", "GatewayUnreachable",
+           "GatewayOutcomeUnknown", "GatewayTimeout", "GatewayProtocolError", "GatewayConnectionLost"]
 
 CONTENT_TYPE = "application/json;charset=utf-8"
 
 
 @dataclass
 class GatewaySettings:
+    """Where and how to reach one gateway. ``profile`` (config/gateways/<name>.toml) says how the province wants
+    its messages; ``path`` overrides the profile's single endpoint path when set (e.g. a local front end)."""
     url: str
-    path: str = "/fsi/api/rsfComIfsService/callService"
+    path: str = ""
     timeout_s: float = 15
     fixmedins_code: str = ""
     fixmedins_name: str = ""
     mdtrtarea_admvs: str = ""
-    recer_sys_code: str = "rxlane"
     opter: str = "0001"
     opter_name: str = "药师"
-    opter_type: str = "1"
-    infver: str = "V1.0"
+    profile: GatewayProfile = field(default_factory=lambda: load_profile("national"))
+    terminal_ip: str = ""            # the counter's IP and MAC for 9001; "" = read from the interface to the gateway
+    terminal_mac: str = ""
     paasid: str = ""
     secret: str = field(default="", repr=False)
+    apikey: str = field(default="", repr=False)
     verify_tls: bool = True
     ca_bundle: str = ""
-    infno_suffix: dict[str, str] = field(default_factory=dict)
     proxy: str = ""                  # an HTTP(S) proxy to the gateway; "" = direct (the environment is not read)
     # 国密 envelope protection (smcrypto.py), off by default; keys from the settings or a 0600 file
     signtype: str = ""                       # "" | "SM3" | "SM2"
@@ -59,13 +67,22 @@ class GatewaySettings:
     sm4_key_file: str = ""
     encrypt_body: bool = False
 
-    @property
-    def endpoint(self) -> str:
-        return self.url.rstrip("/") + "/" + self.path.lstrip("/")
+    def endpoint(self, infno: str) -> str:
+        path = self.profile.transport.paths.get(infno) or self.path or self.profile.transport.path
+        return self.url.rstrip("/") + "/" + path.lstrip("/")
 
-    @property
-    def signing(self) -> bool:
-        return bool(self.paasid and self.secret)
+    def auth_headers(self, body: bytes) -> dict[str, str]:
+        """The gateway authentication headers the profile asks for (nothing when its credentials are not set)."""
+        auth = self.profile.transport.auth
+        if auth == "x-tif" and self.paasid and self.secret:
+            return sign_headers(self.paasid, self.secret)
+        if auth == "x-ca-sm3" and self.secret:
+            return sm3_ca_headers(self.fixmedins_code, self.secret, body)
+        if auth == "apikey" and self.apikey:
+            return apikey_headers(self.apikey)
+        if auth == "none" and self.paasid and self.secret:   # x-tif credentials given without a profile saying so
+            return sign_headers(self.paasid, self.secret)
+        return {}
 
     @property
     def verify(self) -> bool | str:
@@ -113,14 +130,37 @@ def map_exceptions(infno: str = "", msgid: str = "") -> Iterator[None]:
         raise GatewayProtocolError(**ids) from None
 
 
-class GatewayClient:
-    """One client per process; thread-safe (one requests.Session, sign-in state under a lock)."""
+def encode_body(body: dict[str, Any], money: str = "string") -> bytes:
+    """The envelope as UTF-8 JSON. Decimal values (money, quantities, prices — the builders keep them Decimal) go
+    out as strings ("230.00") or, where the profile says ``money = "number"``, as JSON numbers written from the
+    Decimal's own digits (230.00), never through a binary float."""
+    numbers: list[str] = []
+    tag = secrets.token_hex(4)   # markers no text of the message can imitate
 
-    def __init__(self, settings: GatewaySettings, msgids: MsgIdGenerator, session: requests.Session | None = None,
-                 *, clock: Callable[[], datetime] = datetime.now):
+    def mark(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            if money == "number":
+                numbers.append(format(value, "f"))
+                return f"\x00{tag}{len(numbers) - 1}\x00"
+            return format(value, "f")
+        if isinstance(value, dict):
+            return {k: mark(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [mark(v) for v in value]
+        return value
+
+    text = json.dumps(mark(body), ensure_ascii=False)
+    if numbers:
+        text = re.sub(rf'"\\u0000{tag}(\d+)\\u0000"', lambda m: numbers[int(m.group(1))], text)
+    return text.encode("utf-8")
+
+
+class HttpTransport:
+    """HTTP POST to the gateway (the default transport). A transport answers ``(status, headers, body bytes)``;
+    the gateway's DLL front end is another transport with the same call (adapters/nhsa/dll.py)."""
+
+    def __init__(self, settings: GatewaySettings, session: requests.Session | None = None):
         self.settings = settings
-        self.crypto = crypto_for(settings)  # a misconfigured key fails here, at start-up, never mid-send
-        self.msgids = msgids
         if session is None:
             # proxies come from the setting, not from the environment on every send (≈ 1 ms a message to look up,
             # and a stray HTTPS_PROXY on a counter PC must not reroute insurance traffic)
@@ -129,63 +169,94 @@ class GatewayClient:
             if settings.proxy:
                 session.proxies = {"http": settings.proxy, "https": settings.proxy}
         self.session = session
+
+    def post(self, infno: str, data: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        s = self.settings
+        resp = self.session.post(s.endpoint(infno), data=data, headers=headers, timeout=s.timeout_s,
+                                 verify=s.verify)
+        return resp.status_code, dict(resp.headers), resp.content
+
+
+class GatewayClient:
+    """One client per process; thread-safe (one transport, sign-in state under a lock). Every message is built from
+    the settings' gateway profile and checked against it before it leaves (``GatewayInputError`` names what is
+    missing; nothing is sent)."""
+
+    def __init__(self, settings: GatewaySettings, msgids: MsgIdGenerator, session: requests.Session | None = None,
+                 *, clock: Callable[[], datetime] = datetime.now, transport: Any = None):
+        self.settings = settings
+        self.profile = settings.profile
+        self.crypto = crypto_for(settings)  # a misconfigured key fails here, at start-up, never mid-send
+        self.msgids = msgids
+        self.transport = transport or HttpTransport(settings, session)
         self._clock = clock
         self._lock = threading.Lock()
         self.sign_no: str = ""
         self.signed_in_at: datetime | None = None
 
+    @property
+    def session(self) -> requests.Session:
+        return self.transport.session  # type: ignore[no-any-return]
+
     def __repr__(self) -> str:
         return f"GatewayClient({self.settings!r}, signed_in={bool(self.sign_no)})"
 
     # -- building -------------------------------------------------------------------------------------------------
-    def prepare(self, infno: str, input: dict[str, Any], *, insuplc_admdvs: str = "",
-                msgid: str | None = None) -> Envelope:
-        s = self.settings
+    def prepare(self, infno: str, input: dict[str, Any], *, insuplc_admdvs: str = "", insutype: str = "",
+                msgid: str | None = None, cainfo: str = "") -> Envelope:
+        """The envelope of one message (docs/gateway.md, "Request envelope"), per the profile. Raises
+        ``GatewayInputError`` when ``input`` misses a field the profile requires (nothing is sent)."""
+        s, profile = self.settings, self.profile
+        wire_infno = profile.wire_infno(infno)
+        spec = profile.message(wire_infno)
+        if spec is not None:
+            problems = check_input(spec, input)
+            if problems:
+                raise GatewayInputError(problems, infno=infno)
         msgid = msgid or self.msgids.next()
         body = {
-            "infno": infno + s.infno_suffix.get(infno, ""),
+            "infno": wire_infno,
             "msgid": msgid,
             "mdtrtarea_admvs": s.mdtrtarea_admvs,
             "insuplc_admdvs": insuplc_admdvs,
-            "recer_sys_code": s.recer_sys_code,
+            "recer_sys_code": profile.recer_sys_code(infno, insutype),
             "dev_no": "",
             "dev_safe_info": "",
-            "cainfo": "",
+            "cainfo": cainfo,
             "signtype": "",
-            "infver": s.infver,
-            "opter_type": s.opter_type,
+            "infver": profile.envelope.infver,
+            "opter_type": profile.envelope.opter_type,
             "opter": s.opter,
             "opter_name": s.opter_name,
             "inf_time": self._clock().strftime(INF_TIME_FORMAT),
             "fixmedins_code": s.fixmedins_code,
             "fixmedins_name": s.fixmedins_name,
             "sign_no": self.sign_no,
+            **profile.envelope.extra,
             "input": input,
         }
         return Envelope(msgid=msgid, infno=infno, body=body)
 
     # -- sending --------------------------------------------------------------------------------------------------
     def send(self, env: Envelope) -> Answer:
-        s = self.settings
-        headers = {"Content-Type": CONTENT_TYPE, "Accept": "application/json"}
-        if s.signing:
-            env.headers = sign_headers(s.paasid, s.secret)
-            headers.update(env.headers)
         # env.body stays plain (the journal keeps what was meant); the wire copy is sealed per send (SM2 nonces)
-        data = json.dumps(self.crypto.seal_request(env.body), ensure_ascii=False).encode("utf-8")
+        data = encode_body(self.crypto.seal_request(env.body), self.profile.envelope.money)
+        headers = {"Content-Type": CONTENT_TYPE, "Accept": "application/json", **self.settings.auth_headers(data)}
+        env.headers = {k: v for k, v in headers.items() if k.lower().startswith(("x-", "apikey"))}
         with map_exceptions(env.infno, env.msgid):
-            resp = self.session.post(s.endpoint, data=data, headers=headers, timeout=s.timeout_s, verify=s.verify)
-            content = resp.content
-            answer = self._read(resp.status_code, content, env)
+            status, answer_headers, content = self.transport.post(self.profile.wire_infno(env.infno), data, headers)
+            answer = self._read(status, answer_headers, content, env)
         if answer.infcode != 0:
             raise GatewayRefused(answer.infcode, answer.err_msg, answer, infno=env.infno, msgid=env.msgid)
         return answer
 
-    def _read(self, status: int, content: bytes, env: Envelope) -> Answer:
+    def _read(self, status: int, headers: dict[str, str], content: bytes, env: Envelope) -> Answer:
+        content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
         try:
-            raw = json.loads(content.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            raise GatewayProtocolError(f"The insurer answered HTTP {status} without a JSON envelope.",
+            text = decode_body(content, content_type, self.profile.transport.answer_charset)
+            raw = json.loads(text)
+        except (ValueError, GatewayProtocolError):
+            raise GatewayProtocolError(f"The insurer answered HTTP {status} without a readable JSON envelope.",
                                        infno=env.infno, msgid=env.msgid) from None
         if isinstance(raw, dict):
             raw = self.crypto.open_answer(raw)  # SmCryptoError → GatewayProtocolError in map_exceptions
@@ -195,12 +266,22 @@ class GatewayClient:
         """prepare + send, returning ``output``. For queries that move no money (no journaling needed)."""
         return self.send(self.prepare(infno, input, **kw)).output
 
-    def sign_in(self, *, mac: str = "", ip: str = "") -> str:
-        """9001 签到; keeps ``sign_no`` for every later envelope (sign in once a day and after a restart)."""
-        sign_no = tx.parse_sign_in(self.call("9001", tx.sign_in_input(self.settings.opter, mac, ip))).sign_no
-        if not sign_no:
+    def terminal(self) -> tuple[str, str]:
+        """(ip, mac) of this counter as 9001 reports them."""
+        s = self.settings
+        ip = s.terminal_ip or local_ip_for(s.url)
+        return ip, s.terminal_mac or mac_for_ip(ip)
+
+    def sign_in(self) -> str:
+        """9001 签到 with the operator and this terminal's IP and MAC; keeps ``sign_no`` for every later envelope
+        (sign in once a day, after a restart, and when the gateway says the sign-in is no longer valid)."""
+        ip, mac = self.terminal()
+        with self._lock:
+            self.sign_no = ""
+        answer = signin.parse_sign_in(self.call("9001", signin.sign_in_input(self.settings.opter, mac, ip)))
+        if not answer.sign_no:
             raise GatewayProtocolError("The sign-in answer has no sign_no.", infno="9001")
         with self._lock:
-            self.sign_no = sign_no
+            self.sign_no = answer.sign_no
             self.signed_in_at = self._clock()
-        return sign_no
+        return answer.sign_no

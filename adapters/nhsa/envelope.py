@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from adapters.nhsa.errors import GatewayProtocolError
+from adapters.nhsa.reading import lower_keys, output_object
 
 MSGID_TIME_FORMAT = "%Y%m%d%H%M%S"
 INF_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -93,25 +94,29 @@ class Answer:
 
 
 def parse_answer(raw: Any, *, infno: str = "", msgid: str = "") -> Answer:
-    """Validate the answer's shape. Anything that is not a readable envelope is a protocol error (outcome unknown):
-    a garbled answer to a 2102 says nothing about whether the settlement happened."""
+    """Validate the answer's shape (docs/gateway.md, "Reading answers"). Anything that is not a readable envelope
+    is a protocol error (outcome unknown): a garbled answer to a 2102 says nothing about whether the settlement
+    happened. A refusal (infcode ≠ 0) is read even without ``output`` or ``inf_refmsgid``."""
     if not isinstance(raw, dict) or "infcode" not in raw:
         raise GatewayProtocolError("The insurer's answer has no infcode.", infno=infno, msgid=msgid)
     code = raw["infcode"]
     try:
-        if isinstance(code, bool) or isinstance(code, float):
+        if isinstance(code, (bool, float)):
             raise ValueError
         infcode = int(str(code).strip())
     except ValueError:
         raise GatewayProtocolError("The insurer's answer has a non-numeric infcode.",
                                    infno=infno, msgid=msgid) from None
-    output = raw.get("output")
-    if output is None or output == "":
-        output = {}
-    if not isinstance(output, dict):
+    try:
+        output = output_object(raw.get("output"))
+    except GatewayProtocolError as exc:
         if infcode == 0:
-            raise GatewayProtocolError("The insurer's answer output is not an object.", infno=infno, msgid=msgid)
-        output = {}
-    return Answer(infcode=infcode, err_msg=str(raw.get("err_msg") or ""), output=output,
-                  inf_refmsgid=str(raw.get("inf_refmsgid") or ""), respond_time=str(raw.get("respond_time") or ""),
-                  raw=raw, warn_msg=str(raw.get("warn_msg") or ""))
+            raise GatewayProtocolError(exc.message, infno=infno, msgid=msgid) from None
+        output = None
+    return Answer(infcode=infcode, err_msg=_text(raw.get("err_msg")), output=lower_keys(output or {}),
+                  inf_refmsgid=_text(raw.get("inf_refmsgid")), respond_time=_text(raw.get("respond_time")),
+                  raw=raw, warn_msg=_text(raw.get("warn_msg")))
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or isinstance(value, (dict, list)) else str(value)

@@ -7,6 +7,7 @@ by asking the insurer / 冲正 2601, never by sending a second 2102)?
     GatewayError
     ├── GatewayRefused          infcode != 0: the insurer answered and refused; nothing moved
     ├── GatewayUnreachable      nothing was sent (refused connection, DNS, TLS handshake); safe to retry
+    ├── GatewayInputError       the message lacks what the gateway profile requires; nothing was sent
     └── GatewayOutcomeUnknown   the message may have been processed
         ├── GatewayTimeout          no answer within the timeout
         ├── GatewayConnectionLost   the connection broke after the message was sent
@@ -56,6 +57,16 @@ class GatewayRefused(GatewayError):
 class GatewayUnreachable(GatewayError):
     message = "The insurer gateway cannot be reached; nothing was sent."
     message_zh = "无法连接医保中心，交易未发出，未发生扣费，请稍后重试。"
+
+
+class GatewayInputError(GatewayError):
+    """A message that would not pass the gateway's own checks (docs/gateway.md, the profile's ``messages``): it
+    lacks a required field, so it is not sent. ``problems`` are the Chinese sentences naming each field."""
+
+    def __init__(self, problems: list[str], *, infno: str = "", msgid: str = ""):
+        self.problems = list(problems)
+        super().__init__(f"The message {infno} lacks required fields: {'; '.join(self.problems)[:300]}",
+                         f"发往医保中心的报文缺少必填项：{'；'.join(self.problems)[:300]}", infno=infno, msgid=msgid)
 
 
 class GatewayOutcomeUnknown(GatewayError):
