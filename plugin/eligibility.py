@@ -1,11 +1,19 @@
 """The "three fixed" (三定) eligibility checks: may the fund pay for this dual-channel line today?
 
+Each rule is decided from facts where the facts exist, and reported *unknown* where they do not: the gateway does
+not send a filing's drug, designated hospital or responsible physicians, nor a drug's category or payment standard
+(docs/data-sources.md). The counter decides what it can from real data — the province's imported list, the 5301
+filings (disease and dates), the 5302 registrations, the downloaded prescription, its own ledger — and leaves the
+rest to the insurer, whose refusal is mapped back to the same reason codes (the gateway profile's pattern table).
+The insurer's double in the sandbox holds every fact and so decides every rule with the same function.
+
 Implements docs/policies.md §2. Chongqing manages 定用药资质、定医院、定责任医师 (渝医保发〔2021〕12号 §四),
 Jilin 定机构、定医师、定药品 by generic name (吉医保发〔2023〕29号 §一, §四(三)); a first filing is recognised across
 the whole province (赣医保发〔2022〕2号 §二(四)5 "首次备案，全省互认"). Every failure is a stable reason code from
 ``plugin/errors.py`` ``REASONS``; an empty list means the line is eligible.
 
-Pure: values in, values out. No clock (``today`` is passed), no I/O, no Flask, no SQLite, so the plug-in (before
+``judge_line`` returns a ``Verdict``: the reasons that are certain and the rules left unknown; ``check_line`` is
+its certain reasons alone. Pure: values in, values out. No clock (``today`` is passed), no I/O, no Flask, no SQLite, so the plug-in (before
 settling) and the sandbox (adjudicating as the insurer) reach the same verdict from the same facts.
 """
 from __future__ import annotations
@@ -20,8 +28,9 @@ from typing import Any, Iterable, Literal, Mapping, Protocol
 from plugin.errors import InvalidInput, reason
 
 __all__ = [
-    "Patient", "Filing", "RxLine", "Prescription", "CatalogEntry", "PolicyView", "REASON_ORDER",
-    "check_line", "check_prescription", "find_filing", "describe", "last_settlement_day", "last_valid_day",
+    "Patient", "Filing", "RxLine", "Prescription", "CatalogEntry", "PolicyView", "REASON_ORDER", "Verdict",
+    "judge_line", "check_line", "check_prescription", "find_filing", "describe", "last_settlement_day",
+    "last_valid_day",
 ]
 
 #: The order in which ``check_line`` reports reasons: catalogue facts first (nothing the patient can fix), then the
@@ -53,17 +62,29 @@ _RX_STATUSES = ("valid", "dispensed", "revoked", "expired")
 
 
 class _CategoryView(Protocol):
-    pharmacy: bool
+    @property
+    def pharmacy(self) -> bool: ...
+
+
+class _GatesView(Protocol):
+    @property
+    def hospital_review(self) -> bool: ...
+    @property
+    def cross_region_review(self) -> bool: ...
 
 
 class PolicyView(Protocol):
     """The few attributes of ``plugin.policy`` ``Policy`` these checks read (kept structural so this module does
     not depend on the policy engine's internals)."""
 
-    admdvs: str
-    exit_transition_days: int
-    price_above_standard: str  # "reject" | "selfpay"
-    categories: Mapping[str, _CategoryView]
+    @property
+    def admdvs(self) -> str: ...
+    @property
+    def exit_transition_days(self) -> int: ...
+    @property
+    def price_above_standard(self) -> str: ...   # "reject" | "selfpay"
+    @property
+    def categories(self) -> Mapping[str, _CategoryView]: ...
 
 
 # --- reading JSON -------------------------------------------------------------------------------------------------
@@ -174,6 +195,7 @@ def _mapping(d: Any, what: str) -> Mapping[str, Any]:
 
 
 # --- the facts ----------------------------------------------------------------------------------------------------
+# A field that is None is a fact the source did not give: the rule that needs it is "unknown", never failed.
 
 @dataclass(frozen=True)
 class Patient:
@@ -202,40 +224,52 @@ class Patient:
 
 @dataclass(frozen=True)
 class Filing:
-    """One dual-channel filing (备案 / 用药资质) of the patient: drug by generic name, designated institution,
-    responsible physicians and the validity window (待遇有效期, Jilin §二). ``review == "pending"`` means the
-    hospital insurance office's review is required and not yet given (Jilin §四(一), attachment 2 drugs)."""
+    """One filing (备案 / 用药资质) of the patient and its validity window (待遇有效期, Jilin §二).
 
-    generic_name: str
-    institution_code: str
-    hosp_lv: str
-    physicians: tuple[str, ...]
+    What the gateway's 5301 gives: the disease (``disease_code``/``disease_name``) and the dates. What only the
+    insurer knows (the sandbox holds it): the drug by generic name, the designated institution, the responsible
+    physicians, the hospital's level, the review state (``"pending"``: the hospital insurance office's review is
+    required and not yet given, Jilin §四(一)) and a cross-province approval. None = not known."""
+
     begin: date
     end: date
-    review: Review
-    cross_region_approved: bool = False
+    disease_code: str = ""
+    disease_name: str = ""
+    generic_name: str | None = None
+    institution_code: str | None = None
+    hosp_lv: str | None = None
+    physicians: tuple[str, ...] | None = None
+    review: Review | None = None
+    cross_region_approved: bool | None = None
 
     @classmethod
     def from_mapping(cls, d: dict) -> Filing:
-        """The body of ``POST /sandbox/filings`` (its ``psn_no`` is the caller's business and is ignored here).
-
-        ``hosp_lv`` may be absent (the insurer's 5301 answer does not carry it): it is then "". ``physicians`` may
-        be empty — an insurer's record without responsible physicians is a fact to refuse per line
-        (PHYSICIAN_NOT_RESPONSIBLE), not a request to reject; no upper bound either (Chongqing allows 1–2,
-        other regions differ)."""
+        """A filing as JSON. Either the insurer's full record (the sandbox's ``POST /sandbox/filings`` facts:
+        ``generic_name, institution_code, physicians, begin, end, review``…) or a 5301 row as rxlane keeps it
+        (``opsp_dise_code, opsp_dise_name, begin, end``). In the insurer's record an absent review, approval or
+        physician list means none; in a 5301 row those facts are unknown. ``end`` may be empty (open-ended)."""
         d = _mapping(d, "filing")
-        begin, end = _date(_get(d, "begin", ""), "begin"), _date(_get(d, "end", ""), "end")
+        begin = _date(_get(d, "begin", ""), "begin")
+        end_raw = _get(d, "end", "", "")
+        end = date.max if end_raw in ("", None) else _date(end_raw, "end")
         if end < begin:
             raise _bad("end", "must not be before begin.", "不能早于开始日期。")
+        insurers = d.get("generic_name") is not None   # the insurer's own record: what it does not say is "no"
+        physicians = d.get("physicians", [] if insurers else None)
+        review = d.get("review", "none" if insurers else None)
+        approved = d.get("cross_region_approved", False if insurers else None)
+        if approved is not None and not isinstance(approved, bool):
+            raise _bad("cross_region_approved", "must be true or false.", "必须是 true 或 false。")
         return cls(
-            generic_name=_text(d, "generic_name"),
-            institution_code=_text(d, "institution_code"),
-            hosp_lv=str(_get(d, "hosp_lv", "", "")).strip(),
-            physicians=_strings(d, "physicians"),
-            begin=begin,
-            end=end,
-            review=_choice(_get(d, "review", ""), "review", _REVIEWS),
-            cross_region_approved=_flag(d, "cross_region_approved"),
+            begin=begin, end=end,
+            disease_code=str(d.get("opsp_dise_code") or d.get("disease_code") or "").strip(),
+            disease_name=str(d.get("opsp_dise_name") or d.get("disease_name") or "").strip(),
+            generic_name=_text(d, "generic_name") if d.get("generic_name") is not None else None,
+            institution_code=_text(d, "institution_code") if d.get("institution_code") is not None else None,
+            hosp_lv=str(d["hosp_lv"]).strip() or None if d.get("hosp_lv") is not None else None,
+            physicians=_strings({"physicians": physicians}, "physicians") if physicians is not None else None,
+            review=_choice(review, "review", _REVIEWS) if review is not None else None,
+            cross_region_approved=approved,
         )
 
 
@@ -252,25 +286,28 @@ class RxLine:
 
 @dataclass(frozen=True)
 class Prescription:
-    """A circulated e-prescription (处方流转, national §5) as the platform holds it."""
+    """A circulated e-prescription (处方流转, national §5). ``physician_code`` is the prescriber's national
+    physician code where known (the platform's answer names the prescriber; a code only for the diagnosing
+    physician); ``disease_code`` the diagnosis the prescription is for. ``status`` None = the platform did not
+    say (its download answer carries no status; a dispensed or revoked prescription is refused by the platform)."""
 
     hi_rxno: str
     psn_no: str
     institution_code: str
-    physician_code: str
     issued_at: datetime
     valid_days: int
     lines: tuple[RxLine, ...]
-    status: RxStatus = "valid"
+    physician_code: str | None = None
+    disease_code: str = ""
+    status: RxStatus | None = "valid"
 
     @classmethod
     def from_mapping(cls, d: dict) -> Prescription:
-        """The body of ``POST /sandbox/prescriptions``; ``status`` defaults to ``"valid"``.
+        """A prescription as JSON (``POST /sandbox/prescriptions`` wave-1 body, or rxlane's downloaded copy).
 
-        When ``valid_days`` is absent or 0 but the platform's ``valid_end_time`` (7203) is given, the days are
-        counted from it, issue day included, so :func:`last_valid_day` is that end day. ``physician_code`` may be
-        absent (7203 ``prsc_dr_code`` is optional): an unknown prescriber cannot be shown to be a responsible
-        physician, so the line is refused per line (PHYSICIAN_NOT_RESPONSIBLE) rather than the request."""
+        When ``valid_days`` is absent or 0 but ``valid_end_time`` (7203) is given, the days are counted from it,
+        issue day included, so :func:`last_valid_day` is that end day. ``physician_code`` may be absent: the
+        responsible-physician rule is then unknown."""
         d = _mapping(d, "prescription")
         lines = _get(d, "lines", "")
         if not isinstance(lines, list) or not lines:
@@ -280,15 +317,18 @@ class Prescription:
         if valid_days in (0, "0", "") and d.get("valid_end_time"):
             valid_end = _datetime(d["valid_end_time"], "valid_end_time").date()
             valid_days = (valid_end - issued_at.date()).days + 1
+        code = d.get("physician_code")
+        status = d.get("status", "valid")
         return cls(
             hi_rxno=_text(d, "hi_rxno"),
             psn_no=_text(d, "psn_no"),
             institution_code=_text(d, "institution_code"),
-            physician_code=str(_get(d, "physician_code", "", "")).strip(),
             issued_at=issued_at,
             valid_days=_int(valid_days, "valid_days", 1),
             lines=tuple(RxLine.from_mapping(line, f"lines[{i}].") for i, line in enumerate(lines)),
-            status=_choice(_get(d, "status", "", "valid"), "status", _RX_STATUSES),
+            physician_code=str(code).strip() or None if code is not None else None,
+            disease_code=str(d.get("disease_code") or "").strip(),
+            status=_choice(status, "status", _RX_STATUSES) if status is not None else None,
         )
 
     def prescribes(self, med_list_codg: str) -> bool:
@@ -297,8 +337,9 @@ class Prescription:
 
 @dataclass(frozen=True)
 class CatalogEntry:
-    """A dual-channel drug in the insurer's catalogue: its negotiated payment standard (支付标准), category and
-    negotiation agreement period, plus what identifies its packs (traceability-code prefixes, GTINs)."""
+    """A dual-channel drug as the province's published list gives it: its negotiated payment standard (支付标准),
+    category and negotiation agreement period, plus what identifies its packs (traceability-code prefixes,
+    GTINs)."""
 
     med_list_codg: str
     generic_name: str
@@ -314,7 +355,7 @@ class CatalogEntry:
 
     @classmethod
     def from_mapping(cls, d: dict) -> CatalogEntry:
-        """The body of ``POST /sandbox/catalog`` plus optional ``gtins``. A ``transition_end`` needs an
+        """The body of ``POST /sandbox/catalog`` (wave 1) or a list entry. A ``transition_end`` needs an
         ``agreement_end`` and may not precede it: the transition only ever extends the agreement period."""
         d = _mapping(d, "catalog entry")
         agreement_end = _optional_date(d, "agreement_end")
@@ -331,10 +372,23 @@ class CatalogEntry:
             payment_standard=_decimal(_get(d, "payment_standard", ""), "payment_standard"),
             agreement_end=agreement_end,
             transition_end=transition_end,
-            trace_prefixes=_strings(d, "trace_prefixes"),
+            trace_prefixes=_strings(d, "trace_prefixes", required=False),
             gtins=_strings(d, "gtins", required=False),
             split_units=None if split_units is None else _int(split_units, "split_units", 1),
         )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the rules say of one line: ``reasons`` certain (the fund will not pay; in :data:`REASON_ORDER`) and
+    ``unknown`` the rules that need facts rxlane does not have (left to the insurer at settlement)."""
+
+    reasons: tuple[str, ...] = ()
+    unknown: tuple[str, ...] = ()
+
+    @property
+    def eligible(self) -> bool:
+        return not self.reasons
 
 
 # --- the checks ---------------------------------------------------------------------------------------------------
@@ -349,7 +403,7 @@ def last_settlement_day(entry: CatalogEntry, policy: PolicyView) -> date | None:
     """The last day the fund pays for this drug, or None when its agreement has no end.
 
     The agreement period is covered (Chongqing §二(六)); after it a withdrawn drug keeps an exit transition
-    (Shanxi §一(三) "3个月左右的过渡期"): the catalogue's own ``transition_end`` when given, else
+    (Shanxi §一(三) "3个月左右的过渡期"): the list's own ``transition_end`` when given, else
     ``agreement_end + policy.exit_transition_days`` (0 in Chongqing, where cover stops with the agreement).
     The transition never shortens the agreement itself, whatever the data says."""
     if entry.agreement_end is None:
@@ -364,15 +418,10 @@ def _generic_key(name: str) -> str:
     return "".join(unicodedata.normalize("NFKC", name).split()).casefold()
 
 
-def find_filing(filings: Iterable[Filing], generic_name: str, today: date) -> Filing | None:
-    """The patient's filing for this generic name (通用名管理, Jilin §一), or None.
-
-    The filing is the patient's, not the pharmacy's: a first filing at any institution is recognised across the
-    province (Jiangxi §二(四)5 "首次备案，全省互认"), so no pharmacy is matched here. When several match, one valid
-    today wins (the latest begun, i.e. after a change of designated hospital, Chongqing §四(三)); else the next one
-    to start (the pharmacist can tell the patient when to come back); else the one that ended last."""
-    key = _generic_key(generic_name)
-    matching = [f for f in filings if _generic_key(f.generic_name) == key]
+def _pick(matching: list[Filing], today: date) -> Filing | None:
+    """Of several matching filings: one valid today wins (the latest begun, i.e. after a change of designated
+    hospital, Chongqing §四(三)); else the next one to start (the pharmacist can tell the patient when to come
+    back); else the one that ended last."""
     current = [f for f in matching if f.begin <= today <= f.end]
     if current:
         return max(current, key=lambda f: (f.begin, f.end))
@@ -380,6 +429,30 @@ def find_filing(filings: Iterable[Filing], generic_name: str, today: date) -> Fi
     if upcoming:
         return min(upcoming, key=lambda f: (f.begin, f.end))
     return max(matching, key=lambda f: (f.end, f.begin), default=None)
+
+
+def find_filing(filings: Iterable[Filing], generic_name: str, today: date) -> Filing | None:
+    """The patient's filing for this generic name (通用名管理, Jilin §一), or None. The filing is the patient's,
+    not the pharmacy's: a first filing is recognised across the province (Jiangxi §二(四)5 "首次备案，全省互认")."""
+    key = _generic_key(generic_name)
+    return _pick([f for f in filings if f.generic_name is not None and _generic_key(f.generic_name) == key], today)
+
+
+def _filing_for(filings: list[Filing], entry: CatalogEntry | None, prescription: Prescription | None,
+                today: date) -> tuple[Filing | None, bool]:
+    """(the filing this line is judged against, whether that is known). Filings that name their drug (the
+    insurer's) are matched by generic name; filings as 5301 answers them (a disease, no drug) by the
+    prescription's disease code. No filing at all is a fact: the patient has none."""
+    if not filings:
+        return None, True
+    if any(f.generic_name is not None for f in filings):
+        if entry is None:
+            return None, False
+        return find_filing(filings, entry.generic_name, today), True
+    disease = prescription.disease_code if prescription is not None else ""
+    if not disease:
+        return None, False
+    return _pick([f for f in filings if f.disease_code == disease], today), True
 
 
 def check_prescription(patient: Patient, prescription: Prescription, today: date) -> list[str]:
@@ -403,59 +476,102 @@ def _province(admdvs: str) -> str:
     return admdvs.strip()[:2]
 
 
-def _filing_reasons(patient: Patient, filing: Filing, prescription: Prescription | None, policy: PolicyView,
-                    today: date, pharmacy_admdvs: str | None) -> list[str]:
-    reasons = []
-    if today < filing.begin:
-        reasons.append("FILING_NOT_STARTED")
-    elif today > filing.end:
-        reasons.append("FILING_EXPIRED")
+class _Tally:
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+        self.unknown: list[str] = []
+
+    def rule(self, code: str, failed: bool | None) -> None:
+        """``failed`` True: the reason holds; False: the rule passes; None: the facts are missing."""
+        if failed is None:
+            self.unknown.append(code)
+        elif failed:
+            self.reasons.append(code)
+
+    def verdict(self) -> Verdict:
+        order = REASON_ORDER.index
+        return Verdict(tuple(sorted(set(self.reasons), key=order)),
+                       tuple(sorted(set(self.unknown) - set(self.reasons), key=order)))
+
+
+def _filing_rules(t: _Tally, patient: Patient, filing: Filing, prescription: Prescription | None,
+                  policy: PolicyView, today: date, pharmacy_admdvs: str | None,
+                  registrations: tuple[str, ...] | None) -> None:
+    t.rule("FILING_NOT_STARTED", today < filing.begin)
+    t.rule("FILING_EXPIRED", filing.begin <= today and today > filing.end)
     if prescription is not None:
-        if prescription.institution_code != filing.institution_code:
-            reasons.append("INSTITUTION_MISMATCH")  # 定医院, Chongqing §四(三)
-        if prescription.physician_code not in filing.physicians:
-            reasons.append("PHYSICIAN_NOT_RESPONSIBLE")  # Chongqing §四(四) 其余医师开具的相关药品处方不予报销
-    if filing.review == "pending":
-        reasons.append("REVIEW_PENDING")  # Jilin §四(一), attachment 2
+        # 定医院 (Chongqing §四(三)): the filing's designated institution, else the 5302 registrations
+        if filing.institution_code is not None:
+            t.rule("INSTITUTION_MISMATCH", prescription.institution_code != filing.institution_code)
+        elif registrations:
+            t.rule("INSTITUTION_MISMATCH", prescription.institution_code not in registrations)
+        else:
+            t.rule("INSTITUTION_MISMATCH", None)
+        # Chongqing §四(四) 其余医师开具的相关药品处方不予报销
+        if filing.physicians is None or prescription.physician_code is None:
+            t.rule("PHYSICIAN_NOT_RESPONSIBLE", None)
+        else:
+            t.rule("PHYSICIAN_NOT_RESPONSIBLE", prescription.physician_code not in filing.physicians)
+    gates = getattr(policy, "gates", None)
+    if gates is not None and gates.hospital_review:   # Jilin §四(一), attachment 2
+        t.rule("REVIEW_PENDING", None if filing.review is None else filing.review == "pending")
     here = _province(pharmacy_admdvs or policy.admdvs)
-    if _province(patient.insuplc_admdvs) != here and not filing.cross_region_approved:
-        reasons.append("CROSS_REGION_REVIEW_PENDING")  # Jilin §四(一) 跨省异地 需由医保经办部门审核确定
-    return reasons
+    if gates is not None and gates.cross_region_review and _province(patient.insuplc_admdvs) != here:
+        # Jilin §四(一) 跨省异地 需由医保经办部门审核确定
+        approved = filing.cross_region_approved
+        t.rule("CROSS_REGION_REVIEW_PENDING", None if approved is None else not approved)
 
 
-def check_line(*, patient: Patient, filings: Iterable[Filing], prescription: Prescription | None,
+def judge_line(*, patient: Patient, filings: Iterable[Filing] | None, prescription: Prescription | None,
                entry: CatalogEntry | None, policy: PolicyView, price: Decimal, donated: bool, today: date,
-               pharmacy_admdvs: str | None = None) -> list[str]:
-    """Reason codes why the fund may not pay for this line today, in :data:`REASON_ORDER`; [] = eligible.
+               pharmacy_admdvs: str | None = None, list_known: bool = True,
+               registrations: tuple[str, ...] | None = None) -> Verdict:
+    """The verdict on one line today (docs/policies.md §2).
 
-    Without a catalogue entry nothing else can be judged (only ``NOT_IN_CATALOG``). Without a filing only
-    ``NO_FILING`` is said of the filing; without a prescription the prescription checks are skipped (the caller
-    decides whether a prescription is required). ``PRICE_ABOVE_STANDARD`` is a reason only under
-    ``price_above_standard = "reject"`` (Chongqing §五(一)); under ``"selfpay"`` the split makes the excess
-    self-paid. ``pharmacy_admdvs`` defaults to the region policy's division."""
+    ``entry`` None: the drug is not in the dual-channel list (``NOT_IN_CATALOG``) when the list is known
+    (``list_known``), else the catalogue rules are unknown. ``filings`` None: the insurer was not asked; [] it has
+    none. Without a prescription the prescription checks are skipped (the caller decides whether one is
+    required). ``PRICE_ABOVE_STANDARD`` is a reason only under ``price_above_standard = "reject"`` (Chongqing
+    §五(一)); under ``"selfpay"`` the split makes the excess self-paid. ``pharmacy_admdvs`` defaults to the region
+    policy's division."""
+    t = _Tally()
+    if entry is None and list_known:
+        return Verdict(("NOT_IN_CATALOG",))
     if entry is None:
-        return ["NOT_IN_CATALOG"]
-    reasons = []
-    category = policy.categories.get(entry.category)
-    if category is None or not category.pharmacy:
-        reasons.append("CATEGORY_EXCLUDED")  # Jiangxi §二(三)1: class C is not settled at pharmacies
-    last_day = last_settlement_day(entry, policy)
-    if last_day is not None and today > last_day:
-        reasons.append("AGREEMENT_EXPIRED")
-    filing = find_filing(filings, entry.generic_name, today)
-    if filing is None:
-        reasons.append("NO_FILING")
+        for code in ("CATEGORY_EXCLUDED", "AGREEMENT_EXPIRED"):
+            t.rule(code, None)
+        if policy.price_above_standard == "reject":
+            t.rule("PRICE_ABOVE_STANDARD", None)
     else:
-        reasons += _filing_reasons(patient, filing, prescription, policy, today, pharmacy_admdvs)
+        category = policy.categories.get(entry.category)
+        t.rule("CATEGORY_EXCLUDED", category is None or not category.pharmacy)  # Jiangxi §二(三)1: class C
+        last_day = last_settlement_day(entry, policy)
+        t.rule("AGREEMENT_EXPIRED", last_day is not None and today > last_day)
+        if policy.price_above_standard == "reject":
+            t.rule("PRICE_ABOVE_STANDARD", price > entry.payment_standard)
+    if filings is None:
+        t.rule("NO_FILING", None)
+    else:
+        filing, known = _filing_for(list(filings), entry, prescription, today)
+        if not known:
+            t.rule("NO_FILING", None)
+        elif filing is None:
+            t.rule("NO_FILING", True)
+        else:
+            _filing_rules(t, patient, filing, prescription, policy, today, pharmacy_admdvs, registrations)
     if prescription is not None:
-        if not prescription.prescribes(entry.med_list_codg):
-            reasons.append("NOT_ON_PRESCRIPTION")
-        reasons += check_prescription(patient, prescription, today)
-    if policy.price_above_standard == "reject" and price > entry.payment_standard:
-        reasons.append("PRICE_ABOVE_STANDARD")
-    if donated:
-        reasons.append("DONATED_SUPPLY")  # Jilin §二: 无偿供药的费用，医保基金不予支付
-    return sorted(reasons, key=REASON_ORDER.index)
+        code = entry.med_list_codg if entry is not None else None
+        if code is not None:
+            t.rule("NOT_ON_PRESCRIPTION", not prescription.prescribes(code))
+        for reason_code in check_prescription(patient, prescription, today):
+            t.rule(reason_code, True)
+    t.rule("DONATED_SUPPLY", donated)  # Jilin §二: 无偿供药的费用，医保基金不予支付
+    return t.verdict()
+
+
+def check_line(**kwargs: Any) -> list[str]:
+    """The certain reasons of :func:`judge_line` (for callers that hold every fact, like the insurer's double)."""
+    return list(judge_line(**kwargs).reasons)
 
 
 def describe(codes: Iterable[str]) -> list[dict]:

@@ -17,11 +17,11 @@ from typing import Any, Callable, Mapping
 import plugin
 from plugin.errors import InvalidInput
 from plugin.money import BadValue, money_of, ratio_of
-from plugin.policy.model import CategoryRule, Deductible, Policy, Supplementary
+from plugin.policy.model import CategoryRule, Deductible, Gates, Policy, Supplementary
 
 _TOP_KEYS = ("region", "name", "source", "admdvs", "price_above_standard", "account_covers",
-             "exit_transition_days", "categories", "deductible", "ratio", "annual_cap", "supplementary")
-_OPTIONAL_TOP = {"supplementary"}
+             "exit_transition_days", "categories", "deductible", "ratio", "annual_cap", "supplementary", "gates")
+_OPTIONAL_TOP = {"supplementary", "gates"}
 _REGION_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _ADMDVS_RE = re.compile(r"\d{6}")
 _MISSING = object()
@@ -138,7 +138,16 @@ class _Checker:
             ratio=ratio,
             annual_cap=self.caps(m["annual_cap"], ratio),
             supplementary=self.supplementary(m.get("supplementary", {}), ratio),
+            gates=self.gates(m.get("gates", {})),
         )
+
+    def gates(self, value: Any) -> Gates:
+        table = self.table(value, "gates", ("hospital_review", "cross_region_review"))
+        for key, flag in table.items():
+            if not isinstance(flag, bool):
+                raise self.error(f"gates.{key}", "must be true or false")
+        return Gates(hospital_review=table.get("hospital_review", False),
+                     cross_region_review=table.get("cross_region_review", False))
 
     def categories(self, value: Any) -> dict[str, CategoryRule]:
         table = self.table(value, "categories")

@@ -46,6 +46,15 @@ class Supplementary:
     threshold: Decimal | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Gates:
+    """Checks only some regions make (docs/policies.md §2): a filing needing the hospital insurance office's review
+    (Jilin §四(一), attachment 2 drugs) and a cross-province patient's filing needing the agency's approval (Jilin
+    §四(一)). Off unless the region's file turns them on (``[gates]``)."""
+    hospital_review: bool = False
+    cross_region_review: bool = False
+
+
 @dataclass(frozen=True)
 class Policy:
     """A region's dual-channel settlement parameters, as read from ``config/policies/<region>.toml``."""
@@ -61,6 +70,7 @@ class Policy:
     ratio: dict[str, Decimal]
     annual_cap: dict[str, Decimal]
     supplementary: dict[str, Supplementary] = field(default_factory=dict)
+    gates: Gates = field(default_factory=Gates)
 
     def to_mapping(self) -> dict[str, Any]:
         """The policy in the TOML schema as JSON-able data (decimals as strings), e.g. for ``PUT /sandbox/policy``;
@@ -84,6 +94,8 @@ class Policy:
             "ratio": {k: plain(v) for k, v in self.ratio.items()},
             "annual_cap": {k: plain(v) for k, v in self.annual_cap.items()},
             "supplementary": supplementary,
+            "gates": {"hospital_review": self.gates.hospital_review,
+                      "cross_region_review": self.gates.cross_region_review},
         }
 
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from plugin.errors import REASONS, InvalidInput
 from plugin.eligibility import (
     REASON_ORDER, CatalogEntry, Filing, Patient, Prescription, RxLine, check_line, check_prescription, describe,
-    find_filing,
+    find_filing, judge_line,
 )
 
 TODAY = date(2024, 6, 15)
@@ -25,14 +25,20 @@ CHONGQING = "500103"
 SHANXI_YUNCHENG = "140802"
 
 
-def make_policy(*, admdvs=CHONGQING, exit_transition_days=0, price_above_standard="reject"):
-    """A stand-in for plugin.policy.Policy with only the attributes eligibility reads."""
+JILIN_GATES = SimpleNamespace(hospital_review=True, cross_region_review=True)   # 吉医保发〔2023〕29号 §四(一)
+NO_GATES = SimpleNamespace(hospital_review=False, cross_region_review=False)
+
+
+def make_policy(*, admdvs=CHONGQING, exit_transition_days=0, price_above_standard="reject", gates=JILIN_GATES):
+    """A stand-in for plugin.policy.Policy with only the attributes eligibility reads. The baseline turns on
+    Jilin's two gates so that every reason can be provoked; the regions without them are tested apart."""
     return SimpleNamespace(
         admdvs=admdvs,
         exit_transition_days=exit_transition_days,
         price_above_standard=price_above_standard,
         categories={"A": SimpleNamespace(pharmacy=True), "B": SimpleNamespace(pharmacy=True),
                     "C": SimpleNamespace(pharmacy=False)},
+        gates=gates,
     )
 
 
@@ -59,6 +65,13 @@ def check(**changes):
                 price=Decimal("5500.00"), donated=False, today=TODAY)
     args.update(changes)
     return check_line(**args)
+
+
+def judge(**changes):
+    args = dict(patient=PATIENT, filings=[FILING], prescription=RX, entry=ENTRY, policy=make_policy(),
+                price=Decimal("5500.00"), donated=False, today=TODAY)
+    args.update(changes)
+    return judge_line(**args)
 
 
 def filing(**changes):
@@ -150,6 +163,15 @@ def test_patient_from_another_city_of_the_province_needs_no_approval_jilin_4_1()
 
 def test_pharmacy_division_overrides_policy_division_for_cross_region_jilin_4_1():
     assert check(pharmacy_admdvs="220102") == ["CROSS_REGION_REVIEW_PENDING"]
+
+
+def test_regions_without_jilins_gates_neither_wait_for_review_nor_for_cross_province_approval_chongqing():
+    """Only 吉医保发〔2023〕29号 §四(一) makes these two checks; 渝医保发〔2021〕12号 and 赣医保发〔2022〕2号 do not."""
+    sichuan = Patient(PATIENT.psn_no, "510104")
+    assert check(policy=make_policy(gates=NO_GATES), patient=sichuan, filings=[filing(review="pending")]) == []
+    assert judge_line(patient=sichuan, filings=[filing(review=None, cross_region_approved=None)], prescription=RX,
+                      entry=ENTRY, policy=make_policy(gates=NO_GATES), price=Decimal("5500.00"), donated=False,
+                      today=TODAY).unknown == ()
 
 
 def test_drug_not_on_the_prescription_national_5():
@@ -356,7 +378,7 @@ def test_from_mapping_reads_the_sandbox_shapes():
 def test_filing_from_the_insurer_without_level_or_physicians_is_read_not_rejected_chongqing_4_4():
     """5301 carries no hosp_lv; a filing naming no responsible physician refuses every prescriber per line."""
     bare = Filing.from_mapping({**{k: v for k, v in FILING_JSON.items() if k != "hosp_lv"}, "physicians": []})
-    assert bare.hosp_lv == "" and bare.physicians == ()
+    assert bare.hosp_lv is None and bare.physicians == ()
     assert check(filings=[dataclasses.replace(bare, generic_name="曲妥珠单抗", institution_code=RX.institution_code)]) \
         == ["PHYSICIAN_NOT_RESPONSIBLE"]
 
@@ -369,13 +391,15 @@ def test_prescription_validity_counted_from_platform_end_time_when_days_missing_
     assert check_prescription(Patient("P1", CHONGQING), p, date(2024, 6, 4)) == ["RX_EXPIRED"]
 
 
-def test_prescription_without_prescriber_code_is_refused_per_line_not_rejected_chongqing_4_4():
-    """7203 prsc_dr_code is optional; an unnamed prescriber cannot be a responsible physician."""
+def test_prescription_without_prescriber_code_leaves_the_physician_rule_to_the_insurer_chongqing_4_4():
+    """7203 names the prescriber but carries no prescriber code: the responsible-physician rule (渝医保发〔2021〕12号
+    §四(四)) cannot be decided at the counter, so it is unknown — never a refusal for missing data."""
     unnamed = Prescription.from_mapping({k: v for k, v in RX_JSON.items() if k != "physician_code"})
-    assert unnamed.physician_code == ""
-    assert check(prescription=dataclasses.replace(unnamed, psn_no=PATIENT.psn_no, institution_code=RX.institution_code,
-                                                  lines=RX.lines, issued_at=RX.issued_at)) \
-        == ["PHYSICIAN_NOT_RESPONSIBLE"]
+    assert unnamed.physician_code is None
+    line = dict(prescription=dataclasses.replace(unnamed, psn_no=PATIENT.psn_no, institution_code=RX.institution_code,
+                                                 lines=RX.lines, issued_at=RX.issued_at))
+    assert check(**line) == []
+    assert "PHYSICIAN_NOT_RESPONSIBLE" in judge(**line).unknown
 
 
 def test_patient_reads_a_1101_answer():
@@ -408,9 +432,8 @@ def test_from_mapping_rejects_bad_values_naming_the_field(cls, good, key, bad):
 
 
 @pytest.mark.parametrize("cls, good, key", [
-    (Filing, FILING_JSON, "generic_name"), (Filing, FILING_JSON, "begin"), (Filing, FILING_JSON, "end"),
-    (Filing, FILING_JSON, "physicians"), (Prescription, RX_JSON, "issued_at"), (Prescription, RX_JSON, "psn_no"),
-    (CatalogEntry, CATALOG_JSON, "payment_standard"), (CatalogEntry, CATALOG_JSON, "trace_prefixes"),
+    (Filing, FILING_JSON, "begin"), (Prescription, RX_JSON, "issued_at"), (Prescription, RX_JSON, "psn_no"),
+    (CatalogEntry, CATALOG_JSON, "payment_standard"),
     (Patient, {"psn_no": "P1", "insuplc_admdvs": "500103"}, "psn_no"),
 ])
 def test_from_mapping_names_a_missing_field(cls, good, key):
@@ -455,3 +478,52 @@ def test_check_line_never_raises_and_reports_in_order(today, begin, end, agreeme
     assert ("FILING_NOT_STARTED" in codes) == (today < begin)
     assert ("FILING_EXPIRED" in codes) == (begin <= today and today > end)
     assert ("DONATED_SUPPLY" in codes) == donated
+
+
+# --- what the counter can decide from real data, and what it leaves to the insurer ---------------------------------
+# The gateway's 5301 answers a filing's disease and dates only; 7203 names the prescriber without a code; the
+# drug's category and payment standard come from the province's list (docs/data-sources.md).
+
+FILING_5301 = Filing.from_mapping({"opsp_dise_code": "M00500", "opsp_dise_name": "恶性肿瘤门诊治疗",
+                                   "begin": "2024-01-01", "end": "2024-12-31"})
+RX_FOR_M00500 = dataclasses.replace(RX, physician_code=None, disease_code="M00500")
+
+
+def test_a_5301_filing_for_the_prescriptions_disease_is_matched_and_the_rest_left_to_the_insurer_chongqing_4():
+    verdict = judge(filings=[FILING_5301], prescription=RX_FOR_M00500)
+    assert verdict.reasons == ()
+    assert verdict.unknown == ("INSTITUTION_MISMATCH", "PHYSICIAN_NOT_RESPONSIBLE", "REVIEW_PENDING")
+
+
+def test_no_filing_for_the_prescriptions_disease_is_certain_chongqing_4_1():
+    other = dataclasses.replace(FILING_5301, disease_code="M03900")
+    assert judge(filings=[other], prescription=RX_FOR_M00500).reasons == ("NO_FILING",)
+    assert judge(filings=[], prescription=RX_FOR_M00500).reasons == ("NO_FILING",)
+
+
+def test_an_expired_5301_filing_is_certain_jilin_2():
+    assert judge(filings=[dataclasses.replace(FILING_5301, end=date(2024, 6, 1))],
+                 prescription=RX_FOR_M00500).reasons == ("FILING_EXPIRED",)
+
+
+def test_without_the_prescriptions_disease_the_filing_rule_is_unknown_not_refused():
+    verdict = judge(filings=[FILING_5301], prescription=dataclasses.replace(RX_FOR_M00500, disease_code=""))
+    assert verdict.reasons == () and "NO_FILING" in verdict.unknown
+
+
+def test_the_5302_registrations_decide_the_designated_institution_chongqing_4_3():
+    assert judge(filings=[FILING_5301], prescription=RX_FOR_M00500,
+                 registrations=("H50010300001",)).unknown == ("PHYSICIAN_NOT_RESPONSIBLE", "REVIEW_PENDING")
+    assert judge(filings=[FILING_5301], prescription=RX_FOR_M00500,
+                 registrations=("H99999999999",)).reasons == ("INSTITUTION_MISMATCH",)
+
+
+def test_a_drug_absent_from_the_imported_list_is_not_in_the_catalogue_and_without_a_list_left_to_the_insurer():
+    assert judge(entry=None).reasons == ("NOT_IN_CATALOG",)
+    verdict = judge(entry=None, list_known=False)
+    assert verdict.reasons == () and {"CATEGORY_EXCLUDED", "AGREEMENT_EXPIRED", "PRICE_ABOVE_STANDARD"} <= \
+        set(verdict.unknown)
+
+
+def test_when_the_insurer_was_not_asked_for_filings_the_filing_rule_is_unknown():
+    assert judge(filings=None).unknown == ("NO_FILING",)
