@@ -154,18 +154,27 @@ def config() -> None:
 
 @config.command("check")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False))
-def config_check(config_file) -> None:
-    """Validate every layer and print the effective configuration with secrets masked."""
+@click.option("--profile", "profile_file", type=click.Path(dir_okay=False),
+              help="Also validate this gateway profile file (config/gateways/<name>.toml format).")
+def config_check(config_file, profile_file) -> None:
+    """Validate every layer and the gateway profile; print the effective configuration with secrets masked."""
+    from adapters.nhsa.profile import ProfileError, load_profile
     from plugin.config import permission_warnings
     from plugin.service import store_policy
     settings = _settings(config_file)
     try:
         policy = store_policy(settings)
+        profile = load_profile(profile_file or settings.nhsa.profile)
     except RxlaneError as exc:
         _fail(exc)
+    except ProfileError as exc:
+        _fail(RxlaneError("INVALID_INPUT", message=f"gateway profile: {exc}", message_zh=f"网关配置文件错误：{exc}",
+                          details={"field": "nhsa.profile"}))
     for warning in permission_warnings(settings, config_file):
         click.echo(f"warning: {warning}", err=True)
     click.echo(json.dumps({"ok": True, "policy": {"region": policy.region, "source": policy.source},
+                           "gateway_profile": {"name": profile.name, "title": profile.title,
+                                               "extends": profile.extends, "transactions": sorted(profile.messages)},
                            "effective": settings.masked()}, ensure_ascii=False, indent=2))
 
 
@@ -188,7 +197,7 @@ def doctor(config_file, data_dir, resolve) -> None:
     try:
         report: dict[str, Any] = {}
         if resolve:
-            report["resolved"] = resolve_all(svc.sales)
+            report["resolved"] = resolve_all(svc.sales, force=True)
             report["outbox_delivered"] = svc.outbox.drain()
         try:
             svc.upstream.ensure_signed_in()
@@ -212,16 +221,19 @@ def catalog() -> None:
 @catalog.command("sync")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False))
 @click.option("--data-dir", type=click.Path(file_okay=False))
-def catalog_sync(config_file, data_dir) -> None:
-    """Refresh the catalogue (1312) now."""
+@click.option("--full", is_flag=True, help="Ask for every row, not only those updated since the last sync.")
+def catalog_sync(config_file, data_dir, full) -> None:
+    """Refresh the gateway's catalogue (1312) and price ceilings (1318) now, incrementally by updt_time; list the
+    drugs whose imported payment standard is above the insurer's ceiling."""
     svc = _offline_service(config_file, data_dir)
     try:
-        n = svc.catalog.sync()
+        report = svc.catalog.sync(full=full)
     except RxlaneError as exc:
         _fail(exc)
     finally:
         svc.ledger.close()
-    click.echo(json.dumps({"entries": n}))
+    click.echo(json.dumps({"gateway": svc.gateway_url, "rows": report.rows, "ceilings": report.ceilings,
+                           "above_ceiling": report.differences}, ensure_ascii=False, indent=2))
 
 
 @main.command()
@@ -287,12 +299,13 @@ def audit_verify(data_dir, config_file) -> None:
 def _register_commands() -> None:
     """Command groups that live beside their feature."""
     from plugin.commands.fleet import fleet
+    from plugin.commands.gateway import gateway
     from plugin.commands.hardware import devices, simulate
     from plugin.commands.policy import policy
     from plugin.commands.reconcile import reconcile
     from plugin.commands.report import report
     from plugin.commands.tokens import token
-    for cmd in (policy, simulate, devices, fleet, report, token, reconcile):
+    for cmd in (policy, simulate, devices, fleet, report, token, reconcile, gateway):
         main.add_command(cmd)
     from plugin.commands.dclist import catalog_import, catalog_show
     catalog.add_command(catalog_import)

@@ -18,6 +18,7 @@ from plugin.errors import InvalidInput
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULTS_FILE = CONFIG_DIR / "defaults.toml"
 SECRET_KEYS = {("nhsa", "secret"), ("nhsa", "paasid"), ("nhsa", "sm4_key"), ("nhsa", "sm2_private_key"),
+               ("nhsa", "apikey"),
                ("hq", "token"), ("hq", "admin_token"), ("hq", "database_url")}
 
 
@@ -52,11 +53,16 @@ class ServerSettings(_Section):
 
 class NhsaSettings(_Section):
     url: str = ""
-    path: str = "/fsi/api/rsfComIfsService/callService"
+    profile: str = Field(default="national", min_length=1)
+    path: str = ""
     timeout_s: float = Field(default=15, gt=0, le=300)
-    recer_sys_code: str = "rxlane"
-    opter: str = "0001"
-    opter_name: str = "药师"
+    recer_sys_code: str = ""          # obsolete: the gateway profile decides it per transaction; kept so old files load
+    opter: str = Field(default="0001", min_length=1, max_length=30)
+    opter_name: str = Field(default="药师", min_length=1, max_length=50)
+    terminal_ip: str = ""
+    terminal_mac: str = Field(default="", pattern=r"^([0-9A-Fa-f]{2}([-:]?[0-9A-Fa-f]{2}){5})?$")
+    apikey: str = Field(default="", repr=False)
+    password_public_key_file: str = ""
     paasid: str = ""
     secret: str = Field(default="", repr=False)
     secret_file: str = ""
@@ -88,6 +94,29 @@ class NhsaSettings(_Section):
         if v and not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, v: str) -> str:
+        from adapters.nhsa.profile import ProfileError, load_profile
+        try:
+            load_profile(v)
+        except (ProfileError, OSError) as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+
+class EVoucherSettings(_Section):
+    url: str = ""
+    org_id: str = ""
+    timeout_s: float = Field(default=10, gt=0, le=120)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
 
 
 class SandboxSettings(_Section):
@@ -155,6 +184,7 @@ class Settings(_Section):
     store: StoreSettings
     server: ServerSettings = ServerSettings()
     nhsa: NhsaSettings = NhsaSettings()
+    evoucher: EVoucherSettings = EVoucherSettings()
     sandbox: SandboxSettings = SandboxSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
     hq: HqSettings = HqSettings()

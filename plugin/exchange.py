@@ -39,6 +39,10 @@ Change = Callable[[Connection], None]
 Journaled = Callable[[Connection, str], None]
 
 
+class _SignInLost(Exception):
+    """The message was refused because the sign-in lapsed: nothing moved; sign in and send it again."""
+
+
 class OutcomeUnknown(Exception):
     """A journaled message left and no usable answer came back: money may have moved."""
 
@@ -81,13 +85,28 @@ class Exchange:
 
     def send(self, infno: str, input: dict[str, Any], *, sale_id: str | None, label: str,
              read: Callable[[Answer], T] = _keep,  # type: ignore[assignment]
-             insuplc_admdvs: str = "", msgid: str | None = None, retry: bool = False,
-             journaled: Journaled | None = None, failed: Callable[[Connection, RxlaneError], None] | None = None,
-             lost: Change = _nothing) -> Reply[T]:
+             insuplc_admdvs: str = "", insutype: str = "", msgid: str | None = None, retry: bool = False,
+             cainfo: str = "", journaled: Journaled | None = None,
+             failed: Callable[[Connection, RxlaneError], None] | None = None, lost: Change = _nothing) -> Reply[T]:
         """Run one exchange (see the module docstring). ``label`` names the crash points
         (``{label}.before_journal``, ``.after_journal``, ``.after_send``); ``retry`` resends an outbox message under
-        its first msgid, keeping its first journal row."""
-        env = self.upstream.prepare(infno, input, insuplc_admdvs=insuplc_admdvs, msgid=msgid)
+        its first msgid, keeping its first journal row. A refusal saying the sign-in lapsed (nothing moved) signs
+        in again and sends once more as a new message."""
+        try:
+            return self._send(infno, input, sale_id=sale_id, label=label, read=read, insuplc_admdvs=insuplc_admdvs,
+                              insutype=insutype, msgid=msgid, retry=retry, cainfo=cainfo, journaled=journaled,
+                              failed=failed, lost=lost, resign=True)
+        except _SignInLost:
+            return self._send(infno, input, sale_id=sale_id, label=label, read=read, insuplc_admdvs=insuplc_admdvs,
+                              insutype=insutype, msgid=None if not retry else msgid, retry=retry, cainfo=cainfo,
+                              journaled=journaled, failed=failed, lost=lost, resign=False)
+
+    def _send(self, infno: str, input: dict[str, Any], *, sale_id: str | None, label: str,
+              read: Callable[[Answer], T], insuplc_admdvs: str, insutype: str, msgid: str | None, retry: bool,
+              cainfo: str, journaled: Journaled | None, failed: Callable[[Connection, RxlaneError], None] | None,
+              lost: Change, resign: bool) -> Reply[T]:
+        env = self.upstream.prepare(infno, input, insuplc_admdvs=insuplc_admdvs, insutype=insutype, msgid=msgid,
+                                    cainfo=cainfo)
         crash_point(f"{label}.before_journal")
         with self.ledger.transaction() as c:
             self.ledger.journal.request(env.msgid, infno, env.body, sale_id, c, retry=retry)
@@ -101,6 +120,8 @@ class Exchange:
             err: RxlaneError = refused(exc)
             self._failed(env, REFUSED, failed, err, answer=exc.answer.raw if exc.answer else None,
                          infcode=exc.infcode, err_msg=exc.err_msg)
+            if resign and self.upstream.sign_in_lost(exc):
+                raise _SignInLost() from None
             raise err from None
         except GatewayUnreachable as exc:
             err = unavailable(exc)

@@ -11,7 +11,7 @@ import threading
 from datetime import datetime, timedelta
 from typing import Any
 
-from adapters.nhsa import transactions as tx
+from adapters.nhsa import uploads as tx
 from plugin.crashpoints import crash_point
 from plugin.errors import RxlaneError, UpstreamRefused
 from plugin.exchange import Exchange, OutcomeUnknown

@@ -1,55 +1,128 @@
-"""Identify a patient (1101) and read their dual-channel filings (5301).
+"""Identify a patient and gather what the gateway says of them: 1101 (person), 5301 (filings), 5302 (designated
+institutions), 5206 (year-to-date accumulations) — docs/gateway.md 1101, 5301, 5302, 5206.
 
-The answer hands the POS a `patient_ref` instead of the ID number so later calls never carry personal data; the
-unmasked identity stays in the local ledger, where 2101/2102 need it.
+An e-voucher QR is decoded first (the QR is not the token); 1101 is then sent with type 01 and the token, which stays
+the patient's 就诊凭证 for the sale. The answer hands the POS a ``patient_ref`` instead of the credential, so later
+calls never carry personal data; the unmasked credential stays in the ledger, where 2101/2102 need it.
+
+What is not in the gateway is said so: the 5301 filings carry a disease and dates (no drug, hospital or physician);
+when 5206 is not available the year-to-date figures are the store's own ledger's and only a lower bound.
 """
 from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
-from adapters.nhsa import transactions as tx
-from adapters.nhsa.money import money as wire_money
-from plugin import eligibility as rules
-from plugin.errors import RxlaneError, UpstreamRefused
-from plugin.store import Ledger, PatientRow
+from adapters.evoucher.http import EVoucherRefused, EVoucherUnavailable, Identity
+from adapters.nhsa import person as px
+from plugin.credentials import E_VOUCHER, Credential, normalise
+from plugin.errors import RxlaneError, UpstreamRefused, UpstreamUnavailable
 from plugin.privacy import mask_card, mask_certno, mask_middle, mask_name, mask_psn_no, mask_token
+from plugin.store import Ledger, PatientRow
 from plugin.upstream import Upstream, insurer_data
 
 REF_RE = re.compile(r"P[0-9a-f]{24}")
+YTD_KEYS = ("deductible_paid", "fund_paid", "selfpay", "supplementary_paid")
+Decoder = Callable[[str], Identity]
+
+__all__ = ["Credential", "identify", "load", "view", "unknown_ref", "ytd_lower_bound"]
 
 
-@dataclass(frozen=True)
-class Credential:
-    """How the patient identifies: ``cert_type`` 01 e-voucher token, 02 ID number, 03 social-security card number
-    (with the card's ``card_sn``)."""
-    cert_type: str
-    cert_no: str
-    card_sn: str = ""
-    psn_name: str = ""
-
-
-def identify(ledger: Ledger, upstream: Upstream, cred: Credential, *, pii: bool = False) -> dict[str, Any]:
+def _decode(decoder: Decoder, qr: str) -> Identity:
     try:
-        out = upstream.query("1101", tx.person_info_input(cred.cert_type, cred.cert_no, cred.card_sn,
-                                                         cred.psn_name))
+        return decoder(qr)
+    except EVoucherRefused as exc:
+        raise RxlaneError("EVOUCHER_REFUSED", details={"code": exc.code, "reason": exc.reason}) from None
+    except EVoucherUnavailable:
+        raise RxlaneError("EVOUCHER_UNAVAILABLE") from None
+
+
+def _person_query(cred: Credential, decoder: Decoder) -> tuple[dict[str, Any], str]:
+    """The 1101 input for a credential, and the 就诊凭证 number the sale will carry (the token for 01)."""
+    if cred.cert_type == E_VOUCHER:
+        who = _decode(decoder, cred.cert_no)
+        return px.person_info_input(E_VOUCHER, who.ec_token, psn_cert_type=who.id_type, certno=who.id_no,
+                                    psn_name=who.user_name), who.ec_token
+    return px.person_info_input(cred.cert_type, cred.cert_no, card_sn=cred.card_sn,
+                                psn_name=cred.psn_name), cred.cert_no
+
+
+def identify(ledger: Ledger, upstream: Upstream, cred: Credential, *, decoder: Decoder, pii: bool = False,
+             today: date | None = None, ytd_codes: dict[str, str] | None = None) -> dict[str, Any]:
+    """Identify (normalised credential → 1101), read filings (5301), registrations (5302) and year-to-date figures
+    (5206, where ``ytd_codes`` maps the province's cum_type_codes); keep the patient; answer the masked view."""
+    cred = normalise(cred)
+    today = today or date.today()
+    query, mdtrt_cert_no = _person_query(cred, decoder)
+    try:
+        out = upstream.query("1101", query)
     except UpstreamRefused as exc:
         raise RxlaneError("PATIENT_NOT_FOUND", details={"insurer": exc.err_msg}) from None
     with insurer_data("1101"):
-        person = _person(out)
-    filings_out = upstream.query("5301", tx.filing_query_input(person["psn_no"]),
-                                 insuplc_admdvs=person["insuplc_admdvs"])
+        parsed = px.parse_person(out)
+    insurance = parsed.insurance
+    if insurance is None:
+        raise RxlaneError("PATIENT_NOT_FOUND", details={"insurer": "1101: no insurance"})
+    admdvs = insurance.insuplc_admdvs
+    filings_out = upstream.query("5301", px.filing_query_input(parsed.psn_no), insuplc_admdvs=admdvs)
     with insurer_data("5301"):
-        filings = [_filing(f) for f in tx.parse_filings(filings_out)]
-        for f in filings:
-            rules.Filing.from_mapping(f)   # judged later by the same rules: refuse a malformed one here
-    ref = ledger.patients.save("P" + secrets.token_hex(12), person["psn_no"], cred.cert_type, cred.cert_no,
+        filings = [{"opsp_dise_code": f.opsp_dise_code, "opsp_dise_name": f.opsp_dise_name,
+                    "begin": f.begndate, "end": f.enddate} for f in px.parse_filings(filings_out)]
+    person: dict[str, Any] = {
+        "psn_no": parsed.psn_no, "psn_name": parsed.psn_name, "certno": parsed.certno, "gend": parsed.gend,
+        "age": parsed.age, "brdy": parsed.brdy, "insutype": insurance.insutype, "psn_type": insurance.psn_type,
+        "insuplc_admdvs": admdvs, "balc": None if insurance.balc is None else f"{insurance.balc:.2f}",
+        "registrations": _registrations(upstream, parsed.psn_no, admdvs),
+    }
+    person["ytd"], person["ytd_source"] = _ytd(ledger, upstream, parsed.psn_no, insurance.insutype, admdvs, today,
+                                               ytd_codes or {})
+    ref = ledger.patients.save("P" + secrets.token_hex(12), parsed.psn_no, cred.cert_type, mdtrt_cert_no,
                                cred.card_sn, person, filings)
-    return view(ref, person, filings, cert_type=cred.cert_type, cert_no=cred.cert_no, pii=pii)
+    return view(ref, person, filings, cert_type=cred.cert_type, cert_no=mdtrt_cert_no, pii=pii, today=today)
+
+
+def _registrations(upstream: Upstream, psn_no: str, admdvs: str) -> list[str] | None:
+    """The designated institutions (5302, biz_appy_type 03); None when the insurer cannot say (then the
+    designated-institution rule is left to the insurer)."""
+    try:
+        out = upstream.query("5302", px.registrations_input(psn_no, "03"), insuplc_admdvs=admdvs)
+    except (UpstreamRefused, UpstreamUnavailable):
+        return None
+    with insurer_data("5302"):
+        return [r.fixmedins_code for r in px.parse_registrations(out) if r.fixmedins_code]
+
+
+def _ytd(ledger: Ledger, upstream: Upstream, psn_no: str, insutype: str, admdvs: str, today: date,
+         codes: dict[str, str]) -> tuple[dict[str, str], str]:
+    """Year-to-date figures for the local estimate: from 5206 where the profile maps its codes, else the store's
+    own settlements this year — a lower bound, said so (``ytd_source``)."""
+    if codes:
+        try:
+            out = upstream.query("5206", px.accumulations_input(psn_no, today.strftime("%Y%m")),
+                                 insuplc_admdvs=admdvs)
+            with insurer_data("5206"):
+                rows = px.parse_accumulations(out)
+            totals = {k: Decimal("0") for k in YTD_KEYS}
+            for row in rows:
+                key = codes.get(row.cum_type_code)
+                if key in totals and (not row.insutype or row.insutype == insutype) \
+                        and (not row.year or row.year == str(today.year)):
+                    totals[key] += row.cum
+            return {k: f"{v:.2f}" for k, v in totals.items()}, "5206"
+        except (UpstreamRefused, UpstreamUnavailable):
+            pass
+    return ytd_lower_bound(ledger, psn_no, today.year), "ledger"
+
+
+def ytd_lower_bound(ledger: Ledger, psn_no: str, year: int) -> dict[str, str]:
+    """What this store's own settlements this year add up to: the insurer's figures are at least these."""
+    totals = ledger.sales.year_totals(psn_no, year)
+    return {"deductible_paid": f"{totals['act_pay_dedc']:.2f}", "fund_paid": f"{totals['hifp_pay']:.2f}",
+            "selfpay": f"{max(Decimal('0'), totals['inscp_scp_amt'] - totals['hifp_pay']):.2f}",
+            "supplementary_paid": f"{totals['hifmi_pay'] + totals['hifob_pay']:.2f}"}
 
 
 def unknown_ref(ref: str) -> RxlaneError:
@@ -67,10 +140,11 @@ def load(ledger: Ledger, ref: str) -> tuple[dict[str, Any], list[dict[str, Any]]
     return row.person, row.filings, row
 
 
-def view(ref: str, person: dict, filings: list[dict], *, cert_type: str, cert_no: str,
+def view(ref: str, person: dict[str, Any], filings: list[dict[str, Any]], *, cert_type: str, cert_no: str,
          pii: bool = False, today: date | None = None) -> dict[str, Any]:
     today = today or date.today()
     masker = {"01": mask_token, "02": mask_certno, "03": mask_card}[cert_type]
+    iso = today.isoformat()
     return {
         "patient_ref": ref,
         "person": {
@@ -84,37 +158,8 @@ def view(ref: str, person: dict, filings: list[dict], *, cert_type: str, cert_no
         "insutype": person["insutype"],
         "psn_type": person.get("psn_type", ""),
         "insuplc_admdvs": person["insuplc_admdvs"],
-        "balc": f"{Decimal(person['balc']):.2f}",
-        "filings": [dict(f, valid_today=f["begin"] <= today.isoformat() <= f["end"]) for f in filings],
+        "balc": person.get("balc"),
+        "ytd_source": person.get("ytd_source", "ledger"),
+        "filings": [dict(f, valid_today=f["begin"] <= iso and (not f["end"] or iso <= f["end"])) for f in filings],
     }
 
-
-def _person(out: dict) -> dict[str, Any]:
-    base = out.get("baseinfo") if isinstance(out, dict) else None
-    if not isinstance(base, dict) or not base.get("psn_no"):
-        raise RxlaneError("PATIENT_NOT_FOUND")
-    parsed = tx.parse_person(out)
-    # The dual-channel settlement uses basic medical insurance: employees (310) before residents (390).
-    insured = sorted(parsed.insuinfo, key=lambda i: (i.insutype not in ("310", "390"), i.insutype))
-    if not insured:
-        raise RxlaneError("PATIENT_NOT_FOUND")
-    chosen = insured[0]
-    raw = next((r for r in tx.as_rows(out.get("insuinfo")) if str(r.get("insutype")) == chosen.insutype), {})
-    ytd = raw.get("ytd") if isinstance(raw.get("ytd"), dict) else {}
-    return {
-        "psn_no": parsed.psn_no, "psn_name": parsed.psn_name, "certno": parsed.certno, "gend": parsed.gend,
-        "age": parsed.age, "insutype": chosen.insutype, "psn_type": chosen.psn_type,
-        "insuplc_admdvs": chosen.insuplc_admdvs, "balc": str(chosen.balc),
-        "ytd": {k: str(wire_money(ytd.get(k))) for k in ("deductible_paid", "fund_paid", "selfpay",
-                                                       "supplementary_paid")},
-    }
-
-
-def _filing(row: tx.FilingRecord) -> dict[str, Any]:
-    """5301 record with the sandbox's dual-channel fields → the Filing mapping of plugin.eligibility."""
-    return {
-        "generic_name": row.drug_genname, "institution_code": row.fixmedins_code,
-        "institution_name": row.fixmedins_name, "hosp_lv": row.hosp_lv, "physicians": list(row.dr_codes),
-        "begin": row.begndate[:10], "end": row.enddate[:10], "review": row.review_stas,
-        "cross_region_approved": row.cross_region_approved, "opsp_dise_name": row.opsp_dise_name,
-    }

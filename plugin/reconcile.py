@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Iterable
 
-from adapters.nhsa import transactions as tx
+from adapters.nhsa import reconciliation as tx
 from plugin.errors import RxlaneError
 from plugin.money import fen, wire
 

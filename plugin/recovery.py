@@ -24,9 +24,15 @@ def adopt_interrupted(ledger: Ledger) -> int:
     return n
 
 
-def resolve_all(sales: SaleService) -> dict[str, str]:
+def resolve_all(sales: SaleService, *, force: bool = False) -> dict[str, str]:
+    """Resolve every in-doubt sale (2601). A sale whose reversal the insurer refused ``reversal.max_attempts``
+    times is left for a person (health lists it; ``rxlane doctor --resolve`` tries again: ``force``)."""
     results = {}
+    limit = sales.profile.reversal.max_attempts
     for sale_id in sales.in_doubt_ids():
+        if not force and sales.reversal_attempts(sale_id) >= limit:
+            results[sale_id] = "needs attention: the insurer refused the reversal"
+            continue
         try:
             results[sale_id] = sales.resolve(sale_id)
         except RxlaneError as exc:

@@ -50,6 +50,8 @@ class SaleEvent(StrEnum):
     REFUND_SENT = "refund_sent"        # 2103 journaled
     REFUND_FAILED = "refund_failed"    # 2103 refused or never left
     CANCEL = "cancel"
+    SETTLE_LOCAL = "settle_local"      # every line sold outside insurance: nothing to send, settled here
+    REFUND_LOCAL = "refund_local"      # refund of such a sale: nothing to cancel at the insurer
 
 
 S, E = SaleState, SaleEvent
@@ -70,6 +72,8 @@ TRANSITIONS: dict[tuple[SaleState, SaleEvent], SaleState | _Previous] = {
     **{(s, E.EDIT): s for s in (S.DRAFT, S.PRESETTLED, S.REVERSED)},
     **{(s, E.SETTLE_SENT): S.SETTLING for s in (S.DRAFT, S.PRESETTLED, S.REVERSED)},
     **{(s, E.CANCEL): S.CANCELLED for s in (S.DRAFT, S.PRESETTLED, S.REVERSED)},
+    **{(s, E.SETTLE_LOCAL): S.SETTLED for s in (S.DRAFT, S.PRESETTLED, S.REVERSED)},
+    (S.SETTLED, E.REFUND_LOCAL): S.REFUNDED,
     (S.SETTLING, E.SETTLE_FAILED): PREVIOUS,
     (S.SETTLING, E.ANSWERED): S.SETTLED,
     (S.SETTLING, E.LOST): S.IN_DOUBT,
@@ -103,7 +107,7 @@ def refusal(state: str, event: SaleEvent) -> RxlaneError:
 
 
 _ACTIONS = {E.PRESETTLE: "presettled", E.EDIT: "changed", E.SETTLE_SENT: "settled", E.REFUND_SENT: "refunded",
-            E.CANCEL: "cancelled"}
+            E.CANCEL: "cancelled", E.SETTLE_LOCAL: "settled", E.REFUND_LOCAL: "refunded"}
 
 
 def transition(state: str, event: SaleEvent, *, previous: str | None = None) -> SaleState:
@@ -168,6 +172,13 @@ class SaleLine:
     trdn: bool                   # 拆零: the line sells part of one pack (trdn_flag)
     eligible: bool
     reasons: tuple[str, ...]
+    unknown: tuple[str, ...] = ()      # rules the counter had no facts for: left to the insurer at settlement
+
+    @property
+    def insured(self) -> bool:
+        """Sent to the insurer in 2101/2102: eligible and not donated. An ineligible line the pharmacist confirmed
+        is sold wholly self-paid outside the insured purchase; a donated pack is never paid by the fund."""
+        return self.eligible and not self.donated
 
     @property
     def packs_needed(self) -> int:
@@ -193,7 +204,9 @@ class TraceCode:
 @dataclass(frozen=True)
 class Sale:
     """A sale as the ledger holds it. ``split`` is the insurer's answer (2102), ``estimate`` rxlane's own copy of
-    the rules; ``presettle`` holds the 2101 answer and its estimate; ``rx`` the downloaded prescription."""
+    the rules; ``presettle`` holds the 2101 answer and its estimate; ``rx`` the downloaded prescription. ``split`` is
+    what the patient pays for the whole sale: the insurer's settlement of the insured lines plus the lines sold
+    outside insurance; ``insurer`` is the insurer's settlement alone (what reconciliation compares)."""
     id: str
     state: SaleState
     created_at: str
@@ -218,6 +231,7 @@ class Sale:
     refund: dict[str, Any] | None
     last_error: dict[str, Any] | None
     lines: tuple[SaleLine, ...] = field(default=())
+    insurer: dict[str, Any] | None = None   # the insurer's own setlinfo amounts (the insured lines only)
 
     @property
     def editable(self) -> bool:

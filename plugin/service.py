@@ -7,15 +7,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import datetime
 from pathlib import Path
 
 import platformdirs
 
+from adapters.evoucher import http as evoucher_http
+from adapters.evoucher.http import EVoucherSettings, EVoucherUnavailable, Identity
 from adapters.nhsa.client import GatewayClient, GatewaySettings, MsgIdGenerator
+from adapters.nhsa.profile import GatewayProfile, load_profile
 from plugin import __version__
 from plugin.api.metrics import observe_upstream
+from plugin import patients
 from plugin.catalog import Catalog
+from plugin.credentials import Credential
+from plugin.password import PasswordSeal
 from plugin.config import Settings
 from plugin.devices import CounterDevices, ScanRefs, device_configs
 from plugin.events import EventBus
@@ -56,7 +63,18 @@ class Service:
     version: str = __version__
     devices: CounterDevices | None = None
     scan_refs: ScanRefs = field(default_factory=ScanRefs)
+    evoucher: EVoucherSettings | None = None
     extras: dict = field(default_factory=dict)
+
+    def decode_evoucher(self, qr: str) -> Identity:
+        """The e-voucher QR value → token and identity (adapters/evoucher)."""
+        if self.evoucher is None:
+            raise EVoucherUnavailable("no e-voucher service configured")
+        return evoucher_http.decode(self.evoucher, qr)
+
+    def identify(self, cred: Credential, *, pii: bool = False) -> dict[str, Any]:
+        return patients.identify(self.ledger, self.upstream, cred, decoder=self.decode_evoucher, pii=pii,
+                                 ytd_codes=self.upstream.client.profile.ytd)
 
     @property
     def pharmacy_admdvs(self) -> str:
@@ -73,6 +91,7 @@ class Service:
 
     def start_background(self) -> None:
         self.recovery.add_round(lambda: run_if_due(self, datetime.now(), self.settings.reconcile.at))
+        self.recovery.add_round(self.catalog.sync_if_stale)
         if self.settings.hq.heartbeat_url:
             from plugin.api.health import health_report
             beat = Heartbeat(self.settings.hq.heartbeat_url, self.settings.hq.heartbeat_s,
@@ -97,11 +116,13 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
     policy = store_policy(settings)
     ledger = Ledger(data_dir(settings) / "ledger.sqlite3")
     admdvs = settings.store.admdvs or policy.admdvs
+    profile = load_profile(settings.nhsa.profile)
     client = GatewayClient(
         GatewaySettings(url=url, path=settings.nhsa.path, timeout_s=settings.nhsa.timeout_s,
                         fixmedins_code=settings.store.fixmedins_code, fixmedins_name=settings.store.fixmedins_name,
-                        mdtrtarea_admvs=admdvs, recer_sys_code=settings.nhsa.recer_sys_code,
-                        opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name,
+                        mdtrtarea_admvs=admdvs, opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name,
+                        profile=profile, terminal_ip=settings.nhsa.terminal_ip,
+                        terminal_mac=settings.nhsa.terminal_mac, apikey=settings.nhsa.apikey,
                         paasid=settings.nhsa.paasid, secret=settings.nhsa.secret,
                         verify_tls=settings.nhsa.verify_tls, ca_bundle=settings.nhsa.ca_bundle,
                         proxy=settings.nhsa.proxy,
@@ -113,12 +134,14 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
                        counter_no=settings.store.counter_no))
     events = EventBus()
     upstream = Upstream(client, on_latency=observe_upstream)
-    catalog = Catalog(ledger, upstream, admdvs)
+    catalog = Catalog(ledger, upstream, admdvs, data_dir(settings), settings.catalog.list_file)
     recovery_box: dict[str, Recovery] = {}
+    seal = PasswordSeal.from_file(settings.nhsa.password_public_key_file) \
+        if settings.nhsa.password_public_key_file else None
     sales = SaleService(ledger, upstream, catalog, policy, pharmacy_admdvs=admdvs,
                         trace_prefix_len=settings.store.trace_prefix_len, events=events,
                         on_in_doubt=lambda sale_id: recovery_box["r"].kick(),
-                        on_uploads=lambda: recovery_box["r"].kick())
+                        on_uploads=lambda: recovery_box["r"].kick(), password_seal=seal)
     outbox = Outbox(ledger, upstream, opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name)
     recovery = Recovery(sales, outbox)
     recovery_box["r"] = recovery
@@ -128,4 +151,15 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
         devices = CounterDevices(device_configs(settings.devices), events, refs, settings.store.trace_prefix_len)
     return Service(settings=settings, ledger=ledger, upstream=upstream, policy=policy, catalog=catalog,
                    sales=sales, outbox=outbox, recovery=recovery, events=events, gateway_url=url,
-                   devices=devices, scan_refs=refs)
+                   devices=devices, scan_refs=refs, evoucher=evoucher_settings(settings, url, profile, client))
+
+
+def evoucher_settings(settings: Settings, gateway_url: str, profile: GatewayProfile,
+                      client: GatewayClient) -> EVoucherSettings:
+    """Where the e-voucher QR is decoded: ``[evoucher] url``, else the gateway's base URL with the profile's path
+    (the embedded sandbox plays the service there)."""
+    url = settings.evoucher.url or gateway_url.rstrip("/") + "/" + profile.evoucher.path.lstrip("/")
+    return EVoucherSettings(url=url, org_id=settings.evoucher.org_id or settings.store.fixmedins_code,
+                            operator_id=settings.nhsa.opter, operator_name=settings.nhsa.opter_name,
+                            business_type=profile.evoucher.business_type, timeout_s=settings.evoucher.timeout_s,
+                            verify=client.settings.verify, term_ip=settings.nhsa.terminal_ip)

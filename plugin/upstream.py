@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from adapters.nhsa.client import Answer, Envelope, GatewayClient
-from adapters.nhsa.errors import GatewayError, GatewayProtocolError, GatewayRefused
+from adapters.nhsa.errors import GatewayError, GatewayInputError, GatewayProtocolError, GatewayRefused
 from plugin.errors import InvalidInput, RxlaneError, UpstreamRefused, UpstreamUnavailable
 from plugin.retry import SIGN_IN, RetryPolicy
 
@@ -26,6 +26,12 @@ def refused(exc: GatewayRefused) -> UpstreamRefused:
 
 def unavailable(exc: GatewayError) -> UpstreamUnavailable:
     return UpstreamUnavailable(details={"reason": type(exc).__name__})
+
+
+def incomplete(exc: GatewayInputError) -> RxlaneError:
+    """A message the gateway profile says is incomplete: nothing was sent; the problems name each field."""
+    return RxlaneError("GATEWAY_MESSAGE_INCOMPLETE", message=exc.message, message_zh=exc.message_zh,
+                       details={"infno": exc.infno, "problems": exc.problems})
 
 
 @contextmanager
@@ -126,17 +132,39 @@ class Upstream:
         self._note_ok()
         return answer
 
-    def prepare(self, infno: str, input: dict[str, Any], *, insuplc_admdvs: str = "",
-                msgid: str | None = None) -> Envelope:
+    def prepare(self, infno: str, input: dict[str, Any], *, insuplc_admdvs: str = "", insutype: str = "",
+                msgid: str | None = None, cainfo: str = "") -> Envelope:
+        """Sign in if needed, then build the envelope from the gateway profile. A message the profile says is
+        incomplete raises GATEWAY_MESSAGE_INCOMPLETE (nothing is sent)."""
         self.ensure_signed_in()
-        return self.client.prepare(infno, input, insuplc_admdvs=insuplc_admdvs, msgid=msgid)
+        try:
+            return self.client.prepare(infno, input, insuplc_admdvs=insuplc_admdvs, insutype=insutype, msgid=msgid,
+                                       cainfo=cainfo)
+        except GatewayInputError as exc:
+            raise incomplete(exc) from None
+
+    def sign_in_lost(self, exc: GatewayRefused) -> bool:
+        """Does this refusal say the sign-in is no longer valid (the profile's patterns)? Then the next message
+        signs in again first."""
+        if not self.client.profile.sign_in_invalid(exc.err_msg):
+            return False
+        with self._sign_lock:
+            self._signed_day = None
+            self.status.signed_in = False
+        return True
 
     # -- queries: nothing moves, a failure is just unavailable ---------------------------------------------------
-    def query(self, infno: str, input: dict[str, Any], *, insuplc_admdvs: str = "") -> dict[str, Any]:
-        env = self.prepare(infno, input, insuplc_admdvs=insuplc_admdvs)
-        try:
-            return self.send(env).output
-        except GatewayRefused as exc:
-            raise refused(exc) from None
-        except GatewayError as exc:
-            raise unavailable(exc) from None
+    def query(self, infno: str, input: dict[str, Any], *, insuplc_admdvs: str = "", insutype: str = "") -> dict[str, Any]:
+        """Send a message that moves nothing; a refusal saying the sign-in lapsed signs in again and asks once
+        more."""
+        for attempt in (1, 2):
+            env = self.prepare(infno, input, insuplc_admdvs=insuplc_admdvs, insutype=insutype)
+            try:
+                return self.send(env).output
+            except GatewayRefused as exc:
+                if attempt == 1 and self.sign_in_lost(exc):
+                    continue
+                raise refused(exc) from None
+            except GatewayError as exc:
+                raise unavailable(exc) from None
+        raise AssertionError("unreachable")

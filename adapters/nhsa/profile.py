@@ -82,6 +82,17 @@ class Reconcile(_Part):
                                  "medfee_sumamt", "fund_pay_sumamt", "acct_pay"]
 
 
+class Reversal(_Part):
+    """2601: a refusal saying the original message never arrived means nothing was done (the in-doubt sale ends
+    reversed, or settled again for a cancellation); other refusals are retried at most ``max_attempts`` times
+    automatically, then left for a person (``rxlane doctor --resolve``)."""
+    not_found_patterns: list[str] = ["未找到原交易", "原交易不存在", "无原交易", "原.*(报文|交易).*(不存在|未找到)"]
+    max_attempts: int = Field(default=5, ge=1, le=100)
+
+    def not_found(self, err_msg: str) -> bool:
+        return any(re.search(p, err_msg or "") for p in self.not_found_patterns)
+
+
 class MessageSpec(_Part):
     """One transaction's input: ``node`` under ``input`` (an object, or a list with ``shape = "list"``), the
     fields that must be present and non-empty, and optionally a line list beside it (``lines``) with its own."""
@@ -105,6 +116,8 @@ class GatewayProfile(_Part):
     evoucher: EVoucher = EVoucher()
     uploads: Uploads = Uploads()
     reconcile: Reconcile = Reconcile()
+    reversal: Reversal = Reversal()
+    ytd: dict[str, str] = {}          # 5206 cum_type_code → deductible_paid | fund_paid | selfpay | supplementary_paid
     refusals: dict[str, str] = {}
     answers: dict[str, str] = {}
     messages: dict[str, MessageSpec] = {}

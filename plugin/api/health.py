@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 
 from plugin.api.http import json_response
+from plugin.errors import RxlaneError
 
 bp = Blueprint("health", __name__)
 
@@ -33,7 +34,8 @@ def health_report(svc) -> dict:
         "store": {"fixmedins_code": svc.settings.store.fixmedins_code,
                   "fixmedins_name": svc.settings.store.fixmedins_name, "region": svc.policy.region},
         "ledger": {"ok": ledger_ok, "schema_version": svc.ledger.schema_version},
-        "upstream": {"url": svc.gateway_url, "embedded_sandbox": svc.settings.embedded_sandbox,
+        "upstream": {"url": svc.gateway_url, "profile": svc.upstream.client.profile.name,
+                     "embedded_sandbox": svc.settings.embedded_sandbox,
                      "reachable": status.reachable, "signed_in": status.signed_in,
                      "signed_in_at": status.signed_in_at, "last_error": status.last_error,
                      "last_ok_at": status.last_ok_at, "latency_ms": status.latency_ms},
@@ -42,7 +44,21 @@ def health_report(svc) -> dict:
         "in_doubt_ids": in_doubt_ids[:50],
         "devices": devices,
         "catalog_synced_at": svc.ledger.catalog.synced_at(),
+        "catalog": catalog_summary(svc),
     }
+
+
+def catalog_summary(svc) -> dict:
+    """The imported dual-channel list in use (none: the list rules are left to the insurer) and the gateway sync."""
+    try:
+        listed = svc.catalog.dual_channel_list()
+    except RxlaneError as exc:
+        return {"list": None, "list_error": exc.code, "synced_at": svc.ledger.catalog.synced_at()}
+    meta = listed.meta if listed is not None else None
+    return {"list": None if listed is None else {"rows": len(listed), "sha256": listed.document_sha256,
+                                                 "source": meta.source if meta else "",
+                                                 "imported_at": meta.imported_at if meta else ""},
+            "synced_at": svc.ledger.catalog.synced_at()}
 
 
 @bp.get("/v1/health")

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from plugin.patients import Credential
+from plugin.credentials import Credential
 from plugin.sale import Order, OrderLine
 
 MAX_LINES = 50
@@ -128,6 +128,9 @@ class TraceCodesIn(_In):
 
 class SettleIn(_In):
     confirm_selfpay: bool | None = None
+    password: str | None = Field(default=None, min_length=1, max_length=32, description=(
+        "The patient's e-voucher or card password, where the province requires it on settlement (sent sealed, "
+        "never stored)."))
 
 
 class RefundIn(_In):

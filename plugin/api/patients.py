@@ -22,7 +22,7 @@ def identify():
     if req.scan_ref:
         cert_type, cert_no, card_sn = svc.scan_refs.take(req.scan_ref)
         req = req.model_copy(update={"cert_type": cert_type, "cert_no": cert_no, "card_sn": card_sn})
-    return json_response(patients.identify(svc.ledger, svc.upstream, req.credential(), pii=pii_allowed()))
+    return json_response(svc.identify(req.credential(), pii=pii_allowed()))
 
 
 @bp.get("/v1/prescriptions")
@@ -32,6 +32,10 @@ def list_prescriptions():
         raise InvalidInput("patient_ref is required.", "缺少 patient_ref 参数。", field="patient_ref")
     svc = current_app.extensions["rxlane"]
     person, filings, row = patients.load(svc.ledger, ref)
-    found = prescriptions.for_patient(svc.upstream, person, row.cert_type, row.cert_no, row.card_sn)
+    ip, _ = svc.upstream.client.terminal()
+    found, refused = prescriptions.for_patient(svc.ledger, svc.upstream, row, terminal_ip=ip,
+                                               opter=svc.settings.nhsa.opter, opter_name=svc.settings.nhsa.opter_name,
+                                               optins=svc.settings.store.fixmedins_code)
     return json_response({"patient_ref": ref,
-                          "prescriptions": [prescription_view(svc, person, filings, rx) for rx in found]})
+                          "prescriptions": [prescription_view(svc, person, filings, rx) for rx in found],
+                          "refused": refused})

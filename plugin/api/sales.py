@@ -79,7 +79,7 @@ def presettle(sale_id: str):
 def settle(sale_id: str):
     req = _optional(SettleIn)
     svc = _svc()
-    result = svc.sales.settle(_known(sale_id), req.confirm_selfpay)
+    result = svc.sales.settle(_known(sale_id), req.confirm_selfpay, password=req.password)
     view = _view(sale_id)
     return json_response({**view, **result, "psn_cash_pay": result["split"]["psn_cash_pay"]})
 

@@ -8,6 +8,7 @@
     outbox.py        uploads retried until delivered
     idempotency.py   the first answer to each Idempotency-Key
     patients.py      identified patients (the unmasked credential stays here)
+    prescriptions.py circulated prescriptions, downloaded once
     catalog.py       the local copy of the insurer's catalogue
     audit.py         the append-only, hash-chained audit trail
     tokens.py        per-terminal API token hashes
@@ -27,6 +28,7 @@ from plugin.store.idempotency import IdempotencyTable
 from plugin.store.journal import Journal
 from plugin.store.outbox import OutboxRow, OutboxTable
 from plugin.store.patients import PatientRow, PatientsTable
+from plugin.store.prescriptions import PrescriptionsTable
 from plugin.store.sales import SalesTable
 from plugin.store.tokens import TokensTable
 from plugin.store.trace_codes import TraceCodesTable
@@ -47,6 +49,7 @@ class Ledger:
         self.outbox = OutboxTable(self.db)
         self.idempotency = IdempotencyTable(self.db)
         self.patients = PatientsTable(self.db)
+        self.prescriptions = PrescriptionsTable(self.db)
         self.catalog = CatalogTable(self.db)
         self.audit = AuditTrail(self.db)
         self.tokens = TokensTable(self.db)

@@ -92,3 +92,18 @@ MIGRATIONS.append(
     # (trdn_flag). RENAME COLUMN also rewrites the one-sale-per-pack partial index that reads it.
     "ALTER TABLE trace_codes RENAME COLUMN split TO trdn;"
 )
+
+
+MIGRATIONS.append(
+    # 6: the real gateway's data. A prescription is downloaded once (7203 takes a single-use authorisation) and
+    # kept; a line's rules may be unknown (left to the insurer); the insurer's own settlement amounts are kept
+    # beside the split shown to the patient (which adds the lines sold outside insurance).
+    """
+    CREATE TABLE prescriptions (
+        hi_rxno TEXT PRIMARY KEY, patient_ref TEXT NOT NULL, psn_no TEXT NOT NULL, download_ide_code TEXT NOT NULL,
+        rx_json TEXT NOT NULL, downloaded_at TEXT NOT NULL);
+    CREATE INDEX prescriptions_by_patient ON prescriptions(patient_ref);
+    ALTER TABLE sale_lines ADD COLUMN unknown_json TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE sales ADD COLUMN insurer_json TEXT;
+    """
+)

@@ -16,7 +16,8 @@ from plugin.sale import Sale, SaleEvent, SaleLine, SaleState, transition
 from plugin.store.db import Connection, Database, Row, dumps, loads, now
 
 _JSON = {"rx": "rx_json", "presettle": "presettle_json", "split": "split_json", "estimate": "estimate_json",
-         "mismatch": "mismatch_json", "refund": "refund_json", "last_error": "last_error_json"}
+         "mismatch": "mismatch_json", "refund": "refund_json", "last_error": "last_error_json",
+         "insurer": "insurer_json"}
 _PLAIN = ("setl_id", "mdtrt_id", "settle_msgid", "setl_time", "confirm_selfpay")
 
 
@@ -29,7 +30,8 @@ def _line(r: Row) -> SaleLine:
                     drug_name=r["drug_name"], spec=r["spec"], category=r["category"], qty=Decimal(r["qty"]),
                     price=Decimal(r["price"]), payment_standard=Decimal(r["payment_standard"]),
                     line_total=Decimal(r["line_total"]), donated=bool(r["donated"]), trdn=bool(r["trdn_flag"]),
-                    eligible=bool(r["eligible"]), reasons=tuple(loads(r["reasons_json"]) or ()))
+                    eligible=bool(r["eligible"]), reasons=tuple(loads(r["reasons_json"]) or ()),
+                    unknown=tuple(loads(r["unknown_json"]) or ()))
 
 
 def _sale(r: Row, lines: Iterable[SaleLine] = ()) -> Sale:
@@ -40,7 +42,8 @@ def _sale(r: Row, lines: Iterable[SaleLine] = ()) -> Sale:
                 setl_id=r["setl_id"], mdtrt_id=r["mdtrt_id"], settle_msgid=r["settle_msgid"],
                 setl_time=r["setl_time"], presettle=loads(r["presettle_json"]), split=_split(r["split_json"]),
                 estimate=_split(r["estimate_json"]), mismatch=loads(r["mismatch_json"]) or [],
-                refund=loads(r["refund_json"]), last_error=loads(r["last_error_json"]), lines=tuple(lines))
+                refund=loads(r["refund_json"]), last_error=loads(r["last_error_json"]), lines=tuple(lines),
+                insurer=loads(r["insurer_json"]))
 
 
 class SalesTable:
@@ -70,6 +73,12 @@ class SalesTable:
     def get_hi_rxno(self, conn: Connection, sale_id: str) -> str | None:
         row = conn.execute("SELECT hi_rxno FROM sales WHERE id = ?", (sale_id,)).fetchone()
         return row[0] if row else None
+
+    def holding_prescription(self, hi_rxno: str) -> str | None:
+        """A sale that dispensed (or is settling) this prescription, if any."""
+        row = self.db.read_one("SELECT id FROM sales WHERE hi_rxno = ? AND state IN (?,?,?,?,?) LIMIT 1",
+                               (hi_rxno, "settled", "settling", "in_doubt", "refunding", "refund_in_doubt"))
+        return row["id"] if row else None
 
     def find_by_setl_id(self, setl_id: str) -> str | None:
         row = self.db.read_one("SELECT id FROM sales WHERE setl_id = ?", (setl_id,))
@@ -106,6 +115,17 @@ class SalesTable:
             f"ORDER BY l.sale_id, l.line_no", args)]
         return sales, lines
 
+    def year_totals(self, psn_no: str, year: int) -> dict[str, Decimal]:
+        """The insurer's amounts summed over this person's settlements recorded here in ``year`` (by setl_time)."""
+        totals = {k: Decimal("0") for k in ("act_pay_dedc", "hifp_pay", "inscp_scp_amt", "hifmi_pay", "hifob_pay")}
+        for r in self.db.read("SELECT split_json FROM sales WHERE psn_no = ? AND state = ? AND substr(setl_time, 1, 4) = ?",
+                              (psn_no, SaleState.SETTLED.value, f"{year:04d}")):
+            split = _split(r[0])
+            if split is not None:
+                for k in totals:
+                    totals[k] += getattr(split, k)
+        return totals
+
     def count_by_state(self) -> list[tuple[str, int]]:
         return [(r[0], r[1]) for r in self.db.read("SELECT state, count(*) FROM sales GROUP BY state ORDER BY state")]
 
@@ -122,11 +142,25 @@ class SalesTable:
              dumps(rx) if rx else None, int(acct_used), int(confirm_selfpay), f"{medfee_sumamt:.2f}"))
         conn.executemany(
             "INSERT INTO sale_lines (sale_id, line_no, med_list_codg, generic_name, drug_name, spec, category, qty, "
-            "price, payment_standard, line_total, donated, trdn_flag, eligible, reasons_json) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "price, payment_standard, line_total, donated, trdn_flag, eligible, reasons_json, unknown_json) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(sale_id, ln.line_no, ln.med_list_codg, ln.generic_name, ln.drug_name, ln.spec, ln.category,
               str(ln.qty), f"{ln.price:.2f}", f"{ln.payment_standard:.2f}", f"{ln.line_total:.2f}",
-              int(ln.donated), int(ln.trdn), int(ln.eligible), dumps(list(ln.reasons))) for ln in lines])
+              int(ln.donated), int(ln.trdn), int(ln.eligible), dumps(list(ln.reasons)), dumps(list(ln.unknown)))
+             for ln in lines])
+
+    def add_reasons(self, conn: Connection, sale_id: str, line_nos: list[int], codes: list[str]) -> None:
+        """The insurer refused these lines for these reasons: they are no longer eligible (the pharmacist may
+        confirm them as self-paid); the reasons join what the counter decided, and leave the unknown ones."""
+        for line_no in line_nos:
+            row = conn.execute("SELECT reasons_json, unknown_json FROM sale_lines WHERE sale_id = ? AND line_no = ?",
+                               (sale_id, line_no)).fetchone()
+            if row is None:
+                continue
+            reasons = list(dict.fromkeys([*(loads(row[0]) or []), *codes]))
+            unknown = [c for c in (loads(row[1]) or []) if c not in reasons]
+            conn.execute("UPDATE sale_lines SET reasons_json = ?, unknown_json = ?, eligible = 0 "
+                         "WHERE sale_id = ? AND line_no = ?", (dumps(reasons), dumps(unknown), sale_id, line_no))
 
     def move(self, conn: Connection, sale_id: str, event: SaleEvent, *, previous: str | None = None,
              **fields: Any) -> SaleState:

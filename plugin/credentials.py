@@ -1,0 +1,56 @@
+"""The patient's credential (就诊凭证), normalised in one place for every path that identifies a patient — the POS's
+``/v1/patients/identify``, a scan, a card read — before anything is sent to the insurer.
+
+- ``02`` resident ID number (GB 11643): spaces removed, the check character upper-case ``X``; a number whose check
+  digit is wrong is refused here with ``ID_NUMBER_INVALID`` and never sent as an ID (a mistyped or mis-scanned
+  number would otherwise look up somebody else, or nobody).
+- ``03`` social-security card: the card number upper-case; the card identification code (``card_sn``) is required —
+  it is read from the card's chip by a reader and cannot be typed from the card face.
+- ``01`` e-voucher: the QR value as scanned (decoded by the e-voucher service, never sent as a token).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stdnum.cn import ric
+
+from plugin.errors import InvalidInput, RxlaneError
+
+E_VOUCHER, ID_NUMBER, SS_CARD = "01", "02", "03"
+
+
+@dataclass(frozen=True)
+class Credential:
+    """How the patient identifies: ``cert_type`` 01 e-voucher QR value, 02 ID number, 03 social-security card number
+    (with the card's ``card_sn``). ``psn_name`` optional (the insurer checks it against the credential)."""
+    cert_type: str
+    cert_no: str
+    card_sn: str = ""
+    psn_name: str = ""
+
+
+def valid_id_number(number: str) -> bool:
+    return len(number) == 18 and ric.is_valid(number)
+
+
+def normalise(cred: Credential) -> Credential:
+    """The credential as it is sent; raises ``ID_NUMBER_INVALID`` or ``INVALID_INPUT`` (nothing is sent)."""
+    no = "".join(cred.cert_no.split())
+    if cred.cert_type == ID_NUMBER:
+        no = no.upper()
+        if not valid_id_number(no):
+            raise RxlaneError("ID_NUMBER_INVALID", details={"field": "cert_no", "length": len(no)})
+        return Credential(ID_NUMBER, no, "", cred.psn_name.strip())
+    if cred.cert_type == SS_CARD:
+        sn = "".join(cred.card_sn.split()).upper()
+        if not sn:
+            raise InvalidInput("A social-security card is identified with its card identification code (card_sn), "
+                               "read from the chip by a card reader.", "社保卡需读卡器读取卡识别码，请在读卡器上刷卡。",
+                               field="card_sn")
+        return Credential(SS_CARD, no.upper(), sn, cred.psn_name.strip())
+    if cred.cert_type == E_VOUCHER:
+        if not no:
+            raise InvalidInput("The e-voucher QR value is empty.", "医保电子凭证二维码内容为空，请重新扫码。",
+                               field="cert_no")
+        return Credential(E_VOUCHER, no, "", cred.psn_name.strip())
+    raise InvalidInput(f"Unknown credential type {cred.cert_type!r}.", "证件类型不正确。", field="cert_type")

@@ -1,0 +1,43 @@
+"""One line-eligibility function for the counter — the sale and the prescription view judge a line the same way —
+and the reading of an insurer's refusal back into the same reason codes.
+
+The facts come from where a real store has them (docs/data-sources.md): the patient and their 5301 filings and 5302
+registrations as the gateway answered, the downloaded prescription, the province's list entry. What is missing is
+left unknown by the rules (plugin/eligibility.py). When the insurer refuses a pre-settlement or settlement, the
+gateway profile's pattern table turns its text into a reason code, and the line it names (or every insured line)
+takes that reason — so the pharmacist reads the same reason whoever decided it, with the insurer's words beside it.
+"""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any, Iterable
+
+from adapters.nhsa.profile import GatewayProfile
+from plugin import eligibility as rules
+from plugin.policy import Policy
+from plugin.sale import SaleLine
+
+
+def judge_line(*, policy: Policy, pharmacy_admdvs: str, today: date, person: dict[str, Any],
+               filings: list[dict[str, Any]], rx: dict[str, Any] | None, entry: dict[str, Any] | None,
+               price: Decimal, donated: bool, list_known: bool) -> rules.Verdict:
+    registrations = person.get("registrations")
+    return rules.judge_line(
+        patient=rules.Patient(psn_no=person["psn_no"], insuplc_admdvs=person["insuplc_admdvs"]),
+        filings=[rules.Filing.from_mapping(f) for f in filings],
+        prescription=rules.Prescription.from_mapping(rx) if rx else None,
+        entry=rules.CatalogEntry.from_mapping(entry) if entry else None, policy=policy, price=price,
+        donated=donated, today=today, pharmacy_admdvs=pharmacy_admdvs, list_known=list_known,
+        registrations=tuple(registrations) if registrations else None)
+
+
+def refused_lines(profile: GatewayProfile, err_msg: str, lines: Iterable[SaleLine]) -> tuple[str | None, list[int]]:
+    """(the reason code the insurer's refusal text means, the insured lines it concerns): the line whose national
+    code the text names, else every insured line. (None, []) when no pattern of the profile matches."""
+    code = profile.refusal_reason(err_msg)
+    if code is None:
+        return None, []
+    insured = [ln for ln in lines if ln.insured]
+    named = [ln.line_no for ln in insured if ln.med_list_codg and ln.med_list_codg in (err_msg or "")]
+    return code, named or [ln.line_no for ln in insured]
