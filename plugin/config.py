@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from plugin.api.errors import InvalidInput
 
@@ -116,9 +116,15 @@ class DeviceSettings(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     kind: Literal["scanner", "card_reader", "printer"]
-    url: str = Field(min_length=1)
+    url: str = ""                 # any pyserial URL (COM3, \\.\COM10, /dev/ttyACM0, socket://…); none for driver sscard_lib
     framing: str = "cr"
     model: str = ""
+
+    @model_validator(mode="after")
+    def _url_unless_library(self) -> "DeviceSettings":
+        if not self.url and (self.model_extra or {}).get("driver") != "sscard_lib":
+            raise ValueError("url is required (a pyserial URL such as COM3 or /dev/ttyACM0)")
+        return self
 
 
 class Settings(_Section):

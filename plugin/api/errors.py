@@ -76,6 +76,39 @@ ERRORS: dict[str, ErrorSpec] = {s.code: s for s in [
           "系统内部错误，请记录请求编号并联系技术支持。"),
 ]}
 
+#: Card readers and other vendor libraries (docs/vendor-libraries.md). A device's own words, when it has them,
+#: replace these messages; the codes stay.
+ERRORS.update({s.code: s for s in [
+    _spec("CARD_NOT_PRESENT", 409, "No card in the reader; insert or tap the card and read again.",
+          "读卡器上没有社保卡，请插入或放置社保卡后重新读卡。"),
+    _spec("CARD_UNREADABLE", 422, "The card could not be read (wrong card type, no answer, or it failed "
+          "authentication).", "社保卡无法读取，请重新插卡；仍失败请患者到社保经办机构检测卡片。"),
+    _spec("CARD_READER_UNAVAILABLE", 503, "The card reader is not connected or not set up.",
+          "读卡器未连接或配置有误，请检查读卡器的连接和电源后重试。"),
+    _spec("CARD_PIN_REJECTED", 422, "The card password is wrong.", "社保卡密码错误，请患者重新输入。"),
+    _spec("CARD_PIN_LOCKED", 422, "The card password is locked.", "社保卡密码已锁定，请患者到社保经办机构解锁。"),
+    _spec("CARD_PIN_CANCELLED", 409, "The password entry was cancelled or timed out.",
+          "密码输入已取消或超时，请让患者重新输入密码。"),
+    _spec("DEVICE_CANNOT_READ", 409, "This device sends its reads by itself; it cannot be asked to read.",
+          "该设备扫码或刷卡即自动读取，无需点击读卡。"),
+    _spec("DEVICE_LIBRARY_UNAVAILABLE", 503,
+          "The device's vendor library cannot be loaded (missing file, wrong architecture, missing function).",
+          "设备厂家动态库无法加载（文件不存在、位数或系统不符、缺少接口函数），请联系技术支持检查设备配置。"),
+    _spec("DEVICE_LIBRARY_FAILED", 503, "The device's vendor library crashed or did not answer; it was restarted.",
+          "设备厂家动态库无响应或异常退出，已自动重启，请重新操作。"),
+    _spec("DEVICE_LIBRARY_BAD_ANSWER", 502,
+          "The device's vendor library answered something unreadable (not GBK, truncated or over-long).",
+          "设备厂家动态库返回的内容无法识别（编码或长度不正确），请重新操作；多次出现请联系技术支持。"),
+    _spec("EVOUCHER_SDK_UNAVAILABLE", 503,
+          "The e-voucher SDK cannot be loaded, crashed or did not answer; nothing was decoded.",
+          "医保电子凭证解码组件无法加载或无响应，请稍后重试，或改用社保卡、身份证。"),
+    _spec("EVOUCHER_SDK_FAILED", 502, "The e-voucher SDK could not decode the code.",
+          "医保电子凭证解码失败，请让患者刷新电子凭证后重新出示。"),
+    _spec("EVOUCHER_SDK_BAD_ANSWER", 502,
+          "The e-voucher SDK answered something unreadable (not GBK, truncated or over-long).",
+          "医保电子凭证解码组件返回的内容无法识别，请重新扫码；多次出现请联系技术支持。"),
+]})
+
 #: Eligibility reasons (policies.md §2). They appear per line in ``reasons``; a line with any of them is not paid
 #: by the fund. The Chinese text tells the pharmacist what to do next.
 REASONS: dict[str, ErrorSpec] = {s.code: s for s in [
