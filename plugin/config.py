@@ -5,6 +5,7 @@ than a silently ignored setting. Secrets are read from the environment or a secr
 """
 from __future__ import annotations
 
+import codecs
 import os
 import stat
 import tomllib
@@ -70,6 +71,22 @@ class NhsaSettings(_Section):
     sm4_key: str = Field(default="", repr=False, pattern=r"^([0-9A-Fa-f]{32})?$")
     sm4_key_file: str = ""
     encrypt_body: bool = False
+    # a provincial front-end library instead of HTTP (adapters/nhsa/dll.py, docs/vendor-libraries.md)
+    transport: Literal["http", "dll"] = "http"
+    dll_path: str = ""
+    dll_init_args: str = ""
+    dll_encoding: str = "gb18030"
+    dll_python: str = ""
+
+    @model_validator(mode="after")
+    def _dll_needs_its_library(self) -> "NhsaSettings":
+        if self.transport == "dll" and not self.dll_path.strip():
+            raise ValueError("transport \"dll\" needs dll_path (the front-end library, e.g. SiInterface_hsf.dll)")
+        try:
+            codecs.lookup(self.dll_encoding)
+        except LookupError:
+            raise ValueError(f"dll_encoding {self.dll_encoding!r} is not a known code page (e.g. gb18030)") from None
+        return self
 
     @field_validator("sm2_private_key", "sm2_public_key", "sm4_key", mode="before")
     @classmethod
@@ -138,7 +155,7 @@ class Settings(_Section):
 
     @property
     def embedded_sandbox(self) -> bool:
-        return not self.nhsa.url
+        return not self.nhsa.url and self.nhsa.transport == "http"
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration with every secret replaced by '***' (for `config check` and logs)."""

@@ -115,3 +115,34 @@ def card_info(person: dict, name: str | None = None) -> str:
 @pytest.fixture
 def card_library(standins, tmp_path) -> CardLibrary:
     return CardLibrary(standins.copy("sscard", tmp_path / "reader"))
+
+
+class FrontEnd:
+    """A private copy of the gateway front-end stand-in, pointed at an insurer URL (the sandbox); `set(mode=…)`
+    changes what its next BUSINESS_HANDLE does (see frontend.c)."""
+
+    def __init__(self, path: Path, insurer_url: str, path_on_insurer: str = "/fsi/api/rsfComIfsService/callService"):
+        host_port = insurer_url.split("://", 1)[1].rstrip("/")
+        host, _, port = host_port.partition(":")
+        self.path = path
+        self.folder = path.parent
+        self.settings = {"host": host, "port": port or "80", "path": path_on_insurer, "init": "ok",
+                         "mode": "forward"}
+        self._write()
+
+    def _write(self) -> None:
+        (self.folder / "frontend.ini").write_text("".join(f"{k} {v}\n" for k, v in self.settings.items()))
+
+    def set(self, **settings: str) -> None:
+        self.settings.update(settings)
+        self.settings = {k: v for k, v in self.settings.items() if v is not None}
+        self._write()
+
+    def calls(self) -> list[str]:
+        log = self.folder / "standin.log"
+        return log.read_text().splitlines() if log.exists() else []
+
+
+@pytest.fixture
+def front_end(standins, tmp_path, sandbox) -> FrontEnd:
+    return FrontEnd(standins.copy("frontend", tmp_path / "ybjk"), sandbox.url)
