@@ -22,8 +22,8 @@ NUL-terminated copy), ``Out(n)`` is a writable ``char[n]`` guarded against overr
 ``char*`` return value as bytes.
 
 Errors (``LibraryError``, each with an English ``message`` and a Chinese ``message_zh``; callers add what the library
-is for): ``LibraryUnavailable`` (``reason``: missing, wrong_architecture, not_a_library, dependency_missing,
-unloadable, symbol_missing, worker — nothing was called), ``LibraryCrashed`` and ``LibraryHung`` (a call may have had
+is for): ``LibraryUnavailable`` (``reason``: missing, wrong_platform, wrong_architecture, not_a_library,
+dependency_missing, not_permitted, unloadable, symbol_missing, worker — nothing was called), ``LibraryCrashed`` and ``LibraryHung`` (a call may have had
 effects; the worker is gone and restarts on the next call).
 """
 from __future__ import annotations
@@ -62,6 +62,7 @@ _UNAVAILABLE_ZH = {
     "wrong_platform": "该动态库是其他操作系统的版本（例如在 Linux 上配置了 Windows 的 .dll），请向厂家索取本机系统的版本",
     "not_a_library": "该文件不是有效的动态库",
     "dependency_missing": "动态库依赖的其他库文件缺失，请把厂家提供的全部文件放在同一目录",
+    "not_permitted": "没有加载该动态库的权限（文件权限不足，或被系统安全策略拦截，例如麒麟安全中心的应用执行控制）",
     "unloadable": "动态库无法加载",
     "symbol_missing": "动态库中缺少所需的接口函数，请确认厂家库的版本",
     "worker": "无法启动调用动态库的隔离进程",
@@ -157,6 +158,8 @@ def classify_load_error(detail: str) -> str:
         return "wrong_architecture"
     if "invalid elf header" in text or "file too short" in text or "not a valid win32" in text:
         return "not_a_library"
+    if "permission denied" in text or "operation not permitted" in text or "winerror 5]" in text:
+        return "not_permitted"
     if "winerror 126" in text or "cannot open shared object file" in text:
         return "dependency_missing"
     return "unloadable"

@@ -43,6 +43,7 @@ class ServerSettings(_Section):
     max_body_bytes: int = Field(default=262144, ge=1024)
     require_tokens: bool = False
     identify_per_minute: int = Field(default=60, ge=1, le=10000)
+    log_file: str = ""          # "" stderr only; "auto" the platform's log folder (platformdirs); or a path
 
     @property
     def tokens_required(self) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from adapters.isolated import (CallResult, IsolatedLibrary, LibraryCrashed, LibraryHung, LibraryUnavailable, Out,
-                               OutBuffer)
+                               OutBuffer, classify_load_error)
 from tests.standins import card_library, standins  # noqa: F401  (fixtures)
 
 READ = ("iReadCardBas",)
@@ -159,6 +159,19 @@ def test_a_library_without_the_function_is_unavailable_symbol_missing(standins, 
     with pytest.raises(LibraryUnavailable) as caught:
         IsolatedLibrary(str(standins.copy("unrelated", tmp_path / "u")), symbols=READ).start()
     assert caught.value.reason == "symbol_missing" and "iReadCardBas" in caught.value.message
+
+
+@pytest.mark.parametrize("detail, reason", [
+    ("/opt/ybjk/libSi.so: cannot open shared object file: Permission denied", "not_permitted"),
+    ("[WinError 5] Access is denied", "not_permitted"),
+    ("libssl.so.1.0.0: cannot open shared object file: No such file or directory", "dependency_missing"),
+    ("[WinError 126] The specified module could not be found", "dependency_missing"),
+    ("[WinError 193] %1 is not a valid Win32 application", "wrong_architecture"),
+    ("x.so: invalid ELF header", "not_a_library"),
+    ("something else entirely", "unloadable"),
+])
+def test_the_loaders_own_words_choose_the_reason(detail, reason):
+    assert classify_load_error(detail) == reason
 
 
 def test_a_library_that_crashes_or_hangs_while_loading_fails_the_start(standins, tmp_path):
