@@ -52,7 +52,7 @@ SCRIPT = textwrap.dedent("""
 
 def test_every_module_imports_without_posix_only_modules():
     run = subprocess.run([sys.executable, "-c", SCRIPT, ",".join(POSIX_ONLY), ",".join(PACKAGES)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, check=False)
     assert run.returncode == 0, run.stderr[-3000:]
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["control"] == "blocked"           # the blocker does bite an rxlane module

@@ -7,7 +7,6 @@ import pytest
 
 from adapters.evoucher.sdk import OUT_BYTES, EvoucherSdk, SdkBadAnswer, SdkFailed, SdkUnavailable
 from plugin.api.errors import ERRORS
-from tests.standins import standins  # noqa: F401  (fixture)
 
 URL = "http://10.36.0.8:8081/localcfc/api/hsecfc/localQrCodeQuery"
 REQUEST = {"orgId": "P36010200001", "transType": "cn.nhsa.qrcode.get",

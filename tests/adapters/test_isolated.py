@@ -12,7 +12,6 @@ import pytest
 
 from adapters.isolated import (CallResult, IsolatedLibrary, LibraryCrashed, LibraryHung, LibraryUnavailable, Out,
                                OutBuffer, classify_load_error)
-from tests.standins import card_library, standins  # noqa: F401  (fixtures)
 
 READ = ("iReadCardBas",)
 

@@ -11,7 +11,7 @@ from adapters.nhsa.dll import (DllTransport, FrontEndBadAnswer, FrontEndCrashed,
 from adapters.nhsa.envelope import MsgIdGenerator
 from adapters.nhsa.errors import GatewayRefused
 from tests.adapters.conftest import LIU, PHARMACY, ZHANG, settle_body
-from tests.standins import FrontEnd, front_end, standins  # noqa: F401  (fixtures)
+from tests.standins import FrontEnd
 
 NOWHERE = "http://127.0.0.1:9"      # the HTTP path is never taken: any use of it would fail
 

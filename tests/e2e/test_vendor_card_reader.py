@@ -12,7 +12,6 @@ from hardware.simulate import TcpScanner
 from plugin import tokens
 from tests.e2e.conftest import LIU, ZHANG
 from tests.e2e.test_counter_devices import next_event, read_events
-from tests.standins import card_library, standins  # noqa: F401  (fixtures)
 
 
 def device(http, name="card-1", headers=None) -> dict:
@@ -120,8 +119,8 @@ def test_a_hanging_library_times_out_while_the_service_keeps_answering(counter, 
 
 
 def test_a_library_path_that_does_not_exist_is_a_device_error_and_the_service_still_starts(service_factory, tmp_path):
-    svc, http = service_factory(devices=[{"name": "card-1", "kind": "card_reader", "driver": "sscard_lib",
-                                          "library": str(tmp_path / "SSCardDriver.dll")}])
+    _, http = service_factory(devices=[{"name": "card-1", "kind": "card_reader", "driver": "sscard_lib",
+                                        "library": str(tmp_path / "SSCardDriver.dll")}])
     assert wait_for(lambda: device(http)["state"] == "error")
     shown = device(http)
     assert shown["error_code"] == "DEVICE_LIBRARY_UNAVAILABLE" and "找不到动态库" in shown["message_zh"]

@@ -7,12 +7,6 @@ import time
 import pytest
 
 from tests.e2e.conftest import identify, new_sale
-from tests.standins import FrontEnd, standins  # noqa: F401  (fixtures)
-
-
-@pytest.fixture
-def front_end(standins, tmp_path, sandbox) -> FrontEnd:
-    return FrontEnd(standins.copy("frontend", tmp_path / "ybjk"), sandbox.url)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from hardware.manager import DeviceManager
 from hardware.sscard import CODES, CardAnswerError, outcome_of, parse_card_info
 from hardware.sscard_lib import CARD_INFO_BYTES, LibraryCardReader
 from plugin.api.errors import ERRORS
-from tests.standins import card_info, card_library, standins  # noqa: F401  (fixtures)
+from tests.standins import CardLibrary, card_info
 
 DEMO = json.loads((Path(__file__).resolve().parents[2] / "adapters/sandbox/data/demo.json").read_text("utf-8"))
 ZHANG = next(p for p in DEMO["persons"] if p["psn_name"] == "张伟")
@@ -78,7 +78,6 @@ def test_every_code_a_library_card_reader_can_raise_is_in_the_catalogue():
 
 # -- the driver against the compiled stand-in ----------------------------------------------------------------------
 def test_a_read_calls_iReadCardBas_with_the_read_type_and_returns_the_card(standins, tmp_path):
-    from tests.standins import CardLibrary
     lib = CardLibrary(standins.copy("sscard", tmp_path / "r"))
     lib.insert(ZHANG)
     driver = LibraryCardReader(config(lib.path, read_type=2))
@@ -236,7 +235,7 @@ def test_the_manager_reads_on_request_and_restarts_a_crashed_library(manager_wit
 
 
 def test_a_missing_library_shows_as_a_coded_device_error_with_a_chinese_message(manager_with, tmp_path, wait_until):
-    manager, states = manager_with(config(tmp_path / "nowhere" / "SSCardDriver.so"))
+    manager, _ = manager_with(config(tmp_path / "nowhere" / "SSCardDriver.so"))
     assert wait_until(lambda: state_of(manager)["state"] == "error")
     shown = state_of(manager)
     assert shown["error_code"] == "DEVICE_LIBRARY_UNAVAILABLE" and "找不到动态库" in shown["message_zh"]

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.standins import card_library, standins  # noqa: F401  (fixtures)
 from tests.ui.conftest import Counter
 
 pytestmark = pytest.mark.ui
