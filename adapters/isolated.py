@@ -95,6 +95,14 @@ class LibraryHung(LibraryError):
         super().__init__(f"the library did not return from {symbol} within {timeout_s:g} s")
 
 
+def default_python() -> str:
+    """rxlane's own interpreter. On Windows a venv's python.exe is only a redirector that starts the base
+    interpreter as a child; the worker needs nothing but the standard library, so it runs the base one directly."""
+    if os.name == "nt":
+        return getattr(sys, "_base_executable", "") or sys.executable
+    return sys.executable
+
+
 def describe_exit(code: int | None) -> str:
     if code is None:
         return "still running"
@@ -227,7 +235,7 @@ class IsolatedLibrary:
         self.path = str(path)
         self.symbols = tuple(symbols)
         self.convention = convention
-        self.python = python or sys.executable
+        self.python = python or default_python()
         self.load_timeout_s = load_timeout_s
         self.starts = 0
         self._worker: _Worker | None = None
@@ -297,7 +305,7 @@ class IsolatedLibrary:
             detail = str(answer.get("detail", ""))[:300]
             if answer.get("error") == "symbol":
                 raise LibraryUnavailable("symbol_missing", f"the library has no function {detail}")
-            reason = (architecture_mismatch(self.path) if self.python == sys.executable else None) or \
+            reason = (architecture_mismatch(self.path) if self.python == default_python() else None) or \
                 classify_load_error(detail)
             raise LibraryUnavailable(reason, f"cannot load {self.path}: {detail}")
         return worker

@@ -249,3 +249,20 @@ def test_a_device_that_is_tapped_cannot_be_asked_to_read(manager_with, tcp_scann
     with pytest.raises(DeviceError) as caught:
         manager.read("scanner-1")
     assert caught.value.code == "DEVICE_CANNOT_READ"
+
+
+def test_the_library_runs_under_the_configured_interpreter(card_library, tmp_path):
+    """A 32-bit DLL needs a 32-bit Python: `library_python` is the interpreter its worker runs under."""
+    import os
+    import sys
+    marker = tmp_path / "used"
+    python32 = tmp_path / "python32"
+    python32.write_text(f"#!/bin/sh\ntouch {marker}\nexec {sys.executable} \"$@\"\n")
+    os.chmod(python32, 0o755)
+    card_library.insert(ZHANG)
+    driver = LibraryCardReader(config(card_library.path, library_python=str(python32)))
+    try:
+        assert driver.read_card().card_no == "A36010201"
+    finally:
+        driver.close()
+    assert marker.exists()
