@@ -272,6 +272,8 @@ class IsolatedLibrary:
             answer = self._ask(worker, {"op": "call", "symbol": symbol, "restype": restype, "args": encoded},
                                timeout_s, symbol)
             if not answer.get("ok"):
+                if answer.get("error") == "symbol":
+                    raise LibraryUnavailable("symbol_missing", f"the library has no function {symbol}")
                 code = worker.wait()
                 self._worker = None
                 raise LibraryCrashed(symbol, code, str(answer.get("detail", ""))[:200])

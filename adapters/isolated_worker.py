@@ -14,6 +14,7 @@ cannot corrupt the protocol.
      "args": [{"i": 3}, {"s": "<base64>"}, {"o": 2048}]}
         -> {"id": n, "ok": true, "ret": 0 | "<base64>" | null,
             "outs": [{"data": "<base64>", "terminated": bool, "overrun": bool}]}
+        -> {"id": n, "ok": false, "error": "symbol", "detail": "f"}   (the library has no such function)
         -> {"id": n, "ok": false, "error": "fault", "detail": "..."}  (then the process exits: its memory is suspect)
 
 `{"o": n}` is an output buffer of n bytes followed by a guard zone filled with a known byte; a library that writes
@@ -87,6 +88,8 @@ class Worker:
         return {"ok": True}
 
     def call(self, req):
+        if not hasattr(self.library, req["symbol"]):
+            return {"ok": False, "error": "symbol", "detail": req["symbol"]}
         function = getattr(self.library, req["symbol"])
         function.restype = ctypes.c_char_p if req.get("restype") == "str" else ctypes.c_int
         args, outs = [], []

@@ -190,6 +190,14 @@ def test_a_worker_interpreter_that_does_not_exist_is_unavailable(card_library, t
     assert caught.value.reason == "worker"
 
 
+def test_calling_a_function_the_library_lacks_is_symbol_missing_and_the_worker_stays(lib, card_library):
+    lib.start()
+    pid = lib.pid
+    with pytest.raises(LibraryUnavailable) as caught:
+        lib.call("iReadCardBas_HSM_Step1", 3, Out(64), timeout_s=5)
+    assert caught.value.reason == "symbol_missing" and lib.pid == pid and lib.alive
+
+
 def test_a_nul_in_a_string_argument_is_refused_before_anything_is_sent(lib):
     with pytest.raises(ValueError):
         lib.call("iReadCardBas", b"a\0b", Out(8), timeout_s=5)

@@ -25,3 +25,10 @@ def test_a_scanner_on_a_com_port_that_is_not_there_reports_no_such_device(url, w
         assert manager.states()[0]["error"] == f"no such device: {url}"
     finally:
         manager.stop()
+
+
+def test_a_chain_inventory_can_name_com_ports_for_its_windows_counters():
+    from plugin.fleet.inventory import parse_devices
+    assert parse_devices(r"scanner-1:scanner:\\.\COM10:cr;card-1:card_reader:COM3") == (
+        {"name": "scanner-1", "kind": "scanner", "url": r"\\.\COM10", "framing": "cr"},
+        {"name": "card-1", "kind": "card_reader", "url": "COM3"})
