@@ -12,7 +12,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProxyError as Urllib3ProxyError
@@ -113,12 +113,20 @@ def map_exceptions(infno: str = "", msgid: str = "") -> Iterator[None]:
         raise GatewayProtocolError(**ids) from None
 
 
+class Transport(Protocol):
+    """Carries one envelope instead of HTTP (a provincial front-end library: adapters/nhsa/dll.py). Raises only
+    GatewayError subclasses; answers (status, headers, content) as an HTTP post would."""
+
+    def post(self, infno: str, data: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]: ...
+
+
 class GatewayClient:
     """One client per process; thread-safe (one requests.Session, sign-in state under a lock)."""
 
     def __init__(self, settings: GatewaySettings, msgids: MsgIdGenerator, session: requests.Session | None = None,
-                 *, clock: Callable[[], datetime] = datetime.now):
+                 *, clock: Callable[[], datetime] = datetime.now, transport: Transport | None = None):
         self.settings = settings
+        self.transport = transport     # None: requests over HTTP
         self.crypto = crypto_for(settings)  # a misconfigured key fails here, at start-up, never mid-send
         self.msgids = msgids
         if session is None:
@@ -174,9 +182,13 @@ class GatewayClient:
         # env.body stays plain (the journal keeps what was meant); the wire copy is sealed per send (SM2 nonces)
         data = json.dumps(self.crypto.seal_request(env.body), ensure_ascii=False).encode("utf-8")
         with map_exceptions(env.infno, env.msgid):
-            resp = self.session.post(s.endpoint, data=data, headers=headers, timeout=s.timeout_s, verify=s.verify)
-            content = resp.content
-            answer = self._read(resp.status_code, content, env)
+            if self.transport is not None:
+                status, _, content = self.transport.post(env.infno, data, headers)
+            else:
+                resp = self.session.post(s.endpoint, data=data, headers=headers, timeout=s.timeout_s,
+                                         verify=s.verify)
+                status, content = resp.status_code, resp.content
+            answer = self._read(status, content, env)
         if answer.infcode != 0:
             raise GatewayRefused(answer.infcode, answer.err_msg, answer, infno=env.infno, msgid=env.msgid)
         return answer
