@@ -19,6 +19,7 @@ from hardware.framing import KINDS as FRAMINGS
 State = Literal["connected", "connecting", "disconnected", "error"]
 STATES = ("connected", "connecting", "disconnected", "error")
 DEVICE_KINDS = ("scanner", "card_reader", "printer")
+DRIVERS = ("", "sscard_lib")     # "": chosen by the url; sscard_lib: the vendor's standard card library
 MODELS_DIR = Path(__file__).resolve().parent.parent / "config" / "devices"
 # descriptive keys a model file may carry; they document the model and configure nothing
 _MODEL_METADATA = ("description", "vendor", "interface", "notes")
@@ -26,12 +27,18 @@ _MODEL_METADATA = ("description", "vendor", "interface", "notes")
 
 class DeviceError(Exception):
     """A device could not be opened, read or written. `state` is what the device should now report:
-    `disconnected` when it went away (unplugged, powered off), `error` when it cannot be used as configured."""
+    `disconnected` when it went away (unplugged, powered off), `error` when it cannot be used as configured,
+    `connected` when the device is fine and only this read failed (no card in the reader). Drivers that know
+    better set `code` (a code of plugin/api/errors.py), the pharmacist's `message_zh` and `details`."""
 
-    def __init__(self, message: str, state: State = "error") -> None:
+    def __init__(self, message: str, state: State = "error", *, code: str = "", message_zh: str = "",
+                 details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.state = state
+        self.code = code
+        self.message_zh = message_zh
+        self.details = details or {}
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,14 @@ class DeviceConfig:
     apdu_select: str = ""        # select the social-security application
     apdu_card_no: tuple[str, ...] = ()   # select file / read record giving the card number (TLV)
     apdu_card_sn: tuple[str, ...] = ()   # … giving the card identification code 卡识别码 (TLV)
+    # card readers behind the vendor's standard library (driver = "sscard_lib", hardware/sscard_lib.py)
+    driver: str = ""
+    library: str = ""            # SSCardDriver.dll / libSSCardDriver.so
+    read_type: int = 3           # iType: 1 contact, 2 contactless, 3 either (contact first), 4 either (contactless first)
+    timeout_s: float = 10.0      # longest wait for one read; beyond it the library counts as hung and is restarted
+    verify_pin: bool = False     # the province wants the card password: iVerifyPIN on the reader's keypad after a read
+    pin_timeout_s: float = 60.0  # the patient types the PIN meanwhile
+    library_python: str = ""     # another interpreter for the library's worker (a 32-bit Python for a 32-bit DLL)
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any], models_dir: str | Path | None = None) -> "DeviceConfig":
@@ -71,6 +86,11 @@ class DeviceConfig:
         if model:
             merged.update(_load_model(str(model), Path(models_dir) if models_dir else MODELS_DIR, label))
         merged.update(d)
+        if merged.get("driver") == "sscard_lib" and not merged.get("url"):
+            if not isinstance(merged.get("library"), str) or not merged["library"].strip():
+                raise ValueError(f"{label}: key 'library' is required with driver = \"sscard_lib\" "
+                                 "(the path of the vendor's SSCardDriver library)")
+            merged["url"] = merged["library"]    # what the device panel shows as its address
         for key in ("name", "kind", "url"):
             if not isinstance(merged.get(key), str) or not merged[key].strip():
                 raise ValueError(f"{label}: key {key!r} is required (a non-empty string)")
@@ -122,6 +142,7 @@ def _checked(m: dict[str, Any], label: str) -> dict[str, Any]:
             raise bad("encoding", "a Python codec name such as 'utf-8' or 'gb18030'") from None
     if "separator" in m and not m["separator"]:
         raise bad("separator", "a non-empty string")
+    _check_library_reader(m, bad, label)
     if "apdu_select" in m and not _is_apdu(m["apdu_select"], allow_empty=True):
         raise bad("apdu_select", "a hex APDU")
     for key in ("apdu_card_no", "apdu_card_sn"):
@@ -130,6 +151,28 @@ def _checked(m: dict[str, Any], label: str) -> dict[str, Any]:
                 raise bad(key, "a list of hex APDUs")
             m[key] = tuple(m[key])
     return m
+
+
+def _check_library_reader(m: dict[str, Any], bad: Any, label: str) -> None:
+    if m.get("driver", "") not in DRIVERS:
+        raise bad("driver", "\"sscard_lib\" or absent")
+    for key in ("library", "library_python"):
+        if key in m and not isinstance(m[key], str):
+            raise bad(key, "a path (string)")
+    if "read_type" in m and (not isinstance(m["read_type"], int) or isinstance(m["read_type"], bool)
+                             or m["read_type"] not in (1, 2, 3, 4)):
+        raise bad("read_type", "1 (contact), 2 (contactless), 3 or 4 (either)")
+    for key in ("timeout_s", "pin_timeout_s"):
+        if key in m and (not isinstance(m[key], (int, float)) or isinstance(m[key], bool) or not 0 < m[key] <= 300):
+            raise bad(key, "a number of seconds in (0, 300]")
+    if "verify_pin" in m and not isinstance(m["verify_pin"], bool):
+        raise bad("verify_pin", "true or false")
+    if m.get("driver") == "sscard_lib":
+        if m["kind"] != "card_reader":
+            raise bad("driver", "used with kind = \"card_reader\" only")
+        if not str(m.get("library", "")).strip():
+            raise ValueError(f"{label}: key 'library' is required with driver = \"sscard_lib\" "
+                             "(the path of the vendor's SSCardDriver library)")
 
 
 def _is_apdu(value: Any, allow_empty: bool = False) -> bool:

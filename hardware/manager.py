@@ -23,10 +23,12 @@ from hardware.framing import BadFrame
 from hardware.printer import Printer
 from hardware.scanner import SerialScanner
 from hardware.slip import slip_escpos
+from hardware.sscard_lib import LibraryCardReader
 
 log = logging.getLogger("rxlane.hardware")
 _FIRST_RETRY_S = 0.05
 _READ_SLICE_S = 0.25  # how long one read waits before the loop checks for stop()
+_LIBRARY_RETRY_CAP_S = 30.0   # a library that cannot load is not retried (a process each time) more often
 
 TEST_SALE = {
     "pharmacy": {"name": "打印测试 PRINT TEST", "code": ""},
@@ -42,6 +44,8 @@ TEST_SALE = {
 
 
 def driver_for(config: DeviceConfig):
+    if config.driver == "sscard_lib":
+        return LibraryCardReader(config)
     if config.kind == "printer":
         return Printer(config)
     if config.kind == "card_reader":
@@ -55,6 +59,8 @@ class _Entry:
     driver: Any
     state: str = "disconnected"
     error: str | None = None
+    error_code: str | None = None
+    error_zh: str | None = None
     last_bad_frame: str | None = None
     bad_frames: int = 0
     thread: threading.Thread | None = None
@@ -117,7 +123,9 @@ class DeviceManager:
             out.append({"name": entry.config.name, "kind": entry.config.kind, "url": entry.config.url,
                         "model": entry.config.model, "state": entry.state, "error": entry.error,
                         "last_seen": seen.isoformat() if seen else None, "bad_frames": entry.bad_frames,
-                        "dropped": getattr(entry.driver, "dropped", 0), "last_bad_frame": entry.last_bad_frame})
+                        "dropped": getattr(entry.driver, "dropped", 0), "last_bad_frame": entry.last_bad_frame,
+                        "error_code": entry.error_code, "message_zh": entry.error_zh,
+                        "read_on_request": _asked(entry), "restarts": getattr(entry.driver, "restarts", 0)})
         return out
 
     def test(self, name: str, timeout_s: float = 10.0) -> dict:
@@ -129,6 +137,13 @@ class DeviceManager:
         if entry.config.kind == "printer":
             return self._print_to(entry, slip_escpos(TEST_SALE, entry.config.code_page or "gb18030",
                                                      entry.config.columns))
+        if _asked(entry):
+            try:
+                text = self.read(name)
+            except DeviceError as exc:
+                return {"name": name, "kind": entry.config.kind, "ok": False, "error": exc.message,
+                        "code": exc.code, "message_zh": exc.message_zh}
+            return {"name": name, "kind": entry.config.kind, "ok": True, "scan": text}
         slot: queue.Queue = queue.Queue(maxsize=1)
         with entry.lock:
             entry.waiters.append(slot)
@@ -143,6 +158,44 @@ class DeviceManager:
                 if slot in entry.waiters:
                     entry.waiters.remove(slot)
         return {"name": name, "kind": entry.config.kind, "ok": True, "scan": text}
+
+    def read(self, name: str) -> str:
+        """Ask a reader that is asked (a vendor library) for one card now: the `card_no|card_sn` frame, which does
+        not go to on_scan (the caller publishes it). `DeviceError` (with its code) when there is no card, the
+        reader or its library failed, or the device is not such a reader. Reads of one device are serialised."""
+        entry = self._asked_entry(name)
+        with entry.lock:
+            try:
+                if not entry.driver.alive():
+                    entry.driver.open()
+                card = entry.driver.read_card()
+            except DeviceError as exc:
+                self._publish_error(entry, exc)
+                raise
+        self._publish(entry, "connected", None)
+        return card.canonical
+
+    def verify_pin(self, name: str) -> None:
+        """iVerifyPIN on an asked reader: returns when the card accepted the PIN typed on the reader's keypad."""
+        entry = self._asked_entry(name)
+        with entry.lock:
+            try:
+                if not entry.driver.alive():
+                    entry.driver.open()
+                entry.driver.verify_pin()
+            except DeviceError as exc:
+                self._publish_error(entry, exc)
+                raise
+        self._publish(entry, "connected", None)
+
+    def _asked_entry(self, name: str) -> _Entry:
+        entry = self._entries.get(name)
+        if entry is None:
+            raise DeviceError(f"no such device configured: {name}", code="NOT_FOUND")
+        if not _asked(entry):
+            raise DeviceError(f"{name} sends its reads by itself (scan or tap); it cannot be asked to read",
+                              code="DEVICE_CANNOT_READ", message_zh="该设备扫码或刷卡即自动读取，无需点击读卡。")
+        return entry
 
     def print(self, name: str | None, data: bytes) -> dict:
         """Send a job to `name`, or to the first printer. Never raises: `{name, ok, error}`."""
@@ -162,8 +215,10 @@ class DeviceManager:
         self._publish(entry, entry.driver.state, entry.driver.last_error)
         return {"name": entry.config.name, "kind": "printer", "ok": ok, "error": None if ok else entry.error}
 
-    def _publish(self, entry: _Entry, state: str, error: str | None) -> None:
+    def _publish(self, entry: _Entry, state: str, error: str | None, code: str | None = None,
+                 error_zh: str | None = None) -> None:
         with self._lock:
+            entry.error_code, entry.error_zh = (code, error_zh) if error else (None, None)
             if (entry.state, entry.error) == (state, error):
                 return
             entry.state, entry.error = state, error
@@ -173,10 +228,18 @@ class DeviceManager:
         except Exception:
             log.exception("on_state callback failed for %s", entry.config.name)
 
+    def _publish_error(self, entry: _Entry, exc: DeviceError) -> None:
+        if exc.state == "connected":        # the device is fine; only this read failed (e.g. no card)
+            self._publish(entry, "connected", None)
+        else:
+            self._publish(entry, exc.state, exc.message, exc.code or None, exc.message_zh or None)
+
     def _backoff_cap(self, entry: _Entry) -> float:
         return max(_FIRST_RETRY_S, min(self.reprobe_s, entry.config.reprobe_s))
 
     def _run_input(self, entry: _Entry) -> None:
+        if _asked(entry):
+            return self._run_asked(entry)
         delay = _FIRST_RETRY_S
         while not self._stop.is_set():
             if entry.state not in ("error", "disconnected") or entry.error is None:
@@ -202,6 +265,41 @@ class DeviceManager:
             self._stop.wait(delay)
         if entry.state == "connected":
             self._publish(entry, "disconnected", None)
+
+    def _run_asked(self, entry: _Entry) -> None:
+        """A reader that is asked: keep its library loaded. A worker that died (a crash, a hang killed) is started
+        again with backoff; reads themselves come through read()."""
+        delay = _FIRST_RETRY_S
+        while not self._stop.is_set():
+            if not entry.driver.alive():
+                failure = self._open_asked(entry)
+                if failure is not None:
+                    cap = _LIBRARY_RETRY_CAP_S if failure.code == "DEVICE_LIBRARY_UNAVAILABLE" else \
+                        self._backoff_cap(entry)
+                    self._stop.wait(delay)
+                    delay = min(delay * 2, cap)
+                    continue
+                delay = _FIRST_RETRY_S
+            self._stop.wait(_READ_SLICE_S)
+        with entry.lock:
+            entry.driver.close()
+        if entry.state == "connected":
+            self._publish(entry, "disconnected", None)
+
+    def _open_asked(self, entry: _Entry) -> DeviceError | None:
+        with entry.lock:
+            if entry.driver.alive():        # a read started it meanwhile
+                return None
+            if entry.state != "error":
+                self._publish(entry, "connecting", None)
+            try:
+                entry.driver.open()
+            except DeviceError as exc:
+                self._publish_error(entry, exc)
+                return exc
+            if entry.state in ("connecting", "error"):
+                self._publish(entry, "connected", None)
+        return None
 
     def _pump(self, entry: _Entry) -> None:
         while not self._stop.is_set():
@@ -244,3 +342,7 @@ class DeviceManager:
                         entry.driver.state, entry.driver.last_error = "error", f"internal error: {exc}"
                 self._publish(entry, entry.driver.state, entry.driver.last_error)
             self._stop.wait(min([self.reprobe_s] + [e.config.reprobe_s for e in printers]))
+
+
+def _asked(entry: _Entry) -> bool:
+    return bool(getattr(entry.driver, "asked", False))

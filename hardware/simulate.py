@@ -1,6 +1,6 @@
 """Pretend devices, so tests and demos drive the real serial code (docs/hardware.md, docs/developing.md "pyserial").
 
-- `PtyScanner`: a pseudo-terminal pair. The driver opens `.path` — a symlink in a temp folder pointing at the
+- `PtyScanner` (POSIX only; it imports `tty` when it opens): a pseudo-terminal pair. The driver opens `.path` — a symlink in a temp folder pointing at the
   current slave tty — exactly as it would open `/dev/serial/by-id/usb-Honeywell…`. `unplug()` closes the
   master (the reader gets EIO, like a USB CDC device yanked out) and removes the link (like udev); `replug()`
   opens a new pty and points the same link at it, so the configured URL stays the same.
@@ -20,7 +20,6 @@ import sys
 import tempfile
 import threading
 import time
-import tty
 from typing import Callable
 
 from hardware.framing import ETX, KINDS, STX
@@ -53,6 +52,7 @@ class PtyScanner:
         self._plug()
 
     def _plug(self) -> None:
+        import tty   # POSIX only: the pty simulators are Linux/macOS test tools; the TCP ones work everywhere
         master, slave = os.openpty()
         # raw before anyone opens it: no echo back into the master, no CR→LF translation of our frames
         tty.setraw(slave)

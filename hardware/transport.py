@@ -21,9 +21,17 @@ from hardware.device import DeviceError
 _GONE = (errno.ENOENT, errno.ENXIO, errno.ENODEV)
 
 
+# Windows serial ports: COM3, and the device-namespace form \\.\COM10 that ports above COM9 need in the Win32 API
+_COM_PORT = re.compile(r"(\\\\\.\\)?COM\d+", flags=re.IGNORECASE)
+
+
+def is_com_port(url: str) -> bool:
+    return bool(_COM_PORT.fullmatch(url))
+
+
 def is_path_url(url: str) -> bool:
     """A plain device path (no `scheme://`), where a missing file means the device is not plugged in."""
-    return "://" not in url and not re.fullmatch(r"COM\d+", url, flags=re.IGNORECASE)
+    return "://" not in url and not is_com_port(url)
 
 
 def _errno_of(exc: BaseException) -> int | None:

@@ -51,13 +51,17 @@ def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
     import waitress
 
     from plugin.app import create_app
-    from plugin.logs import configure_logging
+    from plugin.logs import configure_logging, log_file_path
     from plugin.service import build_service, store_policy
 
     settings = _settings(config, server__host=host, server__port=port, sandbox__port=sandbox_port,
                          server__data_dir=data_dir, server__workers=workers,
                          sandbox__demo=False if no_demo else None)
-    configure_logging()
+    try:
+        configure_logging(log_file=log_file_path(settings.server.log_file))
+    except OSError as exc:
+        click.echo(f"rxlane: cannot write the log file {settings.server.log_file}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
     sandbox = None
     try:
         if settings.embedded_sandbox:

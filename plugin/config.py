@@ -5,13 +5,14 @@ than a silently ignored setting. Secrets are read from the environment or a secr
 """
 from __future__ import annotations
 
+import codecs
 import os
 import stat
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from plugin.errors import InvalidInput
 
@@ -44,6 +45,7 @@ class ServerSettings(_Section):
     max_body_bytes: int = Field(default=262144, ge=1024)
     require_tokens: bool = False
     identify_per_minute: int = Field(default=60, ge=1, le=10000)
+    log_file: str = ""          # "" stderr only; "auto" the platform's log folder (platformdirs); or a path
 
     @property
     def tokens_required(self) -> bool:
@@ -77,6 +79,22 @@ class NhsaSettings(_Section):
     sm4_key: str = Field(default="", repr=False, pattern=r"^([0-9A-Fa-f]{32})?$")
     sm4_key_file: str = ""
     encrypt_body: bool = False
+    # a provincial front-end library instead of HTTP (adapters/nhsa/dll.py, docs/vendor-libraries.md)
+    transport: Literal["http", "dll"] = "http"
+    dll_path: str = ""
+    dll_init_args: str = ""
+    dll_encoding: str = "gb18030"
+    dll_python: str = ""
+
+    @model_validator(mode="after")
+    def _dll_needs_its_library(self) -> "NhsaSettings":
+        if self.transport == "dll" and not self.dll_path.strip():
+            raise ValueError("transport \"dll\" needs dll_path (the front-end library, e.g. SiInterface_hsf.dll)")
+        try:
+            codecs.lookup(self.dll_encoding)
+        except LookupError:
+            raise ValueError(f"dll_encoding {self.dll_encoding!r} is not a known code page (e.g. gb18030)") from None
+        return self
 
     @field_validator("sm2_private_key", "sm2_public_key", "sm4_key", mode="before")
     @classmethod
@@ -175,9 +193,15 @@ class DeviceSettings(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     kind: Literal["scanner", "card_reader", "printer"]
-    url: str = Field(min_length=1)
+    url: str = ""                 # any pyserial URL (COM3, \\.\COM10, /dev/ttyACM0, socket://…); none for driver sscard_lib
     framing: str = "cr"
     model: str = ""
+
+    @model_validator(mode="after")
+    def _url_unless_library(self) -> "DeviceSettings":
+        if not self.url and (self.model_extra or {}).get("driver") != "sscard_lib":
+            raise ValueError("url is required (a pyserial URL such as COM3 or /dev/ttyACM0)")
+        return self
 
 
 class Settings(_Section):
@@ -193,7 +217,7 @@ class Settings(_Section):
 
     @property
     def embedded_sandbox(self) -> bool:
-        return not self.nhsa.url
+        return not self.nhsa.url and self.nhsa.transport == "http"
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration with every secret replaced by '***' (for `config check` and logs)."""

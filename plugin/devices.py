@@ -3,6 +3,8 @@
 Every device scan goes through the same classifier as `POST /v1/scans` and is published on `/v1/events`. A scan
 that identifies a patient (e-voucher, ID card, social-security card) is published masked, with a short-lived
 `scan_ref` that `POST /v1/patients/identify` accepts instead of the number — so the browser never holds it.
+Readers that are asked rather than tapped (a vendor's card library) read on `POST /v1/devices/{name}/read`; their
+card becomes the same `ss_card` scan, and their failures the catalogue's codes (CARD_NOT_PRESENT …).
 """
 from __future__ import annotations
 
@@ -14,9 +16,9 @@ from typing import Any
 
 from hardware.cardreader import parse_card
 from hardware.framing import BadFrame
-from hardware.device import DeviceConfig, MODELS_DIR
+from hardware.device import DeviceConfig, DeviceError, MODELS_DIR
 from hardware.manager import DeviceManager
-from plugin.errors import RxlaneError, InvalidInput
+from plugin.errors import ERRORS, InvalidInput, NotFound, RxlaneError
 from plugin.events import EventBus
 from plugin.privacy import mask_card
 from plugin.tracecode import Scan, classify
@@ -58,6 +60,15 @@ def with_scan_ref(scan: Scan, refs: ScanRefs) -> dict[str, Any]:
         number = {"ecard": scan.token, "id_card": scan.cert_no, "ss_card": scan.card_no}[scan.kind]
         answer["scan_ref"] = refs.put(PATIENT_KINDS[scan.kind], number or scan.cleaned)
     return answer
+
+
+def device_refusal(device: str, exc: DeviceError) -> RxlaneError:
+    """A driver's DeviceError as the API answers it: its catalogue code and its own words, the device's state."""
+    if exc.code == "NOT_FOUND":
+        return NotFound("device", name=device[:64])
+    code = exc.code if exc.code in ERRORS else "CARD_READER_UNAVAILABLE"
+    return RxlaneError(code, exc.message, exc.message_zh or None,
+                       details={"device": device, "state": exc.state, **exc.details})
 
 
 def device_configs(devices: list[Any], models_dir: Path = MODELS_DIR) -> list[DeviceConfig]:
@@ -110,11 +121,31 @@ class CounterDevices:
             return {"device": device, "kind": "unknown", "raw_length": len(text), **exc.to_body()}
         return {**with_scan_ref(scan, self.refs), "device": device}
 
+    def read(self, device: str) -> dict[str, Any]:
+        """Ask a reader for a card now: the scan answer (masked, with `scan_ref`), also published as a scan event."""
+        try:
+            text = self.manager.read(device)
+        except DeviceError as exc:
+            raise device_refusal(device, exc) from None
+        answer = self.scan_answer(device, text)
+        self.events.publish("scan", answer)
+        return answer
+
+    def verify_pin(self, device: str) -> dict[str, Any]:
+        """The patient types the card password on the reader's keypad; the card itself checks it."""
+        try:
+            self.manager.verify_pin(device)
+        except DeviceError as exc:
+            raise device_refusal(device, exc) from None
+        return {"name": device, "ok": True}
+
     def _on_scan(self, device: str, text: str) -> None:
         self.events.publish("scan", self.scan_answer(device, text))
 
     def _on_state(self, device: str, state: str, error: str | None) -> None:
-        self.events.publish("device", {"name": device, "state": state, "error": error})
+        shown = next((d for d in self.manager.states() if d["name"] == device), {})
+        self.events.publish("device", {"name": device, "state": state, "error": error,
+                                       "error_code": shown.get("error_code"), "message_zh": shown.get("message_zh")})
 
     def _on_bad_frame(self, device: str, message: str) -> None:
         self.events.publish("device", {"name": device, "state": "connected", "error": message})

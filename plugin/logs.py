@@ -6,7 +6,10 @@ masks anything that looks like an ID number, so a careless log call cannot leak 
 from __future__ import annotations
 
 import logging
+import logging.handlers
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -47,14 +50,41 @@ def route_to_stdlib() -> None:
 route_to_stdlib()
 
 
-def configure_logging(level: int = logging.INFO, stream: Any = None) -> None:
+def configure_logging(level: int = logging.INFO, stream: Any = None, log_file: Path | None = None) -> None:
+    """Everything to stderr (systemd's journal, WinSW's log) and, with `log_file`, also to a rotating file."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(formatter())
+    handlers: list[logging.Handler] = [handler]
+    if log_file is not None:
+        handlers.append(rotating_file(log_file))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(level)
     logging.getLogger("waitress").setLevel(logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+
+def rotating_file(path: Path) -> logging.Handler:
+    """10 MB × 5 files; the folder 0700 and the file 0600 on POSIX (logs are scrubbed, yet they are the store's)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if os.name == "posix":
+        os.chmod(path.parent, 0o700)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600))
+    handler = logging.handlers.RotatingFileHandler(path, maxBytes=10 * 1024 * 1024, backupCount=5, encoding="utf-8")
+    handler.setFormatter(formatter())
+    return handler
+
+
+def log_file_path(setting: str) -> Path | None:
+    """`[server] log_file`: "" stderr only; "auto" the platform's log folder (platformdirs: ~/.local/state/rxlane/log
+    on Linux, %LOCALAPPDATA%\\rxlane\\Logs on Windows); anything else a path."""
+    if not setting:
+        return None
+    if setting == "auto":
+        import platformdirs
+        return Path(platformdirs.user_log_dir("rxlane", appauthor=False)) / "rxlane.log"
+    return Path(setting)
 
 
 def get_logger(name: str) -> Any:

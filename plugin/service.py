@@ -16,6 +16,7 @@ import platformdirs
 from adapters.evoucher import http as evoucher_http
 from adapters.evoucher.http import EVoucherSettings, EVoucherUnavailable, Identity
 from adapters.nhsa.client import GatewayClient, GatewaySettings, MsgIdGenerator
+from adapters.nhsa.dll import DllTransport
 from adapters.nhsa.profile import GatewayProfile, load_profile
 from plugin import __version__
 from plugin.api.metrics import observe_upstream
@@ -105,12 +106,21 @@ class Service:
         self.recovery.stop()
         if self.devices is not None:
             self.devices.stop()
+        transport = getattr(self.upstream.client, "transport", None)
+        if transport is not None:
+            transport.close()
         self.ledger.close()
 
 
 def build_service(settings: Settings, gateway_url: str | None = None) -> Service:
     """Wire every part. `gateway_url` is the embedded sandbox's address when `[nhsa] url` is empty."""
     url = settings.nhsa.url or gateway_url
+    transport = None
+    if settings.nhsa.transport == "dll":
+        nhsa = settings.nhsa
+        transport = DllTransport(nhsa.dll_path, init_args=nhsa.dll_init_args, timeout_s=nhsa.timeout_s,
+                                 encoding=nhsa.dll_encoding, python=nhsa.dll_python)
+        url = url or f"dll:{nhsa.dll_path}"
     if not url:
         raise ValueError("no insurer gateway: set [nhsa] url or start the embedded sandbox")
     policy = store_policy(settings)
@@ -131,7 +141,7 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
                         sm2_public_key=settings.nhsa.sm2_public_key, sm4_key=settings.nhsa.sm4_key,
                         sm4_key_file=settings.nhsa.sm4_key_file, encrypt_body=settings.nhsa.encrypt_body),
         MsgIdGenerator(settings.store.fixmedins_code, last_issued=ledger.journal.newest_msgid(),
-                       counter_no=settings.store.counter_no))
+                       counter_no=settings.store.counter_no), transport=transport)
     events = EventBus()
     upstream = Upstream(client, on_latency=observe_upstream)
     catalog = Catalog(ledger, upstream, admdvs, data_dir(settings), settings.catalog.list_file)
@@ -150,7 +160,8 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
     if settings.devices:
         devices = CounterDevices(device_configs(settings.devices), events, refs, settings.store.trace_prefix_len)
     return Service(settings=settings, ledger=ledger, upstream=upstream, policy=policy, catalog=catalog,
-                   sales=sales, outbox=outbox, recovery=recovery, events=events, gateway_url=url,
+                   sales=sales, outbox=outbox, recovery=recovery, events=events,
+                   gateway_url=f"dll:{settings.nhsa.dll_path}" if transport is not None else url,
                    devices=devices, scan_refs=refs, evoucher=evoucher_settings(settings, url, profile, client))
 
 

@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProxyError as Urllib3ProxyError
@@ -155,6 +155,14 @@ def encode_body(body: dict[str, Any], money: str = "string") -> bytes:
     return text.encode("utf-8")
 
 
+class Transport(Protocol):
+    """Carries one envelope to the gateway: HTTP (``HttpTransport``) or a provincial front-end library
+    (adapters/nhsa/dll.py). Raises only GatewayError subclasses for its own failures; answers
+    ``(status, headers, content)`` as an HTTP post would."""
+
+    def post(self, infno: str, data: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]: ...
+
+
 class HttpTransport:
     """HTTP POST to the gateway (the default transport). A transport answers ``(status, headers, body bytes)``;
     the gateway's DLL front end is another transport with the same call (adapters/nhsa/dll.py)."""
@@ -183,7 +191,7 @@ class GatewayClient:
     missing; nothing is sent)."""
 
     def __init__(self, settings: GatewaySettings, msgids: MsgIdGenerator, session: requests.Session | None = None,
-                 *, clock: Callable[[], datetime] = datetime.now, transport: Any = None):
+                 *, clock: Callable[[], datetime] = datetime.now, transport: Transport | None = None):
         self.settings = settings
         self.profile = settings.profile
         self.crypto = crypto_for(settings)  # a misconfigured key fails here, at start-up, never mid-send

@@ -19,9 +19,14 @@ def pii_allowed() -> bool:
     return bool(getattr(g, "pii", False))
 
 
+COUNTER_DEVICE_ACTIONS = ("/read", "/verify-pin")   # reading a card is part of a sale, not administration
+
+
 def _needed_scope(path: str, method: str) -> str | None:
     if path == "/" or path.startswith(PUBLIC):
         return None
+    if path.startswith("/v1/devices/") and path.endswith(COUNTER_DEVICE_ACTIONS):
+        return "sales"
     if path.startswith(ADMIN) and (method == "POST" or path.startswith("/v1/reports/")):
         return "admin"
     return "sales"

@@ -1,4 +1,5 @@
-"""`GET /v1/devices`, `POST /v1/devices/{name}/test` (scanner: wait for a scan; printer: print a test slip)."""
+"""`GET /v1/devices`, `POST /v1/devices/{name}/test` (scanner: wait for a scan; printer: print a test slip),
+`POST /v1/devices/{name}/read` (a reader that is asked: read a card now) and `POST /v1/devices/{name}/verify-pin`."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, request
@@ -33,3 +34,20 @@ def test_device(name: str):
         result["scan"] = svc.devices.scan_answer(name, result["scan"])
         result["scan"].pop("scan_ref", None)
     return json_response(result)
+
+
+def _asked_device(name: str):
+    svc = current_app.extensions["rxlane"]
+    if svc.devices is None or name not in svc.devices.names():
+        raise NotFound("device", name=name[:64])
+    return svc.devices
+
+
+@bp.post("/v1/devices/<name>/read")
+def read_device(name: str):
+    return json_response(_asked_device(name).read(name))
+
+
+@bp.post("/v1/devices/<name>/verify-pin")
+def verify_pin(name: str):
+    return json_response(_asked_device(name).verify_pin(name))

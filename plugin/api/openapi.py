@@ -71,6 +71,18 @@ ENDPOINTS: list[tuple] = [
      [{"name": "name", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 40}}],
      [{"name": "timeout_s", "in": "query", "required": False, "schema": {"type": "number"}}],
      ["NOT_FOUND", "INVALID_INPUT"]),
+    ("post", "/v1/devices/{name}/read", "Read a card now on a reader that is asked (a vendor's card library): the "
+     "ss_card scan answer with its scan_ref, also published as event: scan", None, schemas.ScanOut, 200,
+     [{"name": "name", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 40}}], [],
+     ["NOT_FOUND", "DEVICE_CANNOT_READ", "CARD_NOT_PRESENT", "CARD_UNREADABLE", "CARD_READER_UNAVAILABLE",
+      "CARD_PIN_REJECTED", "CARD_PIN_LOCKED", "CARD_PIN_CANCELLED", "DEVICE_LIBRARY_UNAVAILABLE",
+      "DEVICE_LIBRARY_FAILED", "DEVICE_LIBRARY_BAD_ANSWER"]),
+    ("post", "/v1/devices/{name}/verify-pin", "The patient types the card password on the reader's keypad "
+     "(iVerifyPIN); the card checks it", None, schemas.DeviceTestOut, 200,
+     [{"name": "name", "in": "path", "required": True, "schema": {"type": "string", "maxLength": 40}}], [],
+     ["NOT_FOUND", "DEVICE_CANNOT_READ", "CARD_NOT_PRESENT", "CARD_READER_UNAVAILABLE", "CARD_PIN_REJECTED",
+      "CARD_PIN_LOCKED", "CARD_PIN_CANCELLED", "DEVICE_LIBRARY_UNAVAILABLE", "DEVICE_LIBRARY_FAILED",
+      "DEVICE_LIBRARY_BAD_ANSWER"]),
     ("post", "/v1/reconciliation", "Reconcile a day with the insurer (3201 totals, 3202 details)",
      models.ReconciliationIn, None, 200, [], [], ["INVALID_INPUT", "UPSTREAM_UNAVAILABLE", "UPSTREAM_REFUSED"]),
     ("get", "/v1/reports/monthly", "Monthly dual-channel report (JSON, CSV or PNG chart)", None, None, 200, [],

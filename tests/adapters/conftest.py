@@ -9,6 +9,7 @@ from adapters.nhsa.envelope import MsgIdGenerator
 from adapters.sandbox.adjudicate import resolve_policy
 from adapters.sandbox.demo import load_demo
 from adapters.sandbox.server import start_sandbox
+from tests.standins import card_library, front_end, standins  # noqa: F401  (stand-in library fixtures)
 
 PHARMACY = "P36010200001"
 # Demo people (adapters/sandbox/data/README.md)

@@ -29,7 +29,7 @@ def test_presettlement_split_is_the_policy_engines_split_jiangxi_class_b(gateway
         lines=[QuoteLine(SECUKINUMAB, "B", Decimal("598.00"), Decimal("1"), Decimal("598.00"))])).to_dict()
     assert info.split() == {k: v for k, v in expected.items() if k != "lines"}
     # 赣医保发〔2022〕2号 §二(三)3: class B pre-pays 10%; the account (50.00) is used first
-    assert (info.preselfpay_amt, info.acct_pay, info.balc) == (Decimal("59.80"), Decimal("50.00"), Decimal("0.00"))
+    assert (info.amounts["preselfpay_amt"], info.amounts["acct_pay"], info.amounts["balc"]) == (Decimal("59.80"), Decimal("50.00"), Decimal("0.00"))
     assert info.setl_id == "" and info.lines[0]["inscp_scp_amt"] == Decimal("538.20")
 
 
@@ -65,8 +65,8 @@ def test_cancel_restores_accumulators_and_answers_negated_amounts(sandbox, gatew
     _, info = settle(gateway)
     out = gateway.call("2103", tx.cancel_input(info.setl_id, info.mdtrt_id, LIU["psn_no"]), insuplc_admdvs="360102")
     reversing = tx.parse_setlinfo(out)
-    assert reversing.medfee_sumamt == -info.medfee_sumamt and reversing.hifp_pay == -info.hifp_pay
-    assert reversing.acct_pay == Decimal("-50.00") and reversing.balc == Decimal("50.00")
+    assert reversing.amounts["medfee_sumamt"] == -info.amounts["medfee_sumamt"] and reversing.amounts["hifp_pay"] == -info.amounts["hifp_pay"]
+    assert reversing.amounts["acct_pay"] == Decimal("-50.00") and reversing.amounts["balc"] == Decimal("50.00")
     assert accumulators(sandbox) == before
     assert sandbox.books.ledger()["settlements"][0]["state"] == "cancelled"
     with pytest.raises(GatewayRefused):
@@ -124,7 +124,7 @@ def test_ineligible_line_not_flagged_refuses_the_message_naming_drug_and_reason(
 def test_flagged_ineligible_line_settles_wholly_self_paid(gateway):
     body = settle_body(person=ZHANG, qty="2", rxno=RX_ZHANG_WRONG_DR, fulamt_ownpay_flag=True)
     _, info = settle(gateway, body)
-    assert info.fulamt_ownpay_amt == Decimal("1196.00") and info.fund_pay_sumamt == Decimal("0.00")
+    assert info.amounts["fulamt_ownpay_amt"] == Decimal("1196.00") and info.amounts["fund_pay_sumamt"] == Decimal("0.00")
     assert info.lines[0]["reasons"] == ["PHYSICIAN_NOT_RESPONSIBLE"] and info.lines[0]["eligible"] is False
 
 
@@ -137,7 +137,7 @@ def test_price_above_payment_standard_is_refused_under_reject(gateway):
 
 def test_class_a_drug_pays_no_prepay_jiangxi_2_3_3(gateway):
     _, info = settle(gateway, settle_body(person=ZHANG, code=OSIMERTINIB, price="4837.00", rxno=RX_ZHANG_OSI))
-    assert info.preselfpay_amt == Decimal("0.00") and info.hifp_pay == Decimal("3869.60")
+    assert info.amounts["preselfpay_amt"] == Decimal("0.00") and info.amounts["hifp_pay"] == Decimal("3869.60")
 
 
 def test_total_that_does_not_match_the_lines_is_refused(gateway):
@@ -154,4 +154,4 @@ def test_policy_change_at_the_sandbox_changes_its_answers(sandbox, gateway):
     from plugin.policy import policy_from_mapping
     sandbox.books.policy = policy_from_mapping(mapping)
     _, info = settle(gateway, infno="2101")
-    assert info.hifp_pay == Decimal("269.10")
+    assert info.amounts["hifp_pay"] == Decimal("269.10")

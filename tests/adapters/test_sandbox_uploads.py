@@ -116,12 +116,12 @@ def test_totals_reconciliation_balances_and_flags_a_difference(sandbox, gateway)
     info = _settle(gateway)
     today = sandbox.books.today().isoformat()
     ok = tx.parse_reconciliation(gateway.call("3201", tx.totals_reconciliation_input(
-        stmt_begndate=today, stmt_enddate=today, medfee_sumamt=info.medfee_sumamt,
-        fund_pay_sumamt=info.fund_pay_sumamt, acct_pay=info.acct_pay, fixmedins_setl_cnt=1)))
+        stmt_begndate=today, stmt_enddate=today, medfee_sumamt=info.amounts["medfee_sumamt"],
+        fund_pay_sumamt=info.amounts["fund_pay_sumamt"], acct_pay=info.amounts["acct_pay"], fixmedins_setl_cnt=1)))
     assert ok.balanced
     off = tx.parse_reconciliation(gateway.call("3201", tx.totals_reconciliation_input(
-        stmt_begndate=today, stmt_enddate=today, medfee_sumamt=info.medfee_sumamt,
-        fund_pay_sumamt=info.fund_pay_sumamt, acct_pay=info.acct_pay, fixmedins_setl_cnt=2)))
+        stmt_begndate=today, stmt_enddate=today, medfee_sumamt=info.amounts["medfee_sumamt"],
+        fund_pay_sumamt=info.amounts["fund_pay_sumamt"], acct_pay=info.amounts["acct_pay"], fixmedins_setl_cnt=2)))
     assert off.stmt_rslt == "1" and "fixmedins_setl_cnt" in off.stmt_rslt_dscr
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from tests.standins import card_library, front_end, standins  # noqa: F401  (stand-in library fixtures)
 
 DEMO = json.loads((Path(__file__).resolve().parents[2] / "adapters/sandbox/data/demo.json").read_text("utf-8"))
 PERSONS = {p["psn_name"]: p for p in DEMO["persons"]}

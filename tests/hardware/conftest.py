@@ -4,6 +4,7 @@ import time
 import pytest
 
 from hardware.simulate import PtyScanner, TcpPrinterSink, TcpScanner
+from tests.standins import card_library, standins  # noqa: F401  (stand-in library fixtures)
 
 
 @pytest.fixture

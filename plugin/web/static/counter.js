@@ -36,6 +36,7 @@
     dayOpen: false,
     daySales: [],
     traceMissing: false, // POST trace-codes answered 404: the endpoint is not there yet
+    live: false,         // the event stream is open (device scans arrive through it)
   };
   const scan = $("scan");
 
@@ -607,7 +608,8 @@
     const up = h.upstream || {};
     const reach = up.reachable === true ? "status_online" : up.reachable === false ? "status_offline" : "status_unknown";
     const devs = (h.devices || []).map((d) => `<span class="dev dev-${esc(d.state)}" title="${esc(d.error || "")}">
-        ${esc(d.name)}: ${esc(T("dev_" + d.state))}${d.error ? " – " + esc(d.error) : ""}</span>`).join(" ");
+        ${esc(d.name)}: ${esc(T("dev_" + d.state))}${d.error ? " – " + esc(devError(d)) : ""}${d.read_on_request ?
+          ` <button type="button" tabindex="-1" data-action="read-card" data-name="${esc(d.name)}">${esc(T("btn_read_card"))} <kbd>F6</kbd></button>` : ""}</span>`).join(" ");
     // Today's in-doubt sales come from the day list; `in_doubt_ids` (if health ever lists them) covers older ones.
     const doubt = !h.in_doubt ? [] : Array.isArray(h.in_doubt_ids) ? h.in_doubt_ids.map((id) => ({ id }))
       : S.daySales.filter((s) => ["in_doubt", "refund_in_doubt"].includes(s.state));
@@ -621,6 +623,26 @@
       <span id="st-doubt" class="${h.in_doubt ? "bad" : ""}">${esc(T("status_in_doubt"))}: ${esc(h.in_doubt)}
         ${doubt.map((s) => `<button type="button" tabindex="-1" data-action="resolve" data-id="${esc(s.id)}">${esc(T("btn_resolve"))} ${esc(s.id)}</button>`).join("")}</span>
       <span class="ver">rxlane ${esc(h.version)}</span>`;
+  }
+
+  /* A device's error in the page's language: the Chinese message when the driver gave one. */
+  function devError(d) {
+    return lang === "zh" && d.message_zh ? d.message_zh : d.error;
+  }
+
+  /* Readers that are asked (a vendor's card library): read a card now. Its scan arrives as an event like any other
+     device scan (and identifies the patient); without the event stream the answer itself is used. */
+  async function readCard(name) {
+    const readers = ((S.health && S.health.devices) || []).filter((d) => d.read_on_request);
+    const dev = name || (readers[0] && readers[0].name);
+    if (!dev) return scanMsg(T("no_card_reader"), "error");
+    clearAlert();
+    scanMsg(T("reading_card"));
+    const r = await api("POST", "/v1/devices/" + encodeURIComponent(dev) + "/read");
+    if (r.dropped) return;
+    if (!r.ok) return showError(r.error, "scan");
+    scanMsg("");
+    if (!S.live) return handleScan(r.data, null, dev);
   }
 
   async function loadDayData() {
@@ -655,6 +677,8 @@
   function listen() {
     if (!window.EventSource) return;
     const es = new EventSource("/v1/events");
+    es.onopen = () => { S.live = true; };
+    es.onerror = () => { S.live = false; };
     es.addEventListener("scan", (ev) => {
       let data;
       try { data = JSON.parse(ev.data); } catch (e) { return; }
@@ -676,8 +700,10 @@
   const ACTIONS = {
     presettle, settle, refund, print, clear: clearAll, day: toggleDay, lang: toggleLang,
     selfpay: () => { if (needsSelfpay()) { S.selfpay = !S.selfpay; render(); } },
+    "read-card": () => readCard(),
   };
-  const KEYS = { F2: "presettle", F4: "settle", F7: "selfpay", F8: "refund", F9: "print", F3: "day", Escape: "clear" };
+  const KEYS = { F2: "presettle", F4: "settle", F6: "read-card", F7: "selfpay", F8: "refund", F9: "print", F3: "day",
+                 Escape: "clear" };
 
   document.addEventListener("keydown", (ev) => {
     const name = KEYS[ev.key];
@@ -717,6 +743,7 @@
       if (a === "rx") enqueue(() => chooseRx(parseInt(t.dataset.index, 10)));
       else if (a === "resolve") enqueue(() => resolve(t.dataset.id));
       else if (a === "open") enqueue(() => loadSale(t.dataset.id));
+      else if (a === "read-card") enqueue(() => readCard(t.dataset.name));
       else if (a === "day" || a === "lang") ACTIONS[a]();
       else if (ACTIONS[a] && !t.disabled) enqueue(ACTIONS[a]);
     } else {
