@@ -168,3 +168,27 @@ class Upstream:
             except GatewayError as exc:
                 raise unavailable(exc) from None
         raise AssertionError("unreachable")
+
+    def fetch_file(self, infno: str, input: dict[str, Any]) -> bytes:
+        """A query whose answer is a file (9102): the file's bytes. Failures as for ``query``; an unreadable answer
+        is ``UpstreamUnavailable`` (nothing moved)."""
+        for attempt in (1, 2):
+            env = self.prepare(infno, input)
+            try:
+                content = self.client.fetch_file(env)
+            except GatewayRefused as exc:
+                self.status.reachable = True
+                if attempt == 1 and self.sign_in_lost(exc):
+                    continue
+                raise refused(exc) from None
+            except GatewayProtocolError as exc:
+                self.status.reachable = True
+                raise UpstreamUnavailable("The insurer's file could not be read; nothing moved.",
+                                          "医保中心返回的文件无法识别，请稍后重试。",
+                                          {"reason": f"unreadable {infno} answer"}) from None
+            except GatewayError as exc:
+                self._note_error(exc)
+                raise unavailable(exc) from None
+            self._note_ok()
+            return content
+        raise AssertionError("unreachable")

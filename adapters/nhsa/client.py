@@ -26,6 +26,7 @@ from adapters.nhsa.errors import (GatewayConnectionLost, GatewayError, GatewayIn
                                   GatewayProtocolError, GatewayRefused, GatewayTimeout, GatewayUnreachable)
 from adapters.nhsa.profile import GatewayProfile, check_input, load_profile
 from adapters.nhsa.reading import decode_body
+from adapters.nhsa.reconciliation import read_download
 from adapters.nhsa.signing import apikey_headers, sign_headers, sm3_ca_headers
 from adapters.nhsa.smcrypto import SmCryptoError, crypto_for
 from adapters.nhsa.terminal import local_ip_for, mac_for_ip
@@ -269,6 +270,16 @@ class GatewayClient:
         if isinstance(raw, dict):
             raw = self.crypto.open_answer(raw)  # SmCryptoError → GatewayProtocolError in map_exceptions
         return parse_answer(raw, infno=env.infno, msgid=env.msgid)
+
+    def fetch_file(self, env: Envelope) -> bytes:
+        """Post a message whose answer is a file rather than an envelope (9102 下载): the zip's bytes. A refusal
+        comes back as an ordinary envelope and raises ``GatewayRefused``; failures map as for ``send``."""
+        data = encode_body(self.crypto.seal_request(env.body), self.profile.envelope.money)
+        headers = {"Content-Type": CONTENT_TYPE, **self.settings.auth_headers(data)}
+        with map_exceptions(env.infno, env.msgid):
+            _, answer_headers, content = self.transport.post(self.profile.wire_infno(env.infno), data, headers)
+            content_type = next((v for k, v in answer_headers.items() if k.lower() == "content-type"), "")
+            return read_download(content, content_type, infno=env.infno, msgid=env.msgid)
 
     def call(self, infno: str, input: dict[str, Any], **kw: Any) -> dict[str, Any]:
         """prepare + send, returning ``output``. For queries that move no money (no journaling needed)."""

@@ -70,16 +70,44 @@ class EVoucher(_Part):
 
 
 class Uploads(_Part):
+    """3505 (one ``selinfo`` object per message) or 3505A (``selinfoDetail[]``, at most ``batch_size`` items); the
+    form of the pack codes (``trace_form``); and ``permanent_patterns``: refusal texts no retry can change (the
+    code already sold elsewhere, a field the insurer rejects) — such an upload is parked at once and shown, never
+    retried blind (docs/reconciliation.md, "Refusals")."""
     sale_infno: Literal["3505", "3505A"] = "3505"
     batch_size: int = Field(default=50, ge=1, le=500)
     trace_form: Literal["list", "object", "single"] = "list"
+    permanent_patterns: list[str] = []
+
+    @field_validator("permanent_patterns")
+    @classmethod
+    def _compile(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {pattern!r} ({exc})") from None
+        return value
 
 
 class Reconcile(_Part):
+    """3201/3202 (docs/reconciliation.md): ``clr_type`` when a settlement answer named none; 9101's ``in`` as a
+    base64 string or a JSON array of bytes; the column order of the 9102 result file (sources disagree on columns 5
+    and 6); the file's name inside the zip; whether 3202 also carries ``clr_type`` (some provinces ask for it)."""
     clr_type: str = "41"
     file_transport: Literal["base64", "bytes"] = "base64"
     result_columns: list[str] = ["psn_no", "mdtrt_id", "setl_id", "msgid", "stmt_rslt", "refd_setl_flag", "memo",
                                  "medfee_sumamt", "fund_pay_sumamt", "acct_pay"]
+    result_file: str = "result.txt"
+    clr_type_on_3202: bool = False
+
+    @field_validator("result_columns")
+    @classmethod
+    def _columns(cls, value: list[str]) -> list[str]:
+        needed = {"setl_id", "stmt_rslt"}
+        if not needed <= set(value):
+            raise ValueError(f"result_columns must name {', '.join(sorted(needed))}")
+        return value
 
 
 class Reversal(_Part):
