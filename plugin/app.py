@@ -4,12 +4,12 @@ from __future__ import annotations
 from flask import Flask
 
 from plugin.api import (auth, devices, events, health, http, metrics, openapi, patients, reconciliation, reports,
-                        sales, scans, slips)
+                        sales, scans, slips, uploads)
 from plugin.service import Service
 from plugin.web import counter
 
 BLUEPRINTS = (health, scans, patients, sales, slips, devices, events, reconciliation, reports, metrics, openapi,
-              counter)
+              counter, uploads)
 
 
 def create_app(service: Service) -> Flask:

@@ -15,11 +15,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from plugin.errors import InvalidInput
+from plugin.privacy import mask_certno
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULTS_FILE = CONFIG_DIR / "defaults.toml"
 SECRET_KEYS = {("nhsa", "secret"), ("nhsa", "paasid"), ("nhsa", "sm4_key"), ("nhsa", "sm2_private_key"),
-               ("nhsa", "apikey"),
+               ("nhsa", "apikey"), ("reconcile", "peer_token"),
                ("hq", "token"), ("hq", "admin_token"), ("hq", "database_url")}
 
 
@@ -146,6 +147,60 @@ class SandboxSettings(_Section):
 class ReconcileSettings(_Section):
     at: str = Field(default="23:30", pattern=r"^(([01]\d|2[0-3]):[0-5]\d)?$",
                     description="daily 3201/3202 run time (HH:MM); empty turns the schedule off")
+    # One reconciliation per store (docs/reconciliation.md): the lead counter lists the store's other counters and
+    # gathers their day rows; each other counter names the lead and leaves the insurer's reconciliation to it.
+    peers: list[str] = []             # on the lead: the other counters' base URLs, e.g. "http://192.168.1.12:8600"
+    lead: str = ""                    # on another counter: the lead's base URL
+    peer_token: str = Field(default="", repr=False)   # the token the lead shows the others (scope "reconcile")
+    peer_token_file: str = ""
+    peer_timeout_s: float = Field(default=10, gt=0, le=120)
+
+    @field_validator("peers")
+    @classmethod
+    def _peers(cls, v: list[str]) -> list[str]:
+        for url in v:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} must start with http:// or https://")
+        if len(set(v)) != len(v):
+            raise ValueError("a counter is listed twice")
+        return [u.rstrip("/") for u in v]
+
+    @field_validator("lead")
+    @classmethod
+    def _lead(cls, v: str) -> str:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_role(self) -> "ReconcileSettings":
+        if self.peers and self.lead:
+            raise ValueError("a counter either leads (peers) or follows a lead (lead), not both")
+        return self
+
+
+class RetentionSettings(_Section):
+    """What the daily retention job removes, after a backup (docs/reconciliation.md, "Retention")."""
+    at: str = Field(default="03:30", pattern=r"^(([01]\d|2[0-3]):[0-5]\d)?$")
+    idempotency_days: int = Field(default=30, ge=1, le=3650)
+    outbox_days: int = Field(default=90, ge=1, le=3650)
+    journal_years: int = Field(default=30, ge=1, le=100)
+
+
+class PharmacistSettings(_Section):
+    """One of the store's pharmacists (药师), as the uploads name them: name, ID type and number, practising
+    licence number (执业药师注册证号). The counter page chooses who is on duty (``PUT /v1/pharmacist``)."""
+    name: str = Field(min_length=1, max_length=50)
+    certno: str = Field(min_length=1, max_length=50, repr=False)
+    prac_cert_no: str = Field(min_length=1, max_length=50, pattern=r"^[0-9A-Za-z\-]+$")
+    cert_type: str = Field(default="01", pattern=r"^\d{2}$")
+
+    @model_validator(mode="after")
+    def _resident_id(self) -> "PharmacistSettings":
+        if self.cert_type == "01" and not (len(self.certno) == 18 and self.certno[:17].isdigit()
+                                           and self.certno[17] in "0123456789Xx"):
+            raise ValueError("certno must be an 18-character resident ID number for cert_type 01")
+        return self
 
 
 class HqSettings(_Section):
@@ -214,6 +269,15 @@ class Settings(_Section):
     hq: HqSettings = HqSettings()
     catalog: CatalogSettings = CatalogSettings()
     devices: list[DeviceSettings] = []
+    retention: RetentionSettings = RetentionSettings()
+    pharmacists: list[PharmacistSettings] = []
+
+    @model_validator(mode="after")
+    def _licences_unique(self) -> "Settings":
+        licences = [p.prac_cert_no for p in self.pharmacists]
+        if len(set(licences)) != len(licences):
+            raise ValueError("pharmacists: two entries share a prac_cert_no")
+        return self
 
     @property
     def embedded_sandbox(self) -> bool:
@@ -225,6 +289,8 @@ class Settings(_Section):
         for section, key in SECRET_KEYS:
             if data.get(section, {}).get(key):
                 data[section][key] = "***"
+        for person in data.get("pharmacists", []):
+            person["certno"] = mask_certno(person["certno"])
         return data
 
 
@@ -273,7 +339,7 @@ def _check_layer(layer: dict[str, Any], origin: str) -> None:
         if section not in fields:
             raise InvalidInput(f"{origin}: unknown section [{section}]", f"{origin}：未知的配置节 [{section}]",
                                field=section)
-        if section == "devices":
+        if section in ("devices", "pharmacists"):
             continue
         model = fields[section].annotation
         if not isinstance(body, dict):
@@ -311,6 +377,7 @@ def load_settings(config_file: str | Path | None = None, *, chain_file: str | Pa
 
 
 def _with_secret_file(settings: Settings) -> Settings:
+    settings = _with_peer_token_file(settings)
     path = settings.nhsa.secret_file
     if not path or settings.nhsa.secret:
         return settings
@@ -325,7 +392,8 @@ def _with_secret_file(settings: Settings) -> Settings:
 def permission_warnings(settings: Settings, config_file: str | Path | None) -> list[str]:
     """Files holding secrets must not be readable by group or others (config check warns, never fails): the
     secret files, and a config file that sets a secret itself."""
-    paths = [p for p in (settings.nhsa.secret_file, getattr(settings.nhsa, "sm2_private_key_file", ""),
+    paths = [p for p in (settings.nhsa.secret_file, settings.reconcile.peer_token_file,
+                         getattr(settings.nhsa, "sm2_private_key_file", ""),
                          getattr(settings.nhsa, "sm4_key_file", ""), settings.hq.token_file,
                          settings.hq.admin_token_file) if p]
     if config_file:
@@ -344,3 +412,15 @@ def permission_warnings(settings: Settings, config_file: str | Path | None) -> l
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             warnings.append(f"{path} is readable by other users (mode {oct(mode & 0o777)}); run: chmod 600 {path}")
     return warnings
+
+
+def _with_peer_token_file(settings: Settings) -> Settings:
+    path = settings.reconcile.peer_token_file
+    if not path or settings.reconcile.peer_token:
+        return settings
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise InvalidInput(f"reconcile.peer_token_file: cannot read: {exc.strerror}", "无法读取对账令牌文件",
+                           field="reconcile.peer_token_file") from None
+    return settings.model_copy(update={"reconcile": settings.reconcile.model_copy(update={"peer_token": token})})

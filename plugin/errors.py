@@ -141,6 +141,39 @@ ERRORS: dict[str, ErrorSpec] = {s.code: s for s in [
     _spec("EVOUCHER_SDK_BAD_ANSWER", 502,
           "The e-voucher SDK answered something unreadable (not GBK, truncated or over-long).",
           "医保电子凭证解码组件返回的内容无法识别，请重新扫码；多次出现请联系技术支持。"),
+    # uploads and reconciliation (docs/reconciliation.md); the message says what to do next
+    _spec("UPLOAD_REFUSED", 409,
+          "The insurer refused this upload; read its reason, correct the cause (the pack, the details or at the "
+          "insurer), then send it again with `rxlane outbox --retry ID`.",
+          "医保中心拒收该上传：请查看医保中心给出的原因，更正后（药品、批号等信息，或联系医保经办机构处理）"
+          "用 rxlane outbox --retry 编号 重新上传。"),
+    _spec("UPLOAD_DETAILS_MISSING", 409,
+          "The upload lacks fields the insurer requires (lot, production date, expiry, pharmacist …); supply them "
+          "with POST /v1/sales/{id}/upload-details and it leaves at once.",
+          "上传缺少医保中心要求的信息（批号、生产日期、有效期、药师等）：请在柜台页面补录"
+          "（POST /v1/sales/{id}/upload-details），补录后立即上传。"),
+    _spec("UPLOAD_RETRIES_EXHAUSTED", 503,
+          "The insurer could not take this upload after several attempts; check the connection, then send it again "
+          "with `rxlane outbox --retry ID`.",
+          "多次上传均未成功：请检查与医保中心的网络连接，然后用 rxlane outbox --retry 编号 重新上传。"),
+    _spec("PHARMACIST_UNKNOWN", 422, "No pharmacist with this practising licence number is configured for the store.",
+          "门店药师名单中没有该执业药师注册证号，请核对，或请管理员在配置的 [[pharmacists]] 中添加。"),
+    _spec("RECONCILED_BY_LEAD", 409,
+          "This counter's sales are reconciled by the store's lead counter; run the reconciliation there.",
+          "本柜台的对账由门店主收银台统一进行，请在主收银台执行对账。"),
+    _spec("RECONCILE_PEER_UNAVAILABLE", 503,
+          "A counter of this store could not be asked for its day's sales; nothing was sent to the insurer, so no "
+          "false difference appears. Switch that counter on (or check its address and token) and run it again.",
+          "无法获取本店另一台收银机的当日结算数据，为避免错误的对账差异，本次未向医保中心对账。"
+          "请开启该收银机（或检查其地址和令牌）后重新对账。"),
+    _spec("GATEWAY_MISMATCH", 409,
+          "This command's configuration names another insurer gateway than the one the service uses; nothing was "
+          "sent. Run it with the service's configuration.",
+          "该命令使用的配置与正在运行的服务连接的医保网关不同，未发送任何报文。请使用服务的配置文件执行。"),
+    _spec("GATEWAY_NOT_RUNNING", 409,
+          "The service uses its embedded sandbox insurer, which runs only inside the service; start `rxlane serve` "
+          "and run this command beside it.",
+          "服务使用内置的模拟医保中心，它只在服务运行时存在：请先启动 rxlane serve，再执行该命令。"),
     _spec("INTERNAL", 500, "Internal error; nothing was charged twice. Please report the request id.",
           "系统内部错误，请记录请求编号并联系技术支持。"),
 ]}

@@ -1,8 +1,23 @@
-"""Uploads that follow a settlement (3505 sale, 3506 return, 7206 dispensing result) with retries across restarts.
+"""The uploads that follow a sale, sent until delivered (docs/reconciliation.md, "Uploads" and "Refusals").
 
-The patient is done once settled; the uploads must still reach the insurer. Each row keeps one msgid for all its
-attempts, so a retry after a lost answer is recognised by the insurer as the same message, not a second sale.
-A message the insurer refuses is parked with the insurer's reason and shown in health — never dropped.
+A settlement queues a *plan* per chain (``goods``: 3505/3505A, later 3506; ``rx``: 7204 then 7206) in the
+settlement's own transaction, together with who was on duty. The drain turns each plan into its messages
+(plugin/uploads.py) — or, when a required field is missing, into a row that *waits* and names what is missing —
+and sends them through the journaled exchange, in order within a chain.
+
+What an answer means:
+
+- accepted (infcode 0 and no ``retRslt`` "0") → done;
+- a business refusal (``retRslt`` "0", the insurer's reason in ``msgRslt``), or a refusal whose text matches the
+  profile's ``[uploads] permanent_patterns`` (the code already sold elsewhere …) → parked at once with the insurer's
+  words: the sale, ``/v1/health`` and ``rxlane outbox`` show it with the fix; never retried blind;
+- anything else (a refusal that may pass, nothing sent, no answer) → retried with plugin/retry.py's backoff and
+  jitter; a lost answer is resent under the same msgid (the insurer recognises the message), a refused one as a new
+  message; out of attempts → parked.
+
+A refund returns (3506) exactly what may have reached the insurer; what certainly did not is superseded. The
+interface cannot reopen a dispensed prescription: a 7206 still unsent at the refund is superseded (the prescription
+stays open at the platform); one already delivered stays (docs/reconciliation.md says what the pharmacist does).
 """
 from __future__ import annotations
 
@@ -12,47 +27,108 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from adapters.nhsa import uploads as tx
+from plugin import uploads as plan
+from plugin.config import PharmacistSettings
 from plugin.crashpoints import crash_point
-from plugin.errors import RxlaneError, UpstreamRefused
+from plugin.errors import ERRORS, InvalidInput, RxlaneError, UpstreamRefused
 from plugin.exchange import Exchange, OutcomeUnknown
-from plugin.retry import OUTBOX, RetryPolicy
+from plugin.retry import OUTBOX, RetryPolicy, permanent
 from plugin.store import Connection, Ledger, now
 from plugin.store.journal import REFUSED, UNSENT
-from plugin.store.outbox import PARKED, PENDING, OutboxRow
+from plugin.store.outbox import DONE, PARKED, PENDING, SUPERSEDED, WAITING, OutboxRow
 from plugin.upstream import Upstream
 
-CODES_PER_MESSAGE = 100   # the traceability platform takes at most 100 codes per call
+REFUSED_REASON, MISSING_REASON, EXHAUSTED_REASON = "UPLOAD_REFUSED", "UPLOAD_DETAILS_MISSING", "UPLOAD_RETRIES_EXHAUSTED"
+GOODS, RX = "goods", "rx"
+
+
+class _Superseded(Exception):
+    """The row changed hands between reading and sending (a refund superseded it, another process took it)."""
+
+
+def fix(reason: str | None) -> dict[str, str] | None:
+    """What to do about a waiting or parked row, in both languages (the error catalogue's sentences)."""
+    spec = ERRORS.get(reason or "")
+    return {"code": spec.code, "message": spec.message, "message_zh": spec.message_zh} if spec else None
+
+
+def row_view(r: OutboxRow) -> dict[str, Any]:
+    """An outbox row as `rxlane outbox`, health and the sale show it (never its message body)."""
+    view: dict[str, Any] = {"id": r.id, "infno": r.infno, "sale_id": r.sale_id, "chain": r.chain, "state": r.state,
+                            "attempts": r.attempts, "next_at": r.next_at, "msgid": r.msgid,
+                            "created_at": r.created_at, "last_error": r.last_error, "reason": r.reason}
+    if r.body.get("plan"):
+        view["planning"] = r.body["plan"]
+    if r.body.get("missing"):
+        view["missing"] = r.body["missing"]
+    if r.body.get("codes"):
+        view["codes"] = r.body["codes"]
+    if r.state in (PARKED, WAITING):
+        view["fix"] = fix(r.reason)
+    return view
+
+
+def sale_uploads(ledger: Ledger, sale_id: str) -> dict[str, Any]:
+    """The ``uploads`` section of a sale (``GET /v1/sales/{id}``): ``state`` (none, sending, waiting, refused,
+    done), what is ``missing`` per line (None: the sale), the insurer's refusals with the fix, every message."""
+    rows = [r for r in ledger.outbox.for_sale(sale_id) if r.state != SUPERSEDED]
+    missing = [m for r in rows if r.state == WAITING for m in r.body.get("missing", [])]
+    refused = [{"id": r.id, "infno": r.infno, "err_msg": r.last_error, "msgid": r.msgid, "reason": r.reason,
+                "fix": fix(r.reason)} for r in rows if r.state == PARKED]
+    if not rows:
+        state = "none"
+    elif refused:
+        state = "refused"
+    elif missing:
+        state = "waiting"
+    elif all(r.state == DONE for r in rows):
+        state = "done"
+    else:
+        state = "sending"
+    return {"state": state, "missing": missing, "refused": refused, "messages": [row_view(r) for r in rows]}
 
 
 class Outbox:
     def __init__(self, ledger: Ledger, upstream: Upstream, *, opter: str = "", opter_name: str = "",
-                 retry: RetryPolicy = OUTBOX, rng: random.Random | None = None):
+                 pharmacists: list[PharmacistSettings] | None = None, retry: RetryPolicy = OUTBOX,
+                 rng: random.Random | None = None):
         self.ledger = ledger
         self.exchange = Exchange(ledger, upstream)
-        self.store_opter = opter
-        self.store_opter_name = opter_name
+        self.profile = upstream.client.profile
+        self.ctx = plan.Context(profile=self.profile, opter_name=opter_name or opter)
+        self.pharmacists = list(pharmacists or [])
         self.retry_policy = retry
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
 
+    # -- what it holds ------------------------------------------------------------------------------------------
     def depth(self) -> dict[str, Any]:
-        pending, oldest, parked = self.ledger.outbox.depth()
+        pending, oldest, parked, waiting = self.ledger.outbox.depth()
         oldest_age = None
         if oldest:
             oldest_age = int((datetime.now() - datetime.fromisoformat(oldest)).total_seconds())
-        return {"pending": pending, "parked": parked, "oldest_age_s": oldest_age}
+        return {"pending": pending, "parked": parked, "waiting": waiting, "oldest_age_s": oldest_age}
 
-    def rows(self, state: str | None = None) -> list[dict[str, Any]]:
-        return [{"id": r.id, "infno": r.infno, "sale_id": r.sale_id, "state": r.state, "attempts": r.attempts,
-                 "next_at": r.next_at, "last_error": r.last_error, "msgid": r.msgid, "created_at": r.created_at}
-                for r in self.ledger.outbox.rows(state)]
+    def rows(self, state: str | None = None, *, unfinished: bool = False) -> list[dict[str, Any]]:
+        return [row_view(r) for r in self.ledger.outbox.rows(state, unfinished=unfinished)]
+
+    def problems(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Parked and waiting rows, refusals first, then newest first: what health names."""
+        rows = [r for r in self.ledger.outbox.rows(unfinished=True) if r.state in (PARKED, WAITING)]
+        rows.sort(key=lambda r: (r.reason != REFUSED_REASON, -r.id))
+        return [{"id": r.id, "sale_id": r.sale_id, "infno": r.infno, "state": r.state, "reason": r.reason,
+                 "error": r.last_error} for r in rows[:limit]]
+
+    def for_sale(self, sale_id: str) -> dict[str, Any]:
+        return sale_uploads(self.ledger, sale_id)
 
     def retry(self, row_id: int | None = None) -> int:
-        """Make parked or waiting rows due now (`rxlane outbox --retry`)."""
+        """Make parked or waiting-on-time rows due now (`rxlane outbox --retry`)."""
         return self.ledger.outbox.make_due(row_id)
 
+    # -- sending ------------------------------------------------------------------------------------------------
     def drain(self, batch: int = 50, max_rounds: int = 100) -> int:
-        """Send due rows until none is left (each row once per call); returns how many were delivered."""
+        """Plan and send due rows until none is left (each row once per call); returns how many were delivered."""
         if not self._lock.acquire(blocking=False):
             return 0
         try:
@@ -63,145 +139,245 @@ class Outbox:
                     break
                 for row in due:
                     tried.add(row.id)
-                    delivered += self._deliver(row)
+                    if row.body.get("plan") or "input" not in row.body:
+                        self._expand(row)
+                    else:
+                        delivered += self._deliver(row)
             return delivered
         finally:
             self._lock.release()
 
+    def _expand(self, row: OutboxRow) -> None:
+        """A plan becomes its messages — or waits, naming what is missing."""
+        kind, only = row.body.get("plan"), set(row.body.get("only") or ())
+        sale_id = row.sale_id or ""
+        if kind is None:   # queued by an rxlane before plans: {"sale_id", "batch"} or {"sale_id", "cancel"}
+            if (row.infno == "7206" and row.body.get("cancel")) or int(row.body.get("batch") or 0) > 0:
+                with self.ledger.transaction() as c:
+                    self.ledger.outbox.supersede(c, [row.id], "the interface has no reopening; or covered by batch 0")
+                return
+            kind = {"3505": "sale", "7204": "rx", "7206": "rx"}.get(row.infno, "")
+            only = {row.infno} if kind == "rx" else set()
+        try:
+            if kind == "return":
+                infno, result = "3506", self._plan_returns(row)
+            elif kind == "rx":
+                infno, result = "7204", plan.plan_rx(self.ctx, self._facts(sale_id))
+            elif kind == "sale":
+                codes = set(row.body["codes"]) if row.body.get("codes") else None
+                infno, result = "3505", plan.plan_sale(self.ctx, self._facts(sale_id), codes)
+            else:
+                self._failed(row, "an upload queued by an older rxlane that the interface cannot carry",
+                             park=True, reason=REFUSED_REASON)
+                return
+        except RxlaneError as exc:
+            self._failed(row, exc.message, park=False)
+            return
+        with self.ledger.transaction(durable=False) as c:
+            if not result.ready:
+                missing = [m.to_dict() for m in result.missing]
+                self.ledger.outbox.wait(c, row.id, {**row.body, "plan": kind, "missing": missing},
+                                        "missing: " + "; ".join(f"line {m['line_no'] or '-'}: {', '.join(m['fields'])}"
+                                                                for m in missing), MISSING_REASON)
+                return
+            messages = []
+            for n, message in enumerate(result.messages):
+                message_infno = ("7204", "7206")[n] if kind == "rx" else infno
+                if only and message_infno not in only:
+                    continue
+                codes = [c for item in _items(message) for c in tx.item_codes(item)]
+                messages.append((message_infno, {"sale_id": sale_id, "input": message, "codes": codes},
+                                 PENDING, None))
+            self.ledger.outbox.replace(c, row.id, messages)
+
+    def _plan_returns(self, row: OutboxRow) -> plan.Plan:
+        sold = [r.body["input"] for r in self.ledger.outbox.for_sale(row.sale_id or "")
+                if r.id in set(row.body.get("of") or ()) and "input" in r.body]
+        sale = self.ledger.sales.get(row.sale_id or "")
+        refund = sale.refund or {}
+        return plan.plan_returns(self.ctx, sold, when=str(refund.get("refunded_at") or now()),
+                                 setl_id=str(refund.get("setl_id") or sale.setl_id or ""),
+                                 memo=str(refund.get("reason") or "")[:500])
+
+    def _facts(self, sale_id: str) -> plan.SaleFacts:
+        sale = self.ledger.sales.get(sale_id)
+        prow = self.ledger.patients.get(sale.patient_ref)
+        person = prow.person if prow else {}
+        certno = str(person.get("certno") or "")
+        patient = plan.Patient(psn_no=sale.psn_no, certno=certno, psn_name=str(person.get("psn_name") or ""),
+                               psn_cert_type=str(person.get("psn_cert_type") or ("01" if len(certno) == 18 else "")))
+        return plan.SaleFacts(sale=sale, packs=tuple(self.ledger.trace_codes.for_sale(sale_id)), patient=patient,
+                              facts=self.ledger.upload_facts.of_sale(sale_id),
+                              stock={ln.med_list_codg: tuple(self.ledger.stock.for_drug(ln.med_list_codg))
+                                     for ln in sale.lines})
+
+    def _insuplc(self, sale_id: str) -> str:
+        sale = self.ledger.sales.get(sale_id)
+        prow = self.ledger.patients.get(sale.patient_ref)
+        return str((prow.person if prow else {}).get("insuplc_admdvs", ""))
+
     def _deliver(self, row: OutboxRow) -> bool:
         if self.ledger.outbox.state(row.id) != PENDING:
             return False    # superseded since this round began
+        sale_id = row.sale_id or ""
+        node = self.profile.answers.get(row.infno, "result")
+
+        def journaled(c: Connection, msgid: str) -> None:
+            if not self.ledger.outbox.attempt(c, row.id, msgid, row.msgid):
+                raise _Superseded()
+
         try:
-            payload, insuplc = self._payload(row.infno, row.sale_id or "", row.body)
-        except RxlaneError as exc:
-            self._failed(row, exc.message, permanent=False)
+            reply = self.exchange.send(row.infno, tx.revive(row.body["input"]), sale_id=row.sale_id, label="outbox",
+                                       insuplc_admdvs=self._insuplc(sale_id), msgid=row.msgid, retry=True,
+                                       read=lambda a: tx.parse_upload_result(a.output, node), journaled=journaled)
+        except _Superseded:
             return False
-        try:
-            reply = self.exchange.send(
-                row.infno, payload, sale_id=row.sale_id, label="outbox", insuplc_admdvs=insuplc, msgid=row.msgid,
-                retry=True, journaled=lambda c, msgid: self.ledger.outbox.attempt(c, row.id, msgid))
         except OutcomeUnknown:
-            self._failed(row, "answer lost; will resend the same message", permanent=False)
+            self._failed(row, "answer lost; the same message will be sent again", park=False)
             return False
         except UpstreamRefused as exc:
-            if self._dispensing_is_moot(row):
-                return False
-            # a refusal may be transient ("busy"): retry with backoff; out of attempts it is parked with the
-            # insurer's reason, shown in health, never dropped
-            self._failed(row, exc.err_msg or exc.message, permanent=False)
+            self._refused(row, exc.err_msg or exc.message,
+                          certain=permanent(exc.err_msg, self.profile.uploads.permanent_patterns))
             return False
         except RxlaneError as exc:
-            self._failed(row, exc.message, permanent=False)
+            self._failed(row, exc.message, park=False)
             return False
-        # not durable: if a power cut loses this, the same msgid is sent again and the insurer recognises it
+        result = reply.value
         with self.ledger.transaction(durable=False) as c:
-            reply.record(c, durable=False)
-            self.ledger.outbox.delivered(c, row.id)
+            if result.accepted:
+                reply.record(c, durable=False)
+                self.ledger.outbox.delivered(c, row.id)
+            else:   # infcode 0, yet the insurer refused it: journaled as the refusal it is
+                self.ledger.journal.answer(reply.msgid, REFUSED, answer=reply.answer.raw, infcode=0,
+                                           err_msg=result.message, conn=c)
+        if not result.accepted:
+            self._refused(row, result.message, certain=True)
+            return False
         crash_point("outbox.after_answer")
         return True
 
-    def _dispensing_is_moot(self, row: OutboxRow) -> bool:
-        """A dispensing result (7206) refused for a sale that is refunded for good: the settlement it reports is
-        cancelled, so it can never be accepted, and the prescription it would have closed is still open — the
-        reopening message queued by the refund is moot too. Both are superseded instead of retried for ever."""
-        if row.infno != "7206" or row.body.get("cancel"):
-            return False
-        with self.ledger.transaction() as c:
-            if self.ledger.sales.state(row.sale_id or "", c) != "refunded":
-                return False
-            self.ledger.outbox.supersede_dispensing(
-                c, row.sale_id or "", "the settlement was refunded before the dispensing result was accepted")
-        return True
+    def _refused(self, row: OutboxRow, err_msg: str, *, certain: bool) -> None:
+        """The insurer said no. A dispensing result for a sale refunded meanwhile can never be accepted: it is
+        superseded. A refusal no retry changes is parked at once; another is retried as a new message."""
+        if row.infno == "7206" and self.ledger.sales.state(row.sale_id or "") == "refunded":
+            with self.ledger.transaction() as c:
+                self.ledger.outbox.supersede(c, [row.id], f"refunded; the platform refused the dispensing: {err_msg}")
+            return
+        self._failed(row, err_msg, park=certain, reason=REFUSED_REASON if certain else None, keep_msgid=False)
 
-    def _failed(self, row: OutboxRow, error: str, *, permanent: bool) -> None:
+    def _failed(self, row: OutboxRow, error: str, *, park: bool, reason: str | None = None,
+                keep_msgid: bool = True) -> None:
         attempts = row.attempts + 1
-        park = permanent or self.retry_policy.exhausted(attempts)
+        exhausted = self.retry_policy.exhausted(attempts)
+        if exhausted and not park:
+            reason = reason or EXHAUSTED_REASON
         next_at = datetime.now() + timedelta(seconds=self.retry_policy.delay(attempts, self._rng))
-        self.ledger.outbox.failed(row.id, state=PARKED if park else PENDING, attempts=attempts,
-                                  next_at=next_at.isoformat(sep=" ", timespec="seconds"), error=error)
+        self.ledger.outbox.failed(row.id, state=PARKED if park or exhausted else PENDING, attempts=attempts,
+                                  next_at=next_at.isoformat(sep=" ", timespec="seconds"), error=error,
+                                  reason=reason if (park or exhausted) else None, keep_msgid=keep_msgid)
 
-    # -- message bodies, built from the ledger at send time ---------------------------------------------------
-    def _payload(self, infno: str, sale_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        sale = self.ledger.sales.get(sale_id)
-        prow = self.ledger.patients.get(sale.patient_ref)
-        insuplc = str((prow.person if prow else {}).get("insuplc_admdvs", ""))
-        if infno in ("3505", "3506"):
-            return self._sale_upload(sale, infno, int(body.get("batch", 0))), insuplc
-        if infno == "7204":
-            return tx.rx_review_input(hi_rxno=sale.hi_rxno or "", phar_code=self.store_opter,
-                                      phar_name=self.store_opter_name, rx_chk_stas_codg="1", rx_chk_opnn="审核通过",
-                                      rx_chk_time=sale.setl_time or now()), insuplc
-        split = sale.split.to_dict() if sale.split else {}
-        codes = self.ledger.trace_codes.codes_per_line(sale_id)
-        cancel = bool(body.get("cancel"))
-        payload = tx.dispense_result_input(
-            hi_rxno=sale.hi_rxno or "", setl_id=sale.setl_id or "", setl_time=sale.setl_time or now(),
-            cancel=cancel,
-            selinfo=[{"med_list_codg": ln.med_list_codg, "drug_cnt": str(ln.qty), "trdn_flag": str(int(ln.trdn)),
-                      "drug_trac_codg": ",".join(codes.get(ln.line_no, []))} for ln in sale.lines])
-        if not cancel:
-            payload["data"].update({k: split.get(k, "0.00") for k in
-                                    ("fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay")})
-        return payload, insuplc
+    # -- details the pharmacist supplies --------------------------------------------------------------------------
+    def staff(self, prac_cert_no: str) -> dict[str, str]:
+        """A roster entry by licence number, as the uploads keep it; PHARMACIST_UNKNOWN otherwise."""
+        person = next((p for p in self.pharmacists if p.prac_cert_no == prac_cert_no), None)
+        if person is None:
+            raise RxlaneError("PHARMACIST_UNKNOWN", details={"prac_cert_no": prac_cert_no[:50]})
+        return {"name": person.name, "certno": person.certno, "cert_type": person.cert_type,
+                "prac_cert_no": person.prac_cert_no}
 
-    def _sale_upload(self, sale: Any, infno: str, batch: int) -> dict[str, Any]:
-        """One message per 100 codes: batch N carries codes N*100..N*100+99 in line order, with their lines."""
-        per_line = self.ledger.trace_codes.codes_per_line(sale.id)
-        flat = [(line_no, code) for line_no, codes in sorted(per_line.items()) for code in codes]
-        mine = flat[batch * CODES_PER_MESSAGE:(batch + 1) * CODES_PER_MESSAGE]
-        codes: dict[int, list[str]] = {}
-        for line_no, code in mine:
-            codes.setdefault(line_no, []).append(code)
-        if batch == 0:
-            lines = [ln for ln in sale.lines if ln.line_no in codes or not any(n == ln.line_no for n, _ in flat)]
-        else:
-            lines = [ln for ln in sale.lines if ln.line_no in codes]
-        rx = sale.rx or {}
-        refund = sale.refund or {}
-        items = []
-        for ln in lines:
-            item = {
-                "med_list_codg": ln.med_list_codg, "fixmedins_hilist_id": ln.med_list_codg,
-                "fixmedins_hilist_name": ln.drug_name, "fixmedins_bchno": f"{sale.id}-{ln.line_no}",
-                "prsc_dr_cert_type": "", "prsc_dr_certno": "", "prsc_dr_name": rx.get("physician_name", ""),
-                "phar_cert_type": "", "phar_certno": "", "phar_name": "", "phar_prac_cert_no": "",
-                "hi_feesetl_type": "1", "setl_id": sale.setl_id or refund.get("setl_id", ""),
-                "mdtrt_sn": sale.id, "psn_no": sale.psn_no, "psn_cert_type": "01", "certno": "",
-                "psn_name": "", "manu_lotnum": "", "manu_date": "", "expy_end": "",
-                "rx_flag": "1" if sale.hi_rxno else "0", "trdn_flag": str(int(ln.trdn)),
-                "finl_trns_pric": f"{ln.price:.2f}", "rxno": sale.hi_rxno or "",
-                "rx_circ_flag": "1" if sale.hi_rxno else "0", "rtal_docno": sale.id,
-                "sel_retn_cnt": str(ln.qty), "sel_retn_time": sale.setl_time or now(),
-                "sel_retn_opter_name": "", "mdtrt_setl_type": "1",
-                "drugtracinfo": [{"drug_trac_codg": c} for c in codes.get(ln.line_no, [])],
-            }
-            if infno == "3506":
-                item["medins_prod_sel_no"] = f"{sale.id}-{ln.line_no}"
-            items.append(item)
-        return tx.sale_return_input(items) if infno == "3506" else tx.sale_upload_input(items)
+    def supply(self, sale_id: str, *, lines: dict[int, dict[str, str]], sale: dict[str, str]) -> dict[str, Any]:
+        """Record what the pharmacist supplied (``lines``: line_no → lot, manu_date, expy_end, drug details;
+        ``sale``: pharmacist / checker licence numbers, prescriber_name) and send again what waited for it — or
+        what the insurer refused, for the lines (or the sale) the details concern. Returns the sale's uploads."""
+        known = {ln.line_no for ln in self.ledger.sales.get(sale_id).lines}
+        for line_no in lines:
+            if line_no not in known:
+                raise InvalidInput(f"The sale has no line {line_no}.", f"销售单没有第{line_no}行。", field="lines")
+        sale_facts: dict[str, Any] = {}
+        for role in ("pharmacist", "checker"):
+            if sale.get(role):
+                sale_facts[role] = self.staff(sale[role])
+        if sale.get("prescriber_name"):
+            sale_facts["prescriber_name"] = sale["prescriber_name"]
+        with self.ledger.transaction() as c:
+            for line_no, values in lines.items():
+                self.ledger.upload_facts.merge(c, sale_id, line_no, values)
+            if sale_facts:
+                self.ledger.upload_facts.merge(c, sale_id, 0, sale_facts)
+            self._again(c, sale_id, set(lines), bool(sale_facts))
+        return self.for_sale(sale_id)
+
+    def _again(self, c: Connection, sale_id: str, line_nos: set[int], whole_sale: bool) -> None:
+        rows = self.ledger.outbox.for_sale(sale_id, c)
+        waiting = [r.id for r in rows if r.state == WAITING]
+        self.ledger.outbox.resume(c, waiting)
+        by_chain: dict[str, list[OutboxRow]] = {}
+        held = {p.code: p.line_no for p in self.ledger.trace_codes.for_sale(sale_id, c)}
+        for r in rows:
+            if r.state != PARKED or r.reason != REFUSED_REASON or "input" not in r.body:
+                continue
+            lines = {held[code] for code in r.body.get("codes", []) if code in held}
+            # an rx message carries every line and both pharmacists: anything supplied may be what it lacked
+            if whole_sale or r.chain == RX or lines & line_nos:
+                by_chain.setdefault(r.chain, []).append(r)
+        for chain, refused in by_chain.items():
+            self.ledger.outbox.supersede(c, [r.id for r in refused], "details supplied: planned again")
+            if chain == GOODS:
+                body: dict[str, Any] = {"sale_id": sale_id, "plan": "sale",
+                                        "codes": [code for r in refused for code in r.body.get("codes", [])]}
+                self.ledger.outbox.enqueue(c, "3505", sale_id, body, chain=GOODS)
+            elif chain == RX:
+                self.ledger.outbox.enqueue(c, "7204", sale_id, {"sale_id": sale_id, "plan": "rx",
+                                                               "only": sorted({r.infno for r in refused})}, chain=RX)
 
 
+def _items(message: dict[str, Any]) -> list[dict[str, Any]]:
+    for key in ("selinfoDetail", "selinfo"):
+        value = message.get(key)
+        if isinstance(value, list):
+            return [v for v in value if isinstance(v, dict)]
+        if isinstance(value, dict):
+            return [value]
+    return []
+
+
+# -- queueing, in the settlement's (or the refund's) own transaction ------------------------------------------------
 def enqueue_sale_uploads(ledger: Ledger, conn: Connection, sale_id: str, *, refund: bool) -> None:
-    """3505/3506 and 7206 go through the outbox: the patient is done once settled; uploads retry."""
-    n_codes = ledger.trace_codes.count(conn, sale_id)
-    for batch in range(max(1, -(-n_codes // CODES_PER_MESSAGE))):
-        ledger.outbox.enqueue(conn, "3506" if refund else "3505", sale_id, {"sale_id": sale_id, "batch": batch})
-    hi_rxno = ledger.sales.get_hi_rxno(conn, sale_id)
-    if hi_rxno and refund and _supersede_unsent_dispensing(ledger, conn, sale_id):
-        return   # the prescription was never marked dispensed: there is nothing to reopen
-    if hi_rxno:
-        # the pharmacist's review (7204) precedes the dispensing result (7206); a refund only reopens the rx
-        for infno in (("7206",) if refund else ("7204", "7206")):
-            ledger.outbox.enqueue(conn, infno, sale_id, {"sale_id": sale_id, "cancel": refund})
+    """At a settlement: who is on duty now, and a plan per chain (the drain makes the messages). At a refund:
+    return what may have reached the insurer, supersede what certainly did not."""
+    if refund:
+        _refund(ledger, conn, sale_id)
+        return
+    duty = ledger.duty.current(conn)
+    snapshot = {role: {k: v for k, v in duty[role].items() if k != "since"} for role in ("pharmacist", "checker")
+                if role in duty}
+    if snapshot:
+        ledger.upload_facts.merge(conn, sale_id, 0, snapshot)
+    ledger.outbox.enqueue(conn, "3505", sale_id, {"sale_id": sale_id, "plan": "sale"}, chain=GOODS)
+    if ledger.sales.get_hi_rxno(conn, sale_id):
+        ledger.outbox.enqueue(conn, "7204", sale_id, {"sale_id": sale_id, "plan": "rx"}, chain=RX)
 
 
-def _supersede_unsent_dispensing(ledger: Ledger, conn: Connection, sale_id: str) -> bool:
-    """A refund before the dispensing result (7206) reached the platform: that result must not be sent any more
-    (the platform refuses it for a cancelled settlement, and then refuses the reopening too). Only a row that
-    certainly did not arrive — never sent, or refused — is superseded; one whose answer is unknown is not."""
-    rows = ledger.outbox.open_dispensing(conn, sale_id)
-    unsent = [row_id for row_id, msgid, sent in rows if msgid is None or sent in (REFUSED, UNSENT)]
-    if not rows or len(unsent) != len(rows):
+def _maybe_delivered(row: OutboxRow, sent: str | None) -> bool:
+    """Could this message have reached the insurer? Done, or sent with no answer (or an accepted one) recorded."""
+    if row.state == DONE:
+        return True
+    if row.body.get("plan") or row.msgid is None:
         return False
-    ledger.outbox.supersede(conn, unsent, "refunded before the dispensing result was delivered")
-    return True
+    return sent not in (REFUSED, UNSENT)
+
+
+def _refund(ledger: Ledger, conn: Connection, sale_id: str) -> None:
+    returned = []
+    for chain in (GOODS, RX):
+        moot = []
+        for row, sent in ledger.outbox.open_in_chain(conn, sale_id, chain):
+            if _maybe_delivered(row, sent):
+                if chain == GOODS and row.infno == "3505":
+                    returned.append(row.id)
+            elif row.state != DONE:
+                moot.append(row.id)
+        ledger.outbox.supersede(conn, moot, "refunded before it reached the insurer")
+    if returned:
+        ledger.outbox.enqueue(conn, "3506", sale_id, {"sale_id": sale_id, "plan": "return", "of": returned},
+                              chain=GOODS)

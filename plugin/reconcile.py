@@ -1,49 +1,55 @@
-"""Daily reconciliation with the insurer (docs/architecture.md; docs/gateway.md 3201 对总账, 3202 明细对账).
+"""The daily reconciliation of one store with the insurer (docs/reconciliation.md, "Reconciliation").
 
-Once a day the pharmacy's books are held against the insurer's: 3201 compares the totals of the day's settled
-sales per insutype and clearing type, 3202 compares every settlement row by row. Every difference is listed; where
-the rule is clear the ledger is repaired and the repair audited:
+Once a day the store's books are held against the insurer's, as one pharmacy (one ``fixmedins_code``) however many
+counters sell: the lead counter gathers the others' day rows (plugin/peers.py) and reconciles them with its own;
+the other counters leave it to the lead (``RECONCILED_BY_LEAD``).
 
-- a sale we hold ``in_doubt`` whose 2102 the insurer has as *settled* → recorded as settled with the insurer's
-  amounts (``SaleService.adopt_settlement`` when the service has it) or, failing that, reversed with 2601 so both
-  sides agree that nothing moved (``SaleService.resolve``);
-- any other ``in_doubt`` / ``refund_in_doubt`` sale → resolved the usual way (2601 of the unanswered message).
+- 3201 per (insutype, clearing type, clearing agency) of the day's settlements — each settlement's own
+  ``clr_type``/``clr_optins`` as the insurer answered them, so a cross-region settlement counts under its agency —
+  with the totals of the settlements still standing (a cancelled one is out of both sides' totals);
+- per clearing agency, the detail file of every settlement of the day (refunded ones flagged ``refd_setl_flag`` 1)
+  is uploaded with 9101, 3202 names its ``file_qury_no``, 9102 downloads the result file, and every row whose
+  ``stmt_rslt`` is not 0 is a difference (the centre has more, the pharmacy has more, the data differ).
 
-Nothing else is repaired automatically: a settlement the insurer has that we cannot tie to a sale, or amounts that
-differ, are a pharmacist's or HQ's call. 3201/3202 move no money, so they are plain queries (no journal).
-
-The "day" is the insurer's: a sale belongs to the day of its ``setl_time`` (the insurer's clock), as the insurer
-counts it. The pure parts (totals, detail rows, differences, matching, ``due``) take values and return values.
+A sale sold wholly outside insurance has no settlement and is not reconciled. The "day" is the insurer's: a sale
+belongs to the day of its ``setl_time``. Where the rule is clear the ledger is repaired and the repair audited: an
+in-doubt sale whose settlement the centre holds (the result row names its 2102 msgid) is recorded as settled; any
+other in-doubt sale of this counter is resolved by 2601. Nothing else is repaired: the rest is a person's call.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from adapters.nhsa import reconciliation as tx
+from plugin import peers
 from plugin.errors import RxlaneError
 from plugin.money import fen, wire
+from plugin.upstream import insurer_data
 
 COMPARED = ("medfee_sumamt", "fund_pay_sumamt", "acct_pay")
-CLR_TYPE = "41"            # 定点药店购药: the only med_type rxlane settles, hence its one clearing type
 AUDIT_KIND = "reconciliation"
 
 SETTLED, REFUNDED, IN_DOUBT, REFUND_IN_DOUBT = "settled", "refunded", "in_doubt", "refund_in_doubt"
 REFUNDING, SETTLING = "refunding", "settling"
-# States whose settlement the insurer should hold: settled (refd 0) or cancelled (refd 1).
+#: States whose settlement the insurer should hold: standing (refd 0) or cancelled (refd 1).
 ON_THE_BOOKS = (SETTLED, REFUNDED, REFUND_IN_DOUBT, REFUNDING)
-UNSURE = (IN_DOUBT, REFUND_IN_DOUBT)
+UNSURE = (IN_DOUBT, REFUND_IN_DOUBT, SETTLING)
 
 
-# -- what we send ----------------------------------------------------------------------------------------------
+# -- the store's rows --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class SaleRow:
-    """One of our sales as reconciliation sees it (amounts are the insurer's answer we recorded)."""
+class SettlementRow:
+    """One sale as reconciliation sees it: the insurer's amounts and codes as its 2102 answer gave them (an
+    unanswered one: the estimate). ``counter`` is "" for this counter, else the other counter's URL."""
     sale_id: str
     state: str
     insutype: str
+    clr_type: str
+    clr_optins: str
     psn_no: str
     setl_id: str
     mdtrt_id: str
@@ -52,90 +58,118 @@ class SaleRow:
     fund_pay_sumamt: Decimal
     acct_pay: Decimal
     psn_cash_pay: Decimal
-    in_day: bool = True      # settled on the reconciled day (in-doubt sales of other days are only resolved)
+    in_day: bool = True
+    counter: str = ""
 
     @property
     def refunded(self) -> bool:
         return self.state == REFUNDED
 
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update({k: wire(getattr(self, k)) for k in (*COMPARED, "psn_cash_pay")})
+        return out
 
-def totals(rows: Iterable[SaleRow]) -> dict[tuple[str, str], dict[str, Any]]:
-    """3201 input per (insutype, clr_type): sums over *settled* sales only — a cancelled settlement is no longer
-    in the insurer's totals (adapters/sandbox/reconcile.py counts the same way)."""
-    out: dict[tuple[str, str], dict[str, Any]] = {}
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], counter: str = "") -> SettlementRow:
+        """A row another counter sent (``ValueError`` for a row that is not one)."""
+        try:
+            return cls(**{k: str(d[k]) for k in ("sale_id", "state", "insutype", "clr_type", "clr_optins", "psn_no",
+                                                  "setl_id", "mdtrt_id", "settle_msgid")},
+                       **{k: fen(Decimal(str(d[k]))) for k in (*COMPARED, "psn_cash_pay")},
+                       in_day=bool(d.get("in_day", True)), counter=counter)
+        except (KeyError, ArithmeticError, TypeError) as exc:
+            raise ValueError(f"not a settlement row: {type(exc).__name__}") from None
+
+
+def day_rows(ledger: Any, day: date, *, clr_type: str, setl_optins: str) -> list[SettlementRow]:
+    """This counter's rows: the day's sales the insurer should know of (settled with it, by ``setl_time``), plus
+    every sale whose settlement is unsure, whatever its day. ``clr_type``/``setl_optins``: what a settlement answer
+    that named none is counted under (the profile's clearing type, the pharmacy's division)."""
+    out = []
+    for s in ledger.sales.for_reconciliation(day, ON_THE_BOOKS, UNSURE):
+        insurer = s.insurer or {}
+        if s.state.value in ON_THE_BOOKS and not s.setl_id:
+            continue   # sold wholly outside insurance: no settlement to reconcile
+        split = s.split or s.estimate
+        amounts = {k: fen(Decimal(str(insurer[k]))) if insurer.get(k) not in (None, "") else
+                   fen(getattr(split, k)) if split else Decimal("0.00") for k in (*COMPARED, "psn_cash_pay")}
+        out.append(SettlementRow(
+            sale_id=s.id, state=s.state.value, insutype=str(insurer.get("insutype") or s.insutype),
+            clr_type=str(insurer.get("clr_type") or clr_type), clr_optins=str(insurer.get("clr_optins") or setl_optins),
+            psn_no=s.psn_no, setl_id=s.setl_id or "", mdtrt_id=s.mdtrt_id or "", settle_msgid=s.settle_msgid or "",
+            in_day=(s.setl_time or "")[:10] == day.isoformat(), **amounts))
+    return out
+
+
+# -- what is sent --------------------------------------------------------------------------------------------------
+def totals(rows: Iterable[SettlementRow]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """3201 inputs per (insutype, clr_type, clr_optins): sums over the day's standing settlements."""
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
     for r in rows:
         if r.state != SETTLED or not r.in_day:
             continue
-        t = out.setdefault((r.insutype, CLR_TYPE), {k: Decimal(0) for k in COMPARED} | {"fixmedins_setl_cnt": 0})
+        t = out.setdefault((r.insutype, r.clr_type, r.clr_optins),
+                           {k: Decimal(0) for k in COMPARED} | {"fixmedins_setl_cnt": 0})
         for k in COMPARED:
             t[k] += getattr(r, k)
         t["fixmedins_setl_cnt"] += 1
     return out
 
 
-def detail_rows(rows: Iterable[SaleRow]) -> list[dict[str, str]]:
-    """3202 detail: every settlement the insurer should hold for the day, refunded ones flagged."""
-    return [{"setl_id": r.setl_id, "mdtrt_id": r.mdtrt_id, "psn_no": r.psn_no,
-             **{k: wire(getattr(r, k)) for k in COMPARED}, "refd_setl_flag": "1" if r.refunded else "0"}
-            for r in rows if r.state in ON_THE_BOOKS and r.setl_id and r.in_day]
-
-
-# -- what the insurer answers, in our words --------------------------------------------------------------------
-_KINDS = {"missing_at_insurer": "missing_there", "missing_at_fixmedins": "missing_here",
-          "amount_differs": "amount_differs", "state_differs": "state_differs"}
-
-
-def differences_from_3202(answer: dict[str, Any], ours: dict[str, SaleRow]) -> list[dict[str, Any]]:
-    """The insurer's differing rows as `{kind, setl_id, sale_id?, …}`; kinds: missing_here (the insurer has a
-    settlement we do not), missing_there, amount_differs, state_differs."""
-    out = []
-    for d in (answer.get("data") or answer).get("differences") or []:
-        kind = _KINDS.get(d.get("kind"), d.get("kind") or "unknown")
-        row = ours.get(str(d.get("setl_id", "")))
-        entry: dict[str, Any] = {"kind": kind, "setl_id": d.get("setl_id"), "sale_id": row.sale_id if row else None}
-        if kind == "missing_here":
-            entry.update(insurer_state=d.get("insurer_state"), psn_no=d.get("psn_no"), msgid=d.get("msgid"),
-                         mdtrt_id=d.get("mdtrt_id"), insurer={k: d[k] for k in COMPARED if k in d})
-        elif kind == "missing_there":
-            entry.update(ours={k: wire(getattr(row, k)) for k in COMPARED} if row else
-                         {k: d.get(f"fixmedins_{k}") for k in COMPARED}, state=row.state if row else None)
-        elif kind == "amount_differs":
-            entry.update(field=d.get("field"), ours=d.get("fixmedins"), insurer=d.get("insurer"))
-        elif kind == "state_differs":
-            entry.update(ours=row.state if row else None, insurer=d.get("insurer_state"))
-        else:
-            entry["insurer_row"] = d
-        out.append(entry)
+def detail_rows(rows: Iterable[SettlementRow]) -> dict[str, list[tx.DetailRow]]:
+    """The detail file's rows per clearing agency: every settlement of the day, refunded ones flagged."""
+    out: dict[str, list[tx.DetailRow]] = {}
+    for r in rows:
+        if r.state in ON_THE_BOOKS and r.setl_id and r.in_day:
+            out.setdefault(r.clr_optins, []).append(tx.DetailRow(
+                setl_id=r.setl_id, mdtrt_id=r.mdtrt_id, psn_no=r.psn_no, medfee_sumamt=r.medfee_sumamt,
+                fund_pay_sumamt=r.fund_pay_sumamt, acct_pay=r.acct_pay, psn_cash_pay=r.psn_cash_pay,
+                refunded=r.refunded))
     return out
 
 
-def match_in_doubt(missing: dict[str, Any], candidates: Iterable[SaleRow]) -> SaleRow | None:
-    """The in-doubt sale an unknown insurer settlement belongs to: by the journaled 2102 msgid when the insurer
-    names it, else by person and amount when exactly one in-doubt sale fits (never a guess between two)."""
-    candidates = [c for c in candidates if c.state == IN_DOUBT]
-    msgid = missing.get("msgid")
-    if msgid:
-        return next((c for c in candidates if c.settle_msgid == msgid), None)
-    amount = (missing.get("insurer") or {}).get("medfee_sumamt")
-    if amount is None:
-        return None
-    fits = [c for c in candidates if c.psn_no == missing.get("psn_no") and c.medfee_sumamt == fen(amount)]
-    return fits[0] if len(fits) == 1 else None
+# -- what the insurer answers, in our words ------------------------------------------------------------------------
+def difference(result: tx.ResultRow, ours: SettlementRow | None, setl_optins: str) -> dict[str, Any]:
+    """A differing result row: the insurer's verdict (``kind``: centre_has_more, pharmacy_has_more, data_differ),
+    the fields that differ, both sides' values, and the sale it concerns (by setl_id, else by the 2102 msgid)."""
+    centre = {k: (wire(getattr(result, k)) if getattr(result, k) is not None else None) for k in COMPARED}
+    entry: dict[str, Any] = {"kind": result.verdict, "stmt_rslt": result.stmt_rslt, "setl_id": result.setl_id,
+                             "setl_optins": setl_optins, "msgid": result.msgid or None, "memo": result.memo,
+                             "mdtrt_id": result.mdtrt_id or None, "psn_no": result.psn_no or None,
+                             "sale_id": ours.sale_id if ours else None, "counter": ours.counter if ours else None,
+                             "insurer": {**centre, "refd_setl_flag": result.refd_setl_flag}}
+    if ours is not None:
+        entry["ours"] = {**{k: wire(getattr(ours, k)) for k in COMPARED}, "refd_setl_flag": "1" if ours.refunded else
+                         "0", "state": ours.state}
+        entry["fields"] = [k for k in (*COMPARED, "refd_setl_flag")
+                           if entry["insurer"].get(k) not in (None, "") and entry["insurer"][k] != entry["ours"][k]]
+    return entry
 
 
-def insurer_setlinfo(missing: dict[str, Any]) -> dict[str, str]:
-    """What 3202 tells of a settlement, as a setlinfo to record: the ids and the three compared amounts; the
-    patient's cash share follows from them (docs/policies.md §3: fund + account + cash = total)."""
-    amounts = {k: fen(v) for k, v in (missing.get("insurer") or {}).items()}
-    info = {"setl_id": str(missing.get("setl_id") or ""), **{k: wire(v) for k, v in amounts.items()}}
-    if missing.get("mdtrt_id"):
-        info["mdtrt_id"] = str(missing["mdtrt_id"])
-    if set(COMPARED) <= set(amounts):
+def owner(result: tx.ResultRow, rows: list[SettlementRow]) -> SettlementRow | None:
+    """Our row a result row concerns: by setl_id; for a settlement only the centre has, the in-doubt sale whose
+    2102 it was (the result names the msgid) — never a guess by person or amount."""
+    by_setl = next((r for r in rows if r.setl_id and r.setl_id == result.setl_id), None)
+    if by_setl is not None:
+        return by_setl
+    if result.msgid:
+        return next((r for r in rows if r.settle_msgid == result.msgid and r.state in UNSURE), None)
+    return None
+
+
+def insurer_setlinfo(result: tx.ResultRow) -> dict[str, str]:
+    """What a result row tells of a settlement, as a setlinfo to record: ids and the three amounts; the cash part
+    follows from them (fund + account + cash = total)."""
+    info = {"setl_id": result.setl_id, "mdtrt_id": result.mdtrt_id}
+    amounts = {k: getattr(result, k) for k in COMPARED if getattr(result, k) is not None}
+    info.update({k: wire(v) for k, v in amounts.items()})
+    if len(amounts) == len(COMPARED):
         info["psn_cash_pay"] = wire(amounts["medfee_sumamt"] - amounts["fund_pay_sumamt"] - amounts["acct_pay"])
     return info
 
 
-# -- when ------------------------------------------------------------------------------------------------------
+# -- when ----------------------------------------------------------------------------------------------------------
 def parse_at(at: str) -> time:
     try:
         hh, mm = at.strip().split(":")
@@ -171,15 +205,14 @@ RETRY_AFTER = timedelta(minutes=10)
 
 def last_run(ledger: Any, kind: str = AUDIT_KIND) -> datetime | None:
     """When the last reconciliation ran (the audit trail is the record; `kind` "reconciliation_failed" for the
-    last attempt the insurer could not answer)."""
+    last attempt the insurer — or another counter — could not answer)."""
     return ledger.audit.last_at(kind)
 
 
 def run_if_due(svc: Any, now: datetime, at: str) -> dict[str, Any] | None:
-    """The hook for the recovery loop (called every few seconds): run the day's reconciliation when `due`;
-    returns its report, or None when not due. An insurer that cannot answer is asked again after RETRY_AFTER,
-    not on every round."""
-    if not due(now, last_run(svc.ledger), at):
+    """The hook for the recovery loop: run the day's reconciliation when `due`; None when not due, or when this
+    counter leaves it to the store's lead. A failure is tried again after RETRY_AFTER, not on every round."""
+    if svc.settings.reconcile.lead or not due(now, last_run(svc.ledger), at):
         return None
     failed = last_run(svc.ledger, f"{AUDIT_KIND}_failed")
     if failed is not None and now - failed < RETRY_AFTER:
@@ -192,111 +225,134 @@ def run_if_due(svc: Any, now: datetime, at: str) -> dict[str, Any] | None:
         return {"date": day.isoformat(), "ok": False, "error": exc.to_body()["error"]}
 
 
-# -- the run ---------------------------------------------------------------------------------------------------
-def load_rows(ledger: Any, day: date) -> list[SaleRow]:
-    """The day's sales the insurer should know about, plus every sale still in doubt (any day). Amounts are the
-    insurer's answer where there is one, else the estimate sent with the unanswered 2102."""
-    out = []
-    for s in ledger.sales.for_reconciliation(day, ON_THE_BOOKS, (IN_DOUBT, REFUND_IN_DOUBT, SETTLING)):
-        split = s.split or s.estimate
-        zero = Decimal("0")
-        out.append(SaleRow(sale_id=s.id, state=s.state.value, insutype=s.insutype, psn_no=s.psn_no,
-                           setl_id=s.setl_id or "", mdtrt_id=s.mdtrt_id or "", settle_msgid=s.settle_msgid or "",
-                           medfee_sumamt=fen(split.medfee_sumamt if split else s.medfee_sumamt),
-                           fund_pay_sumamt=fen(split.fund_pay_sumamt if split else zero),
-                           acct_pay=fen(split.acct_pay if split else zero),
-                           psn_cash_pay=fen(split.psn_cash_pay if split else zero),
-                           in_day=(s.setl_time or "")[:10] == day.isoformat()))
-    return out
+# -- the run -------------------------------------------------------------------------------------------------------
+def store_rows(svc: Any, day: date) -> tuple[list[SettlementRow], list[str]]:
+    """The store's rows: this counter's and every other counter's (plugin/peers.py); and the counters asked."""
+    profile = svc.upstream.client.profile
+    rows = day_rows(svc.ledger, day, clr_type=profile.reconcile.clr_type, setl_optins=svc.pharmacy_admdvs)
+    settings = svc.settings.reconcile
+    for url, theirs in peers.gather(settings.peers, day, token=settings.peer_token, timeout_s=settings.peer_timeout_s,
+                                    fixmedins_code=svc.settings.store.fixmedins_code):
+        try:
+            rows += [SettlementRow.from_dict(r, counter=url) for r in theirs]
+        except ValueError as exc:
+            raise peers.unavailable(url, str(exc)) from None
+    if len({r.sale_id for r in rows}) != len(rows):
+        raise peers.unavailable(settings.peers[0] if settings.peers else "", "two counters report one sale")
+    return rows, ["", *settings.peers]
 
 
-def _check(svc: Any, day: date) -> tuple[list[SaleRow], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Ask 3201 per insutype and 3202 once; returns (our rows, 3201 results, differences)."""
-    rows = load_rows(svc.ledger, day)
-    span = {"stmt_begndate": day.isoformat(), "stmt_enddate": day.isoformat()}
+def _check(svc: Any, day: date, rows: list[SettlementRow]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """3201 per group and the 9101/3202/9102 flow per clearing agency; returns (3201 results, differences)."""
+    profile = svc.upstream.client.profile
+    code = svc.settings.store.fixmedins_code
     results, differences = [], []
-    for (insutype, clr_type), t in sorted(totals(rows).items()):
-        body = tx.totals_reconciliation_input(**span, insutype=insutype, clr_type=clr_type,
-                                              setl_optins=svc.pharmacy_admdvs,
-                                              fixmedins_setl_cnt=t["fixmedins_setl_cnt"],
-                                              **{k: t[k] for k in COMPARED})
-        out = (svc.upstream.query("3201", body).get("data") or {})
+    for (insutype, clr_type, optins), t in sorted(totals(rows).items()):
         ours = {**{k: wire(t[k]) for k in COMPARED}, "fixmedins_setl_cnt": t["fixmedins_setl_cnt"]}
-        results.append({"insutype": insutype, "clr_type": clr_type, "ours": ours,
-                        "stmt_rslt": str(out.get("stmt_rslt", "")), "stmt_rslt_dscr": out.get("stmt_rslt_dscr", ""),
-                        "insurer": out.get("insurer_totals")})
-        if str(out.get("stmt_rslt")) != "0":
+        out = svc.upstream.query("3201", tx.totals_input(
+            insutype=insutype, clr_type=clr_type, setl_optins=optins, begin=day, end=day,
+            fixmedins_setl_cnt=t["fixmedins_setl_cnt"], **{k: t[k] for k in COMPARED}))
+        with insurer_data("3201"):
+            stmt = tx.parse_totals(out, profile.answers.get("3201", "stmtinfo"))
+        results.append({"insutype": insutype, "clr_type": clr_type, "setl_optins": optins, "ours": ours,
+                        "stmt_rslt": stmt.stmt_rslt, "stmt_rslt_dscr": stmt.stmt_rslt_dscr})
+        if not stmt.balanced:
             differences.append({"kind": "totals_differ", "insutype": insutype, "clr_type": clr_type,
-                                "ours": ours, "insurer": out.get("insurer_totals"),
-                                "detail": out.get("stmt_rslt_dscr", "")})
-    # the header's totals are summed by the builder from the very rows the detail marks live
-    body = tx.detail_reconciliation_input(**span, rows=detail_rows(rows), setl_optins=svc.pharmacy_admdvs)
-    answer = svc.upstream.query("3202", body)
-    by_setl = {r.setl_id: r for r in rows if r.setl_id}
-    differences += differences_from_3202(answer, by_setl)
-    for r in rows:
-        if r.state in UNSURE or r.state == SETTLING:
-            differences.append({"kind": "in_doubt", "sale_id": r.sale_id, "state": r.state,
-                                "msgid": r.settle_msgid, "setl_id": r.setl_id or None})
-    return rows, results, differences
+                                "setl_optins": optins, "ours": ours, "stmt_rslt": stmt.stmt_rslt,
+                                "detail": stmt.stmt_rslt_dscr})
+    files = detail_rows(rows)
+    files.setdefault(svc.pharmacy_admdvs, [])   # even an empty day: a settlement only the centre has is found
+    clr_types = {r.clr_optins: r.clr_type for r in rows}
+    for optins, detail in sorted(files.items()):
+        for result in _detail_flow(svc, day, optins, detail, clr_types.get(optins, profile.reconcile.clr_type), code):
+            if result.differs:
+                differences.append(difference(result, owner(result, rows), optins))
+    return results, differences
 
 
-def _repair(svc: Any, rows: list[SaleRow], differences: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    repairs = []
+def _detail_flow(svc: Any, day: date, optins: str, detail: list[tx.DetailRow], clr_type: str,
+                 code: str) -> list[tx.ResultRow]:
+    """9101 the zipped detail file → 3202 with its file number → 9102 the result file → its rows."""
+    profile = svc.upstream.client.profile
+    name = tx.detail_file_name(code, day, optins)
+    upload = tx.upload_input(profile, content=tx.zipped(name, tx.detail_text(detail)), filename=name + ".zip",
+                             fixmedins_code=code)
+    out = svc.upstream.query("9101", upload)
+    with insurer_data("9101"):
+        stored = tx.parse_file_ref(out, profile.answers.get("9101", ""), "9101")
+    out = svc.upstream.query("3202", tx.detail_input(profile, setl_optins=optins, file_qury_no=stored.file_qury_no,
+                                                      begin=day, end=day, rows=detail, clr_type=clr_type))
+    with insurer_data("3202"):
+        result_file = tx.parse_file_ref(out, profile.answers.get("3202", "fileinfo"), "3202")
+    content = svc.upstream.fetch_file("9102", tx.download_input(result_file, code))
+    with insurer_data("9102"):
+        return tx.read_result(content, profile.reconcile.result_columns, profile.reconcile.result_file)
+
+
+def _repair(svc: Any, rows: list[SettlementRow], differences: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    repairs: list[dict[str, Any]] = []
     adopted: set[str] = set()
+    by_id = {r.sale_id: r for r in rows}
     for d in differences:
-        if d["kind"] != "missing_here" or d.get("insurer_state") != SETTLED:
+        row = by_id.get(d.get("sale_id") or "")
+        if d["kind"] != "centre_has_more" or row is None or row.counter or row.state != IN_DOUBT:
             continue
-        sale = match_in_doubt(d, [r for r in rows if r.sale_id not in adopted])
-        if sale is None:
-            continue
-        adopted.add(sale.sale_id)
-        d["sale_id"] = sale.sale_id
-        detail = {"setl_id": d["setl_id"], "msgid": sale.settle_msgid, "insurer": d.get("insurer")}
-        adopt = getattr(svc.sales, "adopt_settlement", None)
+        adopted.add(row.sale_id)
+        result = tx.ResultRow(setl_id=d["setl_id"], stmt_rslt=d["stmt_rslt"], mdtrt_id=d["mdtrt_id"] or "",
+                              msgid=d["msgid"] or "",
+                              **{k: Decimal(v) for k, v in d["insurer"].items() if k in COMPARED and v is not None})
+        detail = {"setl_id": d["setl_id"], "msgid": row.settle_msgid, "insurer": d["insurer"]}
         try:
-            if adopt is not None:
-                state = adopt(sale.sale_id, insurer_setlinfo(d), source="3202")
-                kind = "recorded_settled"
-            else:
-                state = svc.sales.resolve(sale.sale_id)
-                kind = "reversed_in_doubt"
+            state = svc.sales.adopt_settlement(row.sale_id, insurer_setlinfo(result), source="3202")
         except RxlaneError as exc:
-            repairs.append({"kind": "failed", "sale_id": sale.sale_id, "error": exc.code, **detail})
+            repairs.append({"kind": "failed", "sale_id": row.sale_id, "error": exc.code, **detail})
             continue
-        if state in UNSURE:
-            continue   # the 2601 went unanswered too; the recovery loop keeps asking
         d["repaired"] = True
-        svc.ledger.audit.append(f"{AUDIT_KIND}_repair", sale.sale_id, {"repair": kind, "state": state, **detail})
-        repairs.append({"kind": kind, "sale_id": sale.sale_id, "state": state, **detail})
-    for d in differences:
-        if d["kind"] != "in_doubt" or d["sale_id"] in adopted or d["state"] == SETTLING:
-            continue   # a settle still in flight is its own request's business
+        svc.ledger.audit.append(f"{AUDIT_KIND}_repair", row.sale_id, {"repair": "recorded_settled", "state": state,
+                                                                      **detail})
+        repairs.append({"kind": "recorded_settled", "sale_id": row.sale_id, "state": state, **detail})
+    for r in rows:
+        if r.counter or r.state not in (IN_DOUBT, REFUND_IN_DOUBT) or r.sale_id in adopted:
+            continue   # another counter resolves its own; a settle still in flight is its request's business
         try:
-            state = svc.sales.resolve(d["sale_id"])
+            state = svc.sales.resolve(r.sale_id)
         except RxlaneError as exc:
-            repairs.append({"kind": "failed", "sale_id": d["sale_id"], "error": exc.code})
+            repairs.append({"kind": "failed", "sale_id": r.sale_id, "error": exc.code})
             continue
-        if state in UNSURE:
+        if state in (IN_DOUBT, REFUND_IN_DOUBT):
             continue   # the insurer could not be asked; the recovery loop keeps trying
-        d["repaired"] = True
-        svc.ledger.audit.append(f"{AUDIT_KIND}_repair", d["sale_id"], {"repair": "resolved", "state": state,
-                                                                 "msgid": d.get("msgid")})
-        repairs.append({"kind": "resolved", "sale_id": d["sale_id"], "state": state, "msgid": d.get("msgid")})
+        svc.ledger.audit.append(f"{AUDIT_KIND}_repair", r.sale_id, {"repair": "resolved", "state": state,
+                                                                    "msgid": r.settle_msgid})
+        repairs.append({"kind": "resolved", "sale_id": r.sale_id, "state": state, "msgid": r.settle_msgid})
     return repairs
 
 
+def _unsure(rows: list[SettlementRow]) -> list[dict[str, Any]]:
+    return [{"kind": "in_doubt", "sale_id": r.sale_id, "state": r.state, "msgid": r.settle_msgid,
+             "setl_id": r.setl_id or None, "counter": r.counter or None} for r in rows if r.state in UNSURE]
+
+
 def reconcile(svc: Any, day: date) -> dict[str, Any]:
-    """Run 3201 + 3202 for `day`, repair what has a clear rule, and report. `ok` means nothing differs after the
-    repairs (the check is run again when anything was repaired)."""
-    rows, results, differences = _check(svc, day)
+    """Reconcile the store's ``day`` (3201 + 9101/3202/9102), repair what has a clear rule, and report. ``ok``
+    means nothing differs after the repairs (the check runs again when anything was repaired). A counter that
+    follows a lead refuses (RECONCILED_BY_LEAD); a counter that cannot be asked stops the run before anything is
+    sent (RECONCILE_PEER_UNAVAILABLE)."""
+    if svc.settings.reconcile.lead:
+        raise RxlaneError("RECONCILED_BY_LEAD", details={"lead": svc.settings.reconcile.lead})
+    rows, counters = store_rows(svc, day)
+    results, differences = _check(svc, day, rows)
+    differences += _unsure(rows)
     repairs = _repair(svc, rows, differences)
     remaining = differences
     if repairs:
-        rows, results, remaining = _check(svc, day)
-    report = {"date": day.isoformat(), "ok": not remaining, "totals": results, "sales": len(detail_rows(rows)),
+        rows, counters = store_rows(svc, day)
+        results, remaining = _check(svc, day, rows)
+        remaining += _unsure(rows)
+    sent = sum(len(v) for v in detail_rows(rows).values())
+    report = {"date": day.isoformat(), "ok": not remaining, "fixmedins_code": svc.settings.store.fixmedins_code,
+              "counters": len(counters), "gateway": svc.gateway_url, "totals": results, "sales": sent,
               "differences": differences, "repairs": repairs, "remaining": remaining}
-    svc.ledger.audit.append(AUDIT_KIND, None, {"date": day.isoformat(), "ok": report["ok"],
-                                        "differences": len(differences), "repairs": len(repairs),
-                                        "remaining": len(remaining)})
+    svc.ledger.audit.append(AUDIT_KIND, None, {"date": day.isoformat(), "ok": report["ok"], "sales": sent,
+                                               "counters": len(counters), "differences": len(differences),
+                                               "repairs": len(repairs), "remaining": len(remaining)})
     return report

@@ -144,6 +144,9 @@ class OrderLine:
     price: Decimal
     trace_codes: tuple[str, ...] = ()
     donated: bool = False
+    lot: str = ""                # the batch the POS knows (生产批号, production and expiry dates, ISO); optional
+    manu_date: str = ""
+    expy_end: str = ""
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,9 @@ class SaleLine:
     eligible: bool
     reasons: tuple[str, ...]
     unknown: tuple[str, ...] = ()      # rules the counter had no facts for: left to the insurer at settlement
+    lot: str = ""                      # the batch as the POS gave it (the uploads' manu_lotnum, manu_date, expy_end)
+    manu_date: str = ""
+    expy_end: str = ""
 
     @property
     def insured(self) -> bool:

@@ -105,7 +105,8 @@ class SaleService:
                 qty=line.qty, price=line.price,
                 payment_standard=Decimal(described.get("payment_standard") or line.price),
                 line_total=Decimal(wire(line.price * line.qty)), donated=line.donated, trdn=trdn,
-                eligible=verdict.eligible, reasons=verdict.reasons, unknown=verdict.unknown))
+                eligible=verdict.eligible, reasons=verdict.reasons, unknown=verdict.unknown, lot=line.lot,
+                manu_date=line.manu_date, expy_end=line.expy_end))
         sale_id = "S" + datetime.now().strftime("%Y%m%d") + secrets.token_hex(6).upper()
         medfee = sum((ln.line_total for ln in lines), Decimal("0"))
         with self.ledger.transaction(durable=False) as c:

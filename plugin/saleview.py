@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from plugin.errors import reason
+from plugin.outbox import sale_uploads
 from plugin.privacy import mask_name, mask_psn_no
 from plugin.store import Ledger
 
@@ -44,6 +45,7 @@ def sale_view(ledger: Ledger, sale_id: str, *, pii: bool = False) -> dict[str, A
         "refund": sale.refund,
         "last_error": sale.last_error,
         "journal": ledger.journal.for_sale(sale_id),
+        "uploads": sale_uploads(ledger, sale_id),
         "links": {"self": f"/v1/sales/{sale_id}", "slip_txt": f"/v1/sales/{sale_id}/slip.txt",
                   "slip_png": f"/v1/sales/{sale_id}/slip.png"},
     }

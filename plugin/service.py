@@ -152,7 +152,8 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
                         trace_prefix_len=settings.store.trace_prefix_len, events=events,
                         on_in_doubt=lambda sale_id: recovery_box["r"].kick(),
                         on_uploads=lambda: recovery_box["r"].kick(), password_seal=seal)
-    outbox = Outbox(ledger, upstream, opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name)
+    outbox = Outbox(ledger, upstream, opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name,
+                    pharmacists=settings.pharmacists)
     recovery = Recovery(sales, outbox)
     recovery_box["r"] = recovery
     refs = ScanRefs()

@@ -2,7 +2,8 @@
 
 A token is shown once at creation; the ledger keeps only its SHA-256, so a copied ledger file grants nothing.
 Scopes: `sales` (the POS API), `pii` (answers with unmasked names and numbers; every such use is audited),
-`admin` (reconciliation, reports, device self-tests).
+`admin` (reconciliation, reports, device self-tests), `reconcile` (the store's lead counter reading this counter's
+day rows, docs/reconciliation.md).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from plugin.errors import InvalidInput
 from plugin.store import Ledger
 
-SCOPES = ("sales", "pii", "admin")
+SCOPES = ("sales", "pii", "admin", "reconcile")
 PREFIX = "rxl_"
 
 

@@ -330,6 +330,8 @@ def _gs1_scan(s: str, n: int, *, hri: bool) -> Scan:
     expiry = dates.get("17")
     fields = {"gtin": gtin, "expiry": expiry.isoformat() if expiry else None, "lot": found.get("10"),
               "serial": serial, "code": code}
+    if "11" in dates:   # the production date a 3505 reports (manu_date), where the pack carries it
+        fields["production_date"] = dates["11"].isoformat()
     return Scan._fast("gs1", n, fields, code=code, expiry=expiry, gtin=gtin, cleaned=s)
 
 

@@ -22,10 +22,11 @@ import base64
 import io
 import json
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from adapters.nhsa.envelope import parse_answer
 from adapters.nhsa.errors import GatewayProtocolError, GatewayRefused

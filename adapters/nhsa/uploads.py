@@ -14,9 +14,10 @@ all means accepted. Everything here raises only ``GatewayProtocolError``.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from adapters.nhsa.errors import GatewayProtocolError
 from adapters.nhsa.money import fen, money

@@ -13,7 +13,8 @@ from plugin import tokens
 from plugin.errors import RxlaneError
 
 PUBLIC = ("/v1/health", "/openapi.json", "/metrics", "/counter/static/")
-ADMIN = ("/v1/reconciliation", "/v1/reports/", "/v1/devices/")
+ADMIN = ("/v1/reconciliation", "/v1/reports/", "/v1/devices/", "/v1/stock")
+RECONCILE_ROWS = "/v1/reconciliation/rows"     # the lead counter gathering the store's day (scope "reconcile")
 PII_PATHS = ("/v1/patients", "/v1/sales", "/v1/prescriptions")
 def pii_allowed() -> bool:
     return bool(getattr(g, "pii", False))
@@ -27,6 +28,10 @@ def _needed_scope(path: str, method: str) -> str | None:
         return None
     if path.startswith("/v1/devices/") and path.endswith(COUNTER_DEVICE_ACTIONS):
         return "sales"
+    if path == RECONCILE_ROWS:
+        return "reconcile"
+    if path.startswith("/v1/stock") and method != "GET":
+        return "admin"
     if path.startswith(ADMIN) and (method == "POST" or path.startswith("/v1/reports/")):
         return "admin"
     return "sales"

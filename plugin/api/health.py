@@ -23,8 +23,14 @@ def health_report(svc) -> dict:
         problems.append("upstream_unreachable")
     if in_doubt:
         problems.append("in_doubt_sales")
+    stuck = svc.outbox.problems()
+    if any(r["reason"] == "UPLOAD_REFUSED" for r in stuck):
+        problems.append("upload_refused")        # the insurer refused an upload: named in outbox.problems
+    if outbox["waiting"]:
+        problems.append("upload_details_missing")
     if outbox["parked"]:
         problems.append("outbox_parked")
+    outbox["problems"] = stuck
     if any(d["state"] == "error" for d in devices):
         problems.append("device_error")
     return {

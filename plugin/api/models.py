@@ -5,6 +5,7 @@ through float). Quantities: positive, at most three decimals (拆零 sales sell 
 """
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
@@ -97,12 +98,29 @@ class IdentifyIn(_In):
                           psn_name=self.psn_name)
 
 
+def _real_date(value: str) -> str:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be a real date (YYYY-MM-DD)") from None
+    return value
+
+
+IsoDate = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", max_length=10, examples=["2024-09-11"]),
+                    AfterValidator(_real_date)]
+Lot = Annotated[str, Field(min_length=1, max_length=30, pattern=r"^[0-9A-Za-z._/\-]+$", examples=["B2409117"])]
+
+
 class SaleLineIn(_In):
     med_list_codg: Code
     qty: Quantity
     price: Money
     trace_codes: list[Annotated[str, Field(max_length=512)]] = Field(default_factory=list, max_length=MAX_CODES)
     donated: bool = False
+    lot: Lot | None = Field(default=None, description="The batch's lot number (生产批号) when the packs' codes do "
+                                                      "not carry it; reported in 3505.")
+    manu_date: IsoDate | None = Field(default=None, description="The batch's production date (生产日期).")
+    expy_end: IsoDate | None = Field(default=None, description="The batch's expiry date (有效期至).")
 
 
 class SaleIn(_In):
@@ -117,7 +135,9 @@ class SaleIn(_In):
         return Order(patient_ref=self.patient_ref, hi_rxno=self.hi_rxno, acct_used=self.acct_used,
                      confirm_selfpay=self.confirm_selfpay,
                      lines=tuple(OrderLine(med_list_codg=ln.med_list_codg, qty=ln.qty, price=ln.price,
-                                           trace_codes=tuple(ln.trace_codes), donated=ln.donated)
+                                           trace_codes=tuple(ln.trace_codes), donated=ln.donated,
+                                           lot=ln.lot or "", manu_date=ln.manu_date or "",
+                                           expy_end=ln.expy_end or "")
                                  for ln in self.lines))
 
 
@@ -142,3 +162,66 @@ class RefundIn(_In):
 
 class ReconciliationIn(_In):
     date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+
+# -- uploads: duty, details supplied after a sale, stock batches (docs/reconciliation.md) ----------------------------
+Licence = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[0-9A-Za-z\-]+$",
+                               description="A practising licence number (执业药师注册证号) from the store's roster.")]
+
+
+class DutyIn(_In):
+    """Who is on duty at this counter from now on; a role left out keeps its pharmacist, null takes it off duty."""
+    pharmacist: Licence | None = Field(default=None, description="审方/配药药师")
+    checker: Licence | None = Field(default=None, description="复核/核对药师 (may be the same person)")
+
+
+class LineDetailsIn(_In):
+    line_no: int = Field(ge=1, le=MAX_LINES)
+    lot: Lot | None = None
+    manu_date: IsoDate | None = None
+    expy_end: IsoDate | None = None
+    drug_dosform: str | None = Field(default=None, min_length=1, max_length=30)
+    prdr_name: str | None = Field(default=None, min_length=1, max_length=200)
+    drug_cnt_unit: str | None = Field(default=None, min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> "LineDetailsIn":
+        if self.manu_date and self.expy_end and self.manu_date > self.expy_end:
+            raise ValueError("manu_date must not be after expy_end")
+        return self
+
+    def values(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump(exclude={"line_no"}).items() if v}
+
+
+class UploadDetailsIn(_In):
+    """What a sale's uploads lack (``GET /v1/sales/{id}`` → ``uploads.missing``), supplied by the pharmacist."""
+    lines: list[LineDetailsIn] = Field(default_factory=list, max_length=MAX_LINES)
+    pharmacist: Licence | None = None
+    checker: Licence | None = None
+    prescriber_name: str | None = Field(default=None, min_length=1, max_length=50)
+
+    @model_validator(mode="after")
+    def _something(self) -> "UploadDetailsIn":
+        numbers = [ln.line_no for ln in self.lines]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError("a line_no appears twice")
+        if not (any(ln.values() for ln in self.lines) or self.pharmacist or self.checker or self.prescriber_name):
+            raise ValueError("supply at least one detail")
+        return self
+
+
+class StockIn(_In):
+    """A batch of a drug on the store's shelf: the last source of a pack's lot and dates."""
+    med_list_codg: Code
+    lot: Lot
+    manu_date: IsoDate
+    expy_end: IsoDate
+    bchno: str = Field(default="", max_length=30, pattern=r"^[0-9A-Za-z._/\-]*$",
+                       description="The pharmacy's own batch serial (定点医药机构批次流水号); empty: the lot")
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> "StockIn":
+        if self.manu_date > self.expy_end:
+            raise ValueError("manu_date must not be after expy_end")
+        return self

@@ -90,6 +90,25 @@ ENDPOINTS: list[tuple] = [
       {"name": "format", "in": "query", "required": False,
        "schema": {"type": "string", "enum": ["json", "csv", "png"]}}], ["INVALID_INPUT"]),
     ("get", "/v1/events", "Server-sent events: scan, device, sale", None, None, 200, [], [], []),
+    # uploads and reconciliation (docs/reconciliation.md)
+    ("get", "/v1/pharmacist", "The store's pharmacists and who is on duty at this counter", None, None, 200, [],
+     [], []),
+    ("put", "/v1/pharmacist", "Put pharmacists on duty (the counter page's sign-in)", models.DutyIn, None, 200, [],
+     [], ["INVALID_INPUT", "PHARMACIST_UNKNOWN"]),
+    ("post", "/v1/sales/{sale_id}/upload-details", "Supply what the sale's uploads lack (uploads.missing)",
+     models.UploadDetailsIn, schemas.SaleOut, 200, [SALE_ID], [], ["NOT_FOUND", "INVALID_INPUT",
+                                                                    "PHARMACIST_UNKNOWN"]),
+    ("get", "/v1/stock", "The store's stock batches (lot, production date, expiry)", None, None, 200, [],
+     [{"name": "retired", "in": "query", "required": False, "schema": {"type": "string", "enum": ["0", "1"]}}],
+     []),
+    ("post", "/v1/stock", "Add a stock batch of a drug", models.StockIn, None, 201, [], [], ["INVALID_INPUT"]),
+    ("delete", "/v1/stock/{entry_id}", "Retire a stock batch", None, None, 200,
+     [{"name": "entry_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}], [],
+     ["NOT_FOUND"]),
+    ("get", "/v1/reconciliation/rows", "This counter's settlements of a day, for the store's lead counter", None,
+     None, 200, [], [{"name": "date", "in": "query", "required": True, "schema": {"type": "string",
+                                                                                "format": "date"}}],
+     ["INVALID_INPUT"]),
 ]
 
 

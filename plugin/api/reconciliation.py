@@ -1,24 +1,40 @@
-"""`POST /v1/reconciliation {date}`: run the day's 3201/3202 now and list every difference (docs/pos-integration.md, docs/architecture.md)."""
+"""Reconciliation (docs/reconciliation.md): ``POST /v1/reconciliation {date}`` runs the store's 3201/3202 now and
+lists every difference (on the lead counter, or a counter alone); ``GET /v1/reconciliation/rows?date=`` gives this
+counter's settlements of a day to the store's lead counter (scope ``reconcile`` beyond loopback)."""
 from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, current_app
+from flask import Blueprint, current_app, request
 
-from plugin.errors import InvalidInput
 from plugin.api.http import idempotent, json_response, parse
 from plugin.api.models import ReconciliationIn
-from plugin.reconcile import reconcile
+from plugin.errors import InvalidInput
+from plugin.reconcile import day_rows, reconcile
 
 bp = Blueprint("reconciliation", __name__)
+
+
+def _day(text: str | None) -> date:
+    try:
+        return date.fromisoformat(text or "")
+    except ValueError:
+        raise InvalidInput("date: not a calendar date.", "字段 date：不是有效日期。", field="date") from None
 
 
 @bp.post("/v1/reconciliation")
 @idempotent
 def run():
     req = parse(ReconciliationIn)
-    try:
-        day = date.fromisoformat(req.date)
-    except ValueError:
-        raise InvalidInput("date: not a calendar date.", "字段 date：不是有效日期。", field="date") from None
-    return json_response(reconcile(current_app.extensions["rxlane"], day))
+    return json_response(reconcile(current_app.extensions["rxlane"], _day(req.date)))
+
+
+@bp.get("/v1/reconciliation/rows")
+def rows():
+    svc = current_app.extensions["rxlane"]
+    day = _day(request.args.get("date"))
+    mine = day_rows(svc.ledger, day, clr_type=svc.upstream.client.profile.reconcile.clr_type,
+                    setl_optins=svc.pharmacy_admdvs)
+    return json_response({"fixmedins_code": svc.settings.store.fixmedins_code,
+                          "counter_no": svc.settings.store.counter_no, "date": day.isoformat(),
+                          "rows": [r.to_dict() for r in mine]})

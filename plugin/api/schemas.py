@@ -118,6 +118,7 @@ class SaleOut(BaseModel):
     last_error: dict[str, Any] | None
     journal: list[JournalOut]
     links: dict[str, str]
+    uploads: dict[str, Any] | None = None
 
 
 class SettlementOut(SaleOut):

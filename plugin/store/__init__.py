@@ -12,6 +12,9 @@
     catalog.py       the local copy of the insurer's catalogue
     audit.py         the append-only, hash-chained audit trail
     tokens.py        per-terminal API token hashes
+    upload_facts.py  what a sale's uploads need beyond the sale: who was on duty, details supplied later
+    duty.py          who is on duty at this counter (pharmacist, checking pharmacist)
+    stock.py         the store's batches per drug (lot, production date, expiry)
 
 No module outside this package writes SQL (docs/developing.md, "One owner per table"); a test holds the rule.
 """
@@ -24,14 +27,17 @@ from typing import Any, Iterator
 from plugin.store.audit import AuditTrail
 from plugin.store.catalog import CatalogTable
 from plugin.store.db import Connection, Database, LedgerError, Row, dumps, loads, now, pack, unpack
+from plugin.store.duty import DutyTable
 from plugin.store.idempotency import IdempotencyTable
 from plugin.store.journal import Journal
 from plugin.store.outbox import OutboxRow, OutboxTable
 from plugin.store.patients import PatientRow, PatientsTable
 from plugin.store.prescriptions import PrescriptionsTable
 from plugin.store.sales import SalesTable
+from plugin.store.stock import StockTable
 from plugin.store.tokens import TokensTable
 from plugin.store.trace_codes import TraceCodesTable
+from plugin.store.upload_facts import UploadFactsTable
 
 __all__ = ["Ledger", "LedgerError", "Connection", "Row", "OutboxRow", "PatientRow", "dumps", "loads",
            "now", "pack", "unpack"]
@@ -53,6 +59,9 @@ class Ledger:
         self.catalog = CatalogTable(self.db)
         self.audit = AuditTrail(self.db)
         self.tokens = TokensTable(self.db)
+        self.upload_facts = UploadFactsTable(self.db)
+        self.duty = DutyTable(self.db)
+        self.stock = StockTable(self.db)
 
     @property
     def path(self) -> Path:

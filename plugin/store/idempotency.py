@@ -36,3 +36,9 @@ class IdempotencyTable:
 
     def get(self, key: str) -> Row | None:
         return self.db.read_one("SELECT * FROM idempotency WHERE key = ?", (key,))
+
+    def prune(self, before: str) -> int:
+        """Finished records created before ``before`` (a POS retries a request within minutes, not months);
+        returns how many were removed."""
+        with self.db.transaction(durable=False) as c:
+            return c.execute("DELETE FROM idempotency WHERE state = ? AND created_at < ?", (DONE, before)).rowcount

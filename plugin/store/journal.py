@@ -77,3 +77,14 @@ class Journal:
             "SELECT infno, coalesce(err_msg, '') AS err_msg, count(*) AS n FROM journal "
             "WHERE state = ? AND created_at >= ? AND created_at < ? GROUP BY infno, coalesce(err_msg, '')",
             (REFUSED, start, end))]
+
+    def prune_bodies(self, before: str, limit: int = 5000) -> int:
+        """Drop the request and answer bodies of messages created before ``before`` — financial records kept their
+        legal period — keeping the row (msgid, infno, sale, state, infcode, err_msg, times). At most ``limit`` rows
+        per call, so a first run on an old ledger never holds the lock for long; returns how many."""
+        tombstone = pack({"pruned": now()[:10]})
+        with self.db.transaction(durable=False) as c:
+            return c.execute(
+                "UPDATE journal SET body_json = ?, answer_json = NULL WHERE msgid IN ("
+                " SELECT msgid FROM journal WHERE created_at < ? AND length(body_json) > ? LIMIT ?)",
+                (tombstone, before, len(tombstone), limit)).rowcount

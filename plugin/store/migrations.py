@@ -107,3 +107,30 @@ MIGRATIONS.append(
     ALTER TABLE sales ADD COLUMN insurer_json TEXT;
     """
 )
+
+
+MIGRATIONS.append(
+    # 7: uploads as the gateway takes them (docs/reconciliation.md). A sale line may carry its batch (lot, production
+    # date, expiry) from the POS; what the pharmacist supplies later and who was on duty at the sale are kept per
+    # sale; outbox rows run in order within a chain (3505 before 3506, 7204 before 7206) and say why they wait or
+    # were parked; the counter's on-duty pharmacists; the store's stock batches per drug.
+    """
+    ALTER TABLE sale_lines ADD COLUMN lot TEXT;
+    ALTER TABLE sale_lines ADD COLUMN manu_date TEXT;
+    ALTER TABLE sale_lines ADD COLUMN expy_end TEXT;
+    ALTER TABLE outbox ADD COLUMN chain TEXT NOT NULL DEFAULT '';
+    ALTER TABLE outbox ADD COLUMN reason TEXT;
+    CREATE INDEX outbox_by_sale ON outbox(sale_id, chain);
+    CREATE INDEX outbox_by_done ON outbox(state, done_at);
+    CREATE INDEX idempotency_by_age ON idempotency(created_at);
+    CREATE INDEX journal_by_age ON journal(created_at);
+    CREATE TABLE upload_facts (
+        sale_id TEXT NOT NULL, line_no INTEGER NOT NULL, facts_json TEXT NOT NULL, updated_at TEXT NOT NULL,
+        PRIMARY KEY (sale_id, line_no));
+    CREATE TABLE duty (role TEXT PRIMARY KEY, staff_json TEXT NOT NULL, since TEXT NOT NULL);
+    CREATE TABLE stock (
+        id INTEGER PRIMARY KEY, med_list_codg TEXT NOT NULL, lot TEXT NOT NULL, manu_date TEXT NOT NULL,
+        expy_end TEXT NOT NULL, bchno TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, retired_at TEXT);
+    CREATE INDEX stock_by_drug ON stock(med_list_codg, retired_at);
+    """
+)

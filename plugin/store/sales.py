@@ -31,7 +31,8 @@ def _line(r: Row) -> SaleLine:
                     price=Decimal(r["price"]), payment_standard=Decimal(r["payment_standard"]),
                     line_total=Decimal(r["line_total"]), donated=bool(r["donated"]), trdn=bool(r["trdn_flag"]),
                     eligible=bool(r["eligible"]), reasons=tuple(loads(r["reasons_json"]) or ()),
-                    unknown=tuple(loads(r["unknown_json"]) or ()))
+                    unknown=tuple(loads(r["unknown_json"]) or ()), lot=r["lot"] or "",
+                    manu_date=r["manu_date"] or "", expy_end=r["expy_end"] or "")
 
 
 def _sale(r: Row, lines: Iterable[SaleLine] = ()) -> Sale:
@@ -142,11 +143,12 @@ class SalesTable:
              dumps(rx) if rx else None, int(acct_used), int(confirm_selfpay), f"{medfee_sumamt:.2f}"))
         conn.executemany(
             "INSERT INTO sale_lines (sale_id, line_no, med_list_codg, generic_name, drug_name, spec, category, qty, "
-            "price, payment_standard, line_total, donated, trdn_flag, eligible, reasons_json, unknown_json) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "price, payment_standard, line_total, donated, trdn_flag, eligible, reasons_json, unknown_json, lot, "
+            "manu_date, expy_end) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(sale_id, ln.line_no, ln.med_list_codg, ln.generic_name, ln.drug_name, ln.spec, ln.category,
               str(ln.qty), f"{ln.price:.2f}", f"{ln.payment_standard:.2f}", f"{ln.line_total:.2f}",
-              int(ln.donated), int(ln.trdn), int(ln.eligible), dumps(list(ln.reasons)), dumps(list(ln.unknown)))
+              int(ln.donated), int(ln.trdn), int(ln.eligible), dumps(list(ln.reasons)), dumps(list(ln.unknown)),
+              ln.lot or None, ln.manu_date or None, ln.expy_end or None)
              for ln in lines])
 
     def add_reasons(self, conn: Connection, sale_id: str, line_nos: list[int], codes: list[str]) -> None:
