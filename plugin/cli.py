@@ -100,6 +100,9 @@ def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
     def stop(signum, frame):  # noqa: ARG001 — signal handler signature
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, stop)
+    from plugin import runtime
+    from plugin.service import data_dir as resolve_dir
+    runtime.started(resolve_dir(settings), settings, svc.gateway_url)
     svc.recover_at_start()
     svc.start_background()
     threading.Thread(target=_warm_up, args=(svc,), name="rxlane-warmup", daemon=True).start()
@@ -112,6 +115,7 @@ def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=10)
         server.close()
         svc.close()
+        runtime.stopped(resolve_dir(settings))
         if sandbox:
             sandbox.shutdown()
         click.echo("rxlane stopped")
@@ -182,11 +186,24 @@ def config_check(config_file, profile_file) -> None:
                            "effective": settings.masked()}, ensure_ascii=False, indent=2))
 
 
-def _offline_service(config_file: str | None, data_dir: str | None):
-    from plugin.service import build_service
+#: Where a command that only reads builds its service when no gateway may be reached: a reserved name that never
+#: resolves, so nothing can be delivered there by accident.
+NOWHERE = "http://gateway-unknown.invalid"
+
+
+def _offline_service(config_file: str | None, data_dir: str | None, *, sends: bool = True):
+    """The service for an offline command, bound to the gateway the running service uses (plugin/runtime.py);
+    ``svc.extras["gateway"]`` says which and why. A command that ``sends`` fails with the reason when there is
+    none (GATEWAY_NOT_RUNNING, GATEWAY_MISMATCH) before anything is sent."""
+    from plugin.runtime import offline_gateway
+    from plugin.service import build_service, data_dir as resolve_dir
     settings = _settings(config_file, server__data_dir=data_dir)
-    url = settings.nhsa.url or f"http://{settings.sandbox.host}:{settings.sandbox.port}"
-    return build_service(settings, gateway_url=url)
+    target = offline_gateway(settings, resolve_dir(settings))
+    if sends and target.error is not None:
+        _fail(target.error)
+    svc = build_service(settings, gateway_url=target.url or NOWHERE)
+    svc.extras["gateway"] = target
+    return svc
 
 
 @main.command()
@@ -197,16 +214,18 @@ def doctor(config_file, data_dir, resolve) -> None:
     """Check the ledger, the insurer connection, in-doubt sales and the outbox."""
     from plugin.api.health import health_report
     from plugin.recovery import resolve_all
-    svc = _offline_service(config_file, data_dir)
+    svc = _offline_service(config_file, data_dir, sends=resolve)
     try:
-        report: dict[str, Any] = {}
+        target = svc.extras["gateway"]
+        report: dict[str, Any] = {"gateway": target.describe()}
         if resolve:
             report["resolved"] = resolve_all(svc.sales, force=True)
             report["outbox_delivered"] = svc.outbox.drain()
-        try:
-            svc.upstream.ensure_signed_in()
-        except RxlaneError:
-            pass
+        if target.url:
+            try:
+                svc.upstream.ensure_signed_in()
+            except RxlaneError:
+                pass
         report["health"] = health_report(svc)
         ok, rows, bad = svc.ledger.audit.verify()
         report["audit"] = {"ok": ok, "rows": rows, "first_bad_row": bad}
@@ -244,16 +263,18 @@ def catalog_sync(config_file, data_dir, full) -> None:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False))
 @click.option("--data-dir", type=click.Path(file_okay=False))
 @click.option("--retry", "retry", is_flag=True, help="Make waiting and parked uploads due now and send them.")
-def outbox(config_file, data_dir, retry) -> None:
-    """List the upload outbox (3505/3506/7206); --retry sends what is waiting."""
-    svc = _offline_service(config_file, data_dir)
+@click.option("--id", "row_id", type=int, default=None, help="With --retry: only this row.")
+def outbox(config_file, data_dir, retry, row_id) -> None:
+    """List the uploads not yet delivered (3505/3506, 7204/7206), each parked or waiting one with its fix;
+    --retry sends what is waiting, through the gateway the running service uses."""
+    svc = _offline_service(config_file, data_dir, sends=retry)
     try:
-        result: dict[str, Any] = {}
+        result: dict[str, Any] = {"gateway": svc.extras["gateway"].describe()}
         if retry:
-            result["made_due"] = svc.outbox.retry()
+            result["made_due"] = svc.outbox.retry(row_id)
             result["delivered"] = svc.outbox.drain()
         result["depth"] = svc.outbox.depth()
-        result["rows"] = [r for r in svc.outbox.rows() if r["state"] != "done"]
+        result["rows"] = svc.outbox.rows(unfinished=True)
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     finally:
         svc.ledger.close()
@@ -308,8 +329,10 @@ def _register_commands() -> None:
     from plugin.commands.policy import policy
     from plugin.commands.reconcile import reconcile
     from plugin.commands.report import report
+    from plugin.commands.retention import retention
+    from plugin.commands.stock import stock
     from plugin.commands.tokens import token
-    for cmd in (policy, simulate, devices, fleet, report, token, reconcile, gateway):
+    for cmd in (policy, simulate, devices, fleet, report, token, reconcile, gateway, stock, retention):
         main.add_command(cmd)
     from plugin.commands.dclist import catalog_import, catalog_show
     catalog.add_command(catalog_import)

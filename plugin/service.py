@@ -33,6 +33,7 @@ from plugin.outbox import Outbox
 from plugin.policy import Policy, load_policy, load_region
 from plugin.reconcile import run_if_due
 from plugin.recovery import Recovery, adopt_interrupted
+from plugin.retention import Retention
 from plugin.sales import SaleService
 from plugin.upstream import Upstream
 
@@ -66,6 +67,7 @@ class Service:
     scan_refs: ScanRefs = field(default_factory=ScanRefs)
     evoucher: EVoucherSettings | None = None
     extras: dict = field(default_factory=dict)
+    retention: Retention | None = None
 
     def decode_evoucher(self, qr: str) -> Identity:
         """The e-voucher QR value → token and identity (adapters/evoucher)."""
@@ -93,6 +95,9 @@ class Service:
     def start_background(self) -> None:
         self.recovery.add_round(lambda: run_if_due(self, datetime.now(), self.settings.reconcile.at))
         self.recovery.add_round(self.catalog.sync_if_stale)
+        if self.retention is not None:
+            retention = self.retention
+            self.recovery.add_round(lambda: retention.run_if_due(datetime.now()))
         if self.settings.hq.heartbeat_url:
             from plugin.api.health import health_report
             beat = Heartbeat(self.settings.hq.heartbeat_url, self.settings.hq.heartbeat_s,
@@ -163,7 +168,8 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
     return Service(settings=settings, ledger=ledger, upstream=upstream, policy=policy, catalog=catalog,
                    sales=sales, outbox=outbox, recovery=recovery, events=events,
                    gateway_url=f"dll:{settings.nhsa.dll_path}" if transport is not None else url,
-                   devices=devices, scan_refs=refs, evoucher=evoucher_settings(settings, url, profile, client))
+                   devices=devices, scan_refs=refs, evoucher=evoucher_settings(settings, url, profile, client),
+                   retention=Retention(ledger, settings.retention))
 
 
 def evoucher_settings(settings: Settings, gateway_url: str, profile: GatewayProfile,

@@ -28,6 +28,7 @@ def reconcile(day, config_file, data_dir) -> None:
     svc = _offline_service(config_file, data_dir)
     try:
         report = run(svc, when)
+        report["gateway"] = svc.extras["gateway"].describe()
     except RxlaneError as exc:
         click.echo(json.dumps(exc.to_body(), ensure_ascii=False, indent=2), err=True)
         sys.exit(2)
