@@ -14,10 +14,11 @@ def listing(ledger: Ledger, include_retired: bool = False) -> list[dict[str, Any
     return [asdict(e) for e in ledger.stock.listing(include_retired)]
 
 
-def add(ledger: Ledger, *, med_list_codg: str, lot: str, manu_date: str, expy_end: str, bchno: str = "") -> dict[str, Any]:
+def add(ledger: Ledger, *, med_list_codg: str, lot: str, manu_date: str, expy_end: str, bchno: str = "",
+        prdr_name: str = "") -> dict[str, Any]:
     with ledger.transaction() as c:
         entry_id = ledger.stock.add(c, med_list_codg=med_list_codg, lot=lot, manu_date=manu_date, expy_end=expy_end,
-                                    bchno=bchno)
+                                    bchno=bchno, prdr_name=prdr_name)
         ledger.audit.append("stock_added", None, {"id": entry_id, "med_list_codg": med_list_codg, "lot": lot}, conn=c)
     return next(e for e in listing(ledger, True) if e["id"] == entry_id)
 

@@ -13,6 +13,8 @@ Where each field of a pack comes from, first hit wins:
   is the stock entry's of that lot, else the lot itself;
 - the pharmacist and the checking pharmacist: who was on duty at this counter when the sale was settled;
 - the prescriber: the downloaded prescription (its ``prsc_dr_name``), else supplied;
+- 7206's drug description (dosage form, manufacturer, unit): the prescription's line, else supplied for the line;
+  the manufacturer also from the stock entry of the pack's lot;
 - the operator: the counter's operator (``[nhsa] opter_name``).
 """
 from __future__ import annotations
@@ -248,11 +250,14 @@ def plan_rx(ctx: Context, f: SaleFacts) -> Plan:
         for pack in members:
             batch = (pack_batch(pack, line, supplied, f.stock.get(line.med_list_codg, ()), f.day) if pack
                      else pack_batch_without_code(line, supplied, f))
+            maker = described.get("prdr_name") or next(
+                (e.prdr_name for e in f.stock.get(line.med_list_codg, ()) if e.lot == batch.manu_lotnum and e.prdr_name),
+                "")
             item = tx.DispensedPack(
                 med_list_codg=line.med_list_codg, fixmedins_hilist_id=line.med_list_codg,
                 fixmedins_hilist_name=_item_name(line), drug_genname=line.generic_name,
                 drug_prodname=line.drug_name, drug_dosform=described.get("drug_dosform") or "",
-                drug_spec=line.spec or described.get("drug_spec") or "", prdr_name=described.get("prdr_name") or "",
+                drug_spec=line.spec or described.get("drug_spec") or "", prdr_name=maker,
                 drug_cnt_unit=described.get("drug_cnt_unit") or described.get("unit") or "", batch=batch,
                 trdn_flag="1" if line.trdn else "0", finl_trns_pric=line.price,
                 sel_retn_cnt=line.qty if line.trdn or pack is None else Decimal(1), code=pack.code if pack else "")

@@ -219,6 +219,7 @@ class StockIn(_In):
     expy_end: IsoDate
     bchno: str = Field(default="", max_length=30, pattern=r"^[0-9A-Za-z._/\-]*$",
                        description="The pharmacy's own batch serial (定点医药机构批次流水号); empty: the lot")
+    prdr_name: str = Field(default="", max_length=200, description="The manufacturer (生产厂家), reported in 7206")
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> "StockIn":

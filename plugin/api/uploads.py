@@ -57,7 +57,7 @@ def stock_list():
 def stock_add():
     req = parse(StockIn)
     entry = stock.add(_svc().ledger, med_list_codg=req.med_list_codg, lot=req.lot, manu_date=req.manu_date,
-                      expy_end=req.expy_end, bchno=req.bchno)
+                      expy_end=req.expy_end, bchno=req.bchno, prdr_name=req.prdr_name)
     return json_response(entry, 201)
 
 

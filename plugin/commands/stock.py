@@ -34,15 +34,17 @@ def stock() -> None:
 @click.option("--manu-date", required=True, help="Production date, YYYY-MM-DD.")
 @click.option("--expy-end", required=True, help="Expiry date, YYYY-MM-DD.")
 @click.option("--bchno", default="", help="The pharmacy's own batch serial; default: the lot.")
+@click.option("--prdr-name", default="", help="The manufacturer (生产厂家).")
 @_common
-def add(med_list_codg, lot, manu_date, expy_end, bchno, config_file, data_dir) -> None:
+def add(med_list_codg, lot, manu_date, expy_end, bchno, prdr_name, config_file, data_dir) -> None:
     """Put a batch of a drug on the shelf."""
     from pydantic import ValidationError
 
     from plugin import stock as stock_entries
     from plugin.api.models import StockIn
     try:
-        entry = StockIn(med_list_codg=med_list_codg, lot=lot, manu_date=manu_date, expy_end=expy_end, bchno=bchno)
+        entry = StockIn(med_list_codg=med_list_codg, lot=lot, manu_date=manu_date, expy_end=expy_end, bchno=bchno,
+                        prdr_name=prdr_name)
     except ValidationError as exc:
         err = exc.errors()[0]
         click.echo(json.dumps({"error": {"code": "INVALID_INPUT", "field": ".".join(map(str, err["loc"])),

@@ -130,7 +130,8 @@ MIGRATIONS.append(
     CREATE TABLE duty (role TEXT PRIMARY KEY, staff_json TEXT NOT NULL, since TEXT NOT NULL);
     CREATE TABLE stock (
         id INTEGER PRIMARY KEY, med_list_codg TEXT NOT NULL, lot TEXT NOT NULL, manu_date TEXT NOT NULL,
-        expy_end TEXT NOT NULL, bchno TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL, retired_at TEXT);
+        expy_end TEXT NOT NULL, bchno TEXT NOT NULL DEFAULT '', prdr_name TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL, retired_at TEXT);
     CREATE INDEX stock_by_drug ON stock(med_list_codg, retired_at);
     """
 )

@@ -1,4 +1,5 @@
-"""The `stock` table: the store's batches of a drug (lot, production date, expiry, the pharmacy's own batch serial).
+"""The `stock` table: the store's batches of a drug (lot, production date, expiry, the pharmacy's own batch serial,
+the manufacturer).
 
 The last source of a sold pack's batch (docs/reconciliation.md, "Where each field comes from"): a pack whose code
 carries no lot (the 20-digit domestic code) and whose POS line gave none is taken from the drug's batch on the shelf
@@ -20,13 +21,14 @@ class StockEntry:
     manu_date: str
     expy_end: str
     bchno: str
+    prdr_name: str
     created_at: str
     retired_at: str | None
 
 
 def _entry(r: Row) -> StockEntry:
     return StockEntry(id=r["id"], med_list_codg=r["med_list_codg"], lot=r["lot"], manu_date=r["manu_date"],
-                      expy_end=r["expy_end"], bchno=r["bchno"], created_at=r["created_at"],
+                      expy_end=r["expy_end"], bchno=r["bchno"], prdr_name=r["prdr_name"], created_at=r["created_at"],
                       retired_at=r["retired_at"])
 
 
@@ -35,9 +37,9 @@ class StockTable:
         self.db = db
 
     def add(self, conn: Connection, *, med_list_codg: str, lot: str, manu_date: str, expy_end: str,
-            bchno: str = "") -> int:
-        cur = conn.execute("INSERT INTO stock (med_list_codg, lot, manu_date, expy_end, bchno, created_at) "
-                           "VALUES (?,?,?,?,?,?)", (med_list_codg, lot, manu_date, expy_end, bchno, now()))
+            bchno: str = "", prdr_name: str = "") -> int:
+        cur = conn.execute("INSERT INTO stock (med_list_codg, lot, manu_date, expy_end, bchno, prdr_name, created_at) "
+                           "VALUES (?,?,?,?,?,?,?)", (med_list_codg, lot, manu_date, expy_end, bchno, prdr_name, now()))
         return int(cur.lastrowid or 0)
 
     def retire(self, conn: Connection, entry_id: int) -> bool:

@@ -62,7 +62,7 @@ def facts(s: Sale, packs, *, duty=(LI, CHEN), supplied=None, stock=None) -> plan
 
 def entry(lot: str, *, made="2024-09-11", expires="2027-08-31", retired=None, bchno="") -> StockEntry:
     return StockEntry(id=1, med_list_codg="XL01EBA345A001010104321", lot=lot, manu_date=made, expy_end=expires,
-                      bchno=bchno, created_at="", retired_at=retired)
+                      bchno=bchno, prdr_name="", created_at="", retired_at=retired)
 
 
 def items_of(result: plan.Plan) -> list[dict]:
