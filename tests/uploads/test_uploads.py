@@ -1,0 +1,214 @@
+"""Uploads after a sale against the strict sandbox (docs/reconciliation.md "Uploads", "Refusals"): one selinfo per
+3505 with every required field from its source, waiting visibly for what is missing, refusals parked at once and
+shown on the sale, in health and by `rxlane outbox`, transient failures retried, refunds returning what was
+reported and reopening nothing."""
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from plugin.cli import main
+from tests.uploads.conftest import CHEN, LI, OSIMERTINIB, fresh_codes
+
+BATCH = {"lot": "B2409117", "manu_date": "2024-09-11", "expy_end": "2027-08-31"}
+
+
+def outbox_cli(counter, *args: str) -> dict:
+    result = CliRunner().invoke(main, ["outbox", "--data-dir", str(counter.svc.ledger.path.parent), *args],
+                                env={"RXLANE_NHSA__URL": counter.svc.gateway_url})
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+# -- what a sale reports ---------------------------------------------------------------------------------------
+def test_a_sale_reports_its_packs_with_the_pharmacist_on_duty_and_its_prescription_is_dispensed(counter):
+    sale = counter.sell(2)
+    assert counter.svc.outbox.drain() == 3                     # 3505, 7204, 7206
+    [upload] = counter.uploads_of(sale)
+    assert sorted(upload["codes"]) == sorted(sale["lines"][0]["trace_codes"])
+    assert (upload["items"], upload["lots"], upload["phar_name"]) == (1, ["B2409117"], "李志强")
+    view = counter.sale(sale["id"])
+    assert view["uploads"]["state"] == "done" and view["uploads"]["missing"] == []
+    insurer = counter.insurer()
+    [review] = [r for r in insurer["reviews"] if r["hi_rxno"] == sale["hi_rxno"]]
+    assert (review["phar_name"], review["rchk_phar_name"]) == ("李志强", "陈立")
+    [rx] = [p for p in insurer["prescriptions"] if p["hi_rxno"] == sale["hi_rxno"]]
+    assert rx["status"] == "dispensed"
+    assert counter.health()["status"] == "ok"
+
+
+def test_a_line_without_its_lot_waits_names_what_is_missing_and_leaves_once_it_is_supplied(counter_factory):
+    counter = counter_factory(stock=False)
+    sale = counter.sell(1)
+    counter.svc.outbox.drain()
+    uploads = counter.sale(sale["id"])["uploads"]
+    assert uploads["state"] == "waiting"
+    by_line = {m["line_no"]: m for m in uploads["missing"]}
+    assert by_line[1]["fields"] == ["lot", "manu_date", "expy_end"]
+    assert "3505" in by_line[1]["for"]
+    assert counter.uploads_of(sale) == []                      # nothing was sent blind
+    health = counter.health()
+    assert health["status"] == "degraded" and "upload_details_missing" in health["problems"]
+    assert any(p["sale_id"] == sale["id"] for p in health["outbox"]["problems"])
+    r = counter.http.post(f"/v1/sales/{sale['id']}/upload-details",
+                          {"lines": [{"line_no": 1, **BATCH, "prdr_name": "示例制药有限公司"}]})
+    assert r.status_code == 200, r.text
+    counter.svc.outbox.drain()
+    assert counter.sale(sale["id"])["uploads"]["state"] == "done"
+    assert counter.uploads_of(sale)[0]["lots"] == ["B2409117"]
+    assert "upload_details_missing" not in counter.health()["problems"]
+
+
+def test_the_pos_line_gives_the_batch_and_a_sale_with_nobody_on_duty_asks_for_the_pharmacist(counter_factory):
+    counter = counter_factory(duty=False)
+    sale = counter.sell(1, lot="L777", manu_date="2025-01-02", expy_end="2027-01-01")
+    counter.svc.outbox.drain()
+    missing = counter.sale(sale["id"])["uploads"]["missing"]
+    assert [(m["line_no"], m["fields"]) for m in missing] == [(None, ["pharmacist", "checker"])]
+    r = counter.http.post(f"/v1/sales/{sale['id']}/upload-details", {"pharmacist": "ZY-NOBODY"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "PHARMACIST_UNKNOWN"
+    r = counter.http.post(f"/v1/sales/{sale['id']}/upload-details", {"pharmacist": LI, "checker": CHEN})
+    assert r.status_code == 200, r.text
+    counter.svc.outbox.drain()
+    assert counter.sale(sale["id"])["uploads"]["state"] == "done"
+    assert counter.uploads_of(sale)[0]["lots"] == ["L777"]
+
+
+def test_duty_is_chosen_from_the_roster_and_a_sale_keeps_who_was_on_duty_when_it_was_settled(counter):
+    r = counter.http.put("/v1/pharmacist", {"pharmacist": "ZY-NOBODY"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "PHARMACIST_UNKNOWN"
+    shown = counter.http.get("/v1/pharmacist").json()
+    assert [p["prac_cert_no"] for p in shown["roster"]] == [LI, CHEN]
+    assert all("*" in p["certno"] for p in shown["roster"])   # ID numbers masked
+    sale = counter.sell(1)
+    counter.http.put("/v1/pharmacist", {"pharmacist": CHEN})     # the shift changes before the upload leaves
+    counter.svc.outbox.drain()
+    assert counter.uploads_of(sale)[0]["phar_name"] == "李志强"
+
+
+# -- refusals ------------------------------------------------------------------------------------------------------
+def test_a_business_refusal_parks_at_once_and_shows_on_the_sale_in_health_and_in_the_outbox(counter):
+    sale = counter.sell(1, lot="B1", manu_date="2023-01-01", expy_end="2024-01-31")   # sold past its expiry
+    counter.svc.outbox.drain()
+    uploads = counter.sale(sale["id"])["uploads"]
+    assert uploads["state"] == "refused"
+    [refusal] = uploads["refused"]
+    assert refusal["infno"] == "3505" and "过期" in refusal["err_msg"]
+    assert refusal["fix"]["code"] == "UPLOAD_REFUSED"
+    row = counter.svc.ledger.outbox.get(refusal["id"])
+    assert (row.state, row.attempts) == ("parked", 1)          # parked after the one answer, never retried
+    health = counter.health()
+    assert health["status"] == "degraded" and "upload_refused" in health["problems"]
+    named = next(p for p in health["outbox"]["problems"] if p["id"] == refusal["id"])
+    assert named["sale_id"] == sale["id"] and "过期" in named["error"]
+    listed = outbox_cli(counter)
+    [parked] = [r for r in listed["rows"] if r["id"] == refusal["id"]]
+    assert parked["state"] == "parked" and parked["fix"]["message_zh"].startswith("医保中心拒收")
+    journal = [j for j in counter.sale(sale["id"])["journal"] if j["infno"] == "3505"]
+    assert [(j["state"], j["infcode"]) for j in journal] == [("refused", 0)]
+
+
+def test_the_same_pack_sold_at_another_pharmacy_is_refused_for_good_not_retried(counter_factory):
+    first = counter_factory("first")
+    other = counter_factory("other", store={"fixmedins_code": "P36010200077"})
+    codes = fresh_codes(1)
+    first.sell(1, codes=codes)
+    first.svc.outbox.drain()
+    sale = other.sell(1, codes=codes)
+    other.svc.outbox.drain()
+    [refusal] = other.sale(sale["id"])["uploads"]["refused"]
+    assert "已销售" in refusal["err_msg"]
+    assert other.svc.ledger.outbox.get(refusal["id"]).attempts == 1
+
+
+def test_a_refusal_that_may_pass_is_retried_as_a_new_message_with_backoff(counter):
+    counter.sandbox_http.post("/sandbox/faults", {"infno": "3505", "mode": "error", "times": 1,
+                                                  "err_msg": "医保中心系统繁忙，请稍后再试"})
+    sale = counter.sell(1)
+    counter.svc.outbox.drain()
+    [row] = [r for r in counter.svc.ledger.outbox.for_sale(sale["id"]) if r.infno == "3505"]
+    assert (row.state, row.attempts, row.msgid) == ("pending", 1, None)
+    assert row.next_at > row.created_at                        # not due at once: backoff
+    assert counter.sale(sale["id"])["uploads"]["state"] == "sending"
+    counter.svc.outbox.retry(row.id)
+    counter.svc.outbox.drain()
+    journal = [j for j in counter.sale(sale["id"])["journal"] if j["infno"] == "3505"]
+    assert [j["state"] for j in journal] == ["refused", "answered"] and len({j["msgid"] for j in journal}) == 2
+    assert counter.sale(sale["id"])["uploads"]["state"] == "done"
+
+
+def test_a_lost_answer_is_sent_again_under_the_same_msgid_and_counted_once(counter):
+    counter.sandbox_http.post("/sandbox/faults", {"infno": "3505", "mode": "drop_response", "times": 1})
+    sale = counter.sell(1)
+    counter.svc.outbox.drain()
+    [row] = [r for r in counter.svc.ledger.outbox.for_sale(sale["id"]) if r.infno == "3505"]
+    assert row.state == "pending" and row.msgid
+    counter.svc.outbox.retry(row.id)
+    counter.svc.outbox.drain()
+    assert counter.svc.ledger.outbox.get(row.id).state == "done"
+    assert len(counter.uploads_of(sale)) == 1                  # the insurer took it once
+
+
+def test_rxlane_outbox_retry_sends_a_parked_row_again_after_the_cause_is_fixed(counter):
+    counter.sandbox_http.post("/sandbox/faults", {"infno": "3505", "mode": "error", "times": 1,
+                                                  "err_msg": "药品目录编码未对照（示例）"})
+    sale = counter.sell(1)
+    counter.svc.outbox.drain()
+    [row] = [r for r in counter.svc.ledger.outbox.for_sale(sale["id"]) if r.infno == "3505"]
+    assert (row.state, row.reason) == ("parked", "UPLOAD_REFUSED")
+    done = outbox_cli(counter, "--retry", "--id", str(row.id))
+    assert done["made_due"] == 1 and done["delivered"] >= 1
+    assert done["gateway"]["url"] == counter.svc.gateway_url
+    assert counter.sale(sale["id"])["uploads"]["state"] == "done"
+
+
+# -- refunds -------------------------------------------------------------------------------------------------------
+def test_a_refund_returns_what_was_reported_and_leaves_the_prescription_dispensed(counter):
+    sale = counter.sell(2)
+    counter.svc.outbox.drain()
+    r = counter.http.post(f"/v1/sales/{sale['id']}/refund", {"reason": "患者退药"})
+    assert r.status_code == 200, r.text
+    counter.svc.outbox.drain()
+    [back] = counter.uploads_of(sale, "3506")
+    assert sorted(back["codes"]) == sorted(counter.uploads_of(sale)[0]["codes"])
+    [rx] = [p for p in counter.insurer()["prescriptions"] if p["hi_rxno"] == sale["hi_rxno"]]
+    assert rx["status"] == "dispensed"                         # nothing invented reopens it
+    journal = counter.sale(sale["id"])["journal"]
+    assert [j["infno"] for j in journal].count("7206") == 1
+    assert counter.sale(sale["id"])["uploads"]["state"] == "done"
+
+
+def test_a_refund_before_anything_left_sends_nothing_and_the_prescription_stays_open(counter):
+    sale = counter.sell(1)
+    assert counter.http.post(f"/v1/sales/{sale['id']}/refund").status_code == 200
+    counter.svc.outbox.drain()
+    assert counter.uploads_of(sale) == [] and counter.uploads_of(sale, "3506") == []
+    [rx] = [p for p in counter.insurer()["prescriptions"] if p["hi_rxno"] == sale["hi_rxno"]]
+    assert rx["status"] == "valid"
+    assert counter.sale(sale["id"])["uploads"]["state"] == "none"
+
+
+# -- the profile's forms -------------------------------------------------------------------------------------------
+def test_a_province_on_3505a_gets_one_batch_of_the_sales_items_in_selinfodetail(counter_factory, tmp_path):
+    profile = tmp_path / "batches.toml"
+    profile.write_text('name = "batches"\nextends = "national"\n[uploads]\nsale_infno = "3505A"\nbatch_size = 2\n',
+                       "utf-8")
+    counter = counter_factory(nhsa={"profile": str(profile)}, stock=False)
+    codes = fresh_codes(3)
+    sale = counter.sell(3, codes=codes, **BATCH)
+    counter.svc.outbox.drain()
+    [upload] = counter.uploads_of(sale)
+    assert upload["infno"] == "3505A" and upload["items"] == 1 and sorted(upload["codes"]) == sorted(codes)
+    assert counter.sale(sale["id"])["uploads"]["state"] == "done"
+
+
+def test_stock_batches_are_kept_and_retired_through_the_api(counter):
+    listed = counter.http.get("/v1/stock").json()["stock"]
+    assert [(e["lot"], e["prdr_name"]) for e in listed] == [("B2409117", "示例制药有限公司")]
+    r = counter.http.post("/v1/stock", {"med_list_codg": OSIMERTINIB["med_list_codg"], "lot": "B1",
+                                        "manu_date": "2025-02-01", "expy_end": "2024-02-01"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "INVALID_INPUT"
+    assert counter.http.delete(f"/v1/stock/{listed[0]['id']}").status_code == 200
+    assert counter.http.get("/v1/stock").json()["stock"] == []
+    assert counter.http.delete(f"/v1/stock/{listed[0]['id']}").status_code == 404
