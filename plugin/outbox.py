@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -68,6 +69,16 @@ def row_view(r: OutboxRow) -> dict[str, Any]:
     return view
 
 
+def drug_description(catalog: Any, code: str) -> dict[str, str]:
+    """What the province's dual-channel list says of a drug that 7206 reports (its dosage form); {} without."""
+    try:
+        listed = catalog.dual_channel_list()
+    except RxlaneError:
+        return {}
+    entry = listed.entry(code) if listed is not None else None
+    return {"drug_dosform": entry.dosage_form} if entry is not None and entry.dosage_form else {}
+
+
 def sale_uploads(ledger: Ledger, sale_id: str) -> dict[str, Any]:
     """The ``uploads`` section of a sale (``GET /v1/sales/{id}``): ``state`` (none, sending, waiting, refused,
     done), what is ``missing`` per line (None: the sale), the insurer's refusals with the fix, every message."""
@@ -91,12 +102,13 @@ def sale_uploads(ledger: Ledger, sale_id: str) -> dict[str, Any]:
 class Outbox:
     def __init__(self, ledger: Ledger, upstream: Upstream, *, opter: str = "", opter_name: str = "",
                  pharmacists: list[PharmacistSettings] | None = None, retry: RetryPolicy = OUTBOX,
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None, describe: Callable[[str], dict[str, str]] | None = None):
         self.ledger = ledger
         self.exchange = Exchange(ledger, upstream)
         self.profile = upstream.client.profile
         self.ctx = plan.Context(profile=self.profile, opter_name=opter_name or opter)
         self.pharmacists = list(pharmacists or [])
+        self.describe = describe or (lambda code: {})
         self.retry_policy = retry
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
@@ -209,7 +221,8 @@ class Outbox:
         return plan.SaleFacts(sale=sale, packs=tuple(self.ledger.trace_codes.for_sale(sale_id)), patient=patient,
                               facts=self.ledger.upload_facts.of_sale(sale_id),
                               stock={ln.med_list_codg: tuple(self.ledger.stock.for_drug(ln.med_list_codg))
-                                     for ln in sale.lines})
+                                     for ln in sale.lines},
+                              drugs={ln.med_list_codg: self.describe(ln.med_list_codg) for ln in sale.lines})
 
     def _insuplc(self, sale_id: str) -> str:
         sale = self.ledger.sales.get(sale_id)

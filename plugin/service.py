@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from plugin.devices import CounterDevices, ScanRefs, device_configs
 from plugin.events import EventBus
 from plugin.heartbeat import Heartbeat
 from plugin.ledger import Ledger
-from plugin.outbox import Outbox
+from plugin.outbox import Outbox, drug_description
 from plugin.policy import Policy, load_policy, load_region
 from plugin.reconcile import run_if_due
 from plugin.recovery import Recovery, adopt_interrupted
@@ -158,7 +159,7 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
                         on_in_doubt=lambda sale_id: recovery_box["r"].kick(),
                         on_uploads=lambda: recovery_box["r"].kick(), password_seal=seal)
     outbox = Outbox(ledger, upstream, opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name,
-                    pharmacists=settings.pharmacists)
+                    pharmacists=settings.pharmacists, describe=partial(drug_description, catalog))
     recovery = Recovery(sales, outbox)
     recovery_box["r"] = recovery
     refs = ScanRefs()

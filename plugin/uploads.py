@@ -13,8 +13,8 @@ Where each field of a pack comes from, first hit wins:
   is the stock entry's of that lot, else the lot itself;
 - the pharmacist and the checking pharmacist: who was on duty at this counter when the sale was settled;
 - the prescriber: the downloaded prescription (its ``prsc_dr_name``), else supplied;
-- 7206's drug description (dosage form, manufacturer, unit): the prescription's line, else supplied for the line;
-  the manufacturer also from the stock entry of the pack's lot;
+- 7206's drug description (dosage form, manufacturer, unit): supplied for the line, else the prescription's line,
+  else the dual-channel list (dosage form) or the stock entry of the pack's lot (manufacturer);
 - the operator: the counter's operator (``[nhsa] opter_name``).
 """
 from __future__ import annotations
@@ -65,6 +65,7 @@ class SaleFacts:
     patient: Patient
     facts: dict[int, dict[str, Any]]
     stock: dict[str, tuple[StockEntry, ...]] = field(default_factory=dict)
+    drugs: dict[str, dict[str, str]] = field(default_factory=dict)   # the list's description (drug_dosform)
 
     @property
     def day(self) -> str:
@@ -243,8 +244,10 @@ def plan_rx(ctx: Context, f: SaleFacts) -> Plan:
     packs = []
     rows: list[tuple[int | None, dict[str, Any]]] = []
     for line in sale.lines:
-        described = {**_rx_line(rx, line.med_list_codg), **{k: v for k, v in f.facts.get(line.line_no, {}).items()
-                                                               if k in ("drug_dosform", "prdr_name", "drug_cnt_unit")}}
+        rx_line = {k: v for k, v in _rx_line(rx, line.med_list_codg).items() if v}
+        described = {**f.drugs.get(line.med_list_codg, {}), **rx_line,
+                     **{k: v for k, v in f.facts.get(line.line_no, {}).items()
+                        if k in ("drug_dosform", "prdr_name", "drug_cnt_unit")}}
         supplied = f.facts.get(line.line_no, {})
         members = [p for p in f.packs if p.line_no == line.line_no] or [None]
         for pack in members:
