@@ -57,6 +57,7 @@ class Counter:
     svc: Any
     http: Http
     sandbox_http: Http
+    books: Any = None          # the in-process sandbox's books (what its ledger view does not show)
 
     def sell(self, qty: int = 1, *, codes: list[str] | None = None, settle: bool = True,
              **line: Any) -> dict[str, Any]:
@@ -109,7 +110,7 @@ def counter_factory(tmp_path, sandbox) -> Iterator[Any]:
         svc = make_service(data_dir, sandbox.url, **sections)
         server = ServerThread(create_app(svc))
         running.append((svc, server))
-        counter = Counter(svc, Http(server.url), sandbox_http)
+        counter = Counter(svc, Http(server.url), sandbox_http, sandbox.app.extensions["sandbox.books"])
         if duty:
             r = counter.http.put("/v1/pharmacist", {"pharmacist": LI, "checker": CHEN})
             assert r.status_code == 200, r.text

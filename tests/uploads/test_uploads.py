@@ -31,7 +31,7 @@ def test_a_sale_reports_its_packs_with_the_pharmacist_on_duty_and_its_prescripti
     view = counter.sale(sale["id"])
     assert view["uploads"]["state"] == "done" and view["uploads"]["missing"] == []
     insurer = counter.insurer()
-    [review] = [r for r in insurer["reviews"] if r["hi_rxno"] == sale["hi_rxno"]]
+    [review] = [r for r in counter.books.reviews if r["hi_rxno"] == sale["hi_rxno"]]
     assert (review["phar_name"], review["rchk_phar_name"]) == ("李志强", "陈立")
     [rx] = [p for p in insurer["prescriptions"] if p["hi_rxno"] == sale["hi_rxno"]]
     assert rx["status"] == "dispensed"
