@@ -83,7 +83,7 @@ def sale_uploads(ledger: Ledger, sale_id: str) -> dict[str, Any]:
     """The ``uploads`` section of a sale (``GET /v1/sales/{id}``): ``state`` (none, sending, waiting, refused,
     done), what is ``missing`` per line (None: the sale), the insurer's refusals with the fix, every message."""
     rows = [r for r in ledger.outbox.for_sale(sale_id) if r.state != SUPERSEDED]
-    missing = [m for r in rows if r.state == WAITING for m in r.body.get("missing", [])]
+    missing = _merged_missing(m for r in rows if r.state == WAITING for m in r.body.get("missing", []))
     refused = [{"id": r.id, "infno": r.infno, "err_msg": r.last_error, "msgid": r.msgid, "reason": r.reason,
                 "fix": fix(r.reason)} for r in rows if r.state == PARKED]
     if not rows:
@@ -97,6 +97,16 @@ def sale_uploads(ledger: Ledger, sale_id: str) -> dict[str, Any]:
     else:
         state = "sending"
     return {"state": state, "missing": missing, "refused": refused, "messages": [row_view(r) for r in rows]}
+
+
+def _merged_missing(entries: Any) -> list[dict[str, Any]]:
+    """One entry per line (None: the sale's own) across the waiting messages, fields in the order first named."""
+    out: dict[Any, dict[str, Any]] = {}
+    for m in entries:
+        had = out.setdefault(m["line_no"], {"line_no": m["line_no"], "fields": [], "wire": [], "for": []})
+        for key in ("fields", "wire", "for"):
+            had[key] += [v for v in m.get(key, []) if v not in had[key]]
+    return [out[k] for k in sorted(out, key=lambda n: -1 if n is None else n)]
 
 
 class Outbox:

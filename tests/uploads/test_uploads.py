@@ -45,8 +45,8 @@ def test_a_line_without_its_lot_waits_names_what_is_missing_and_leaves_once_it_i
     uploads = counter.sale(sale["id"])["uploads"]
     assert uploads["state"] == "waiting"
     by_line = {m["line_no"]: m for m in uploads["missing"]}
-    assert by_line[1]["fields"] == ["lot", "manu_date", "expy_end"]
-    assert "3505" in by_line[1]["for"]
+    assert by_line[1]["fields"] == ["lot", "manu_date", "expy_end", "prdr_name"]   # prdr_name: for 7206
+    assert by_line[1]["for"] == ["3505", "7206"]
     assert counter.uploads_of(sale) == []                      # nothing was sent blind
     health = counter.health()
     assert health["status"] == "degraded" and "upload_details_missing" in health["problems"]
@@ -65,10 +65,11 @@ def test_the_pos_line_gives_the_batch_and_a_sale_with_nobody_on_duty_asks_for_th
     sale = counter.sell(1, lot="L777", manu_date="2025-01-02", expy_end="2027-01-01")
     counter.svc.outbox.drain()
     missing = counter.sale(sale["id"])["uploads"]["missing"]
-    assert [(m["line_no"], m["fields"]) for m in missing] == [(None, ["pharmacist", "checker"])]
+    assert [(m["line_no"], m["fields"]) for m in missing] == [(None, ["pharmacist", "checker"]), (1, ["prdr_name"])]
     r = counter.http.post(f"/v1/sales/{sale['id']}/upload-details", {"pharmacist": "ZY-NOBODY"})
     assert r.status_code == 422 and r.json()["error"]["code"] == "PHARMACIST_UNKNOWN"
-    r = counter.http.post(f"/v1/sales/{sale['id']}/upload-details", {"pharmacist": LI, "checker": CHEN})
+    r = counter.http.post(f"/v1/sales/{sale['id']}/upload-details",
+                          {"pharmacist": LI, "checker": CHEN, "lines": [{"line_no": 1, "prdr_name": "示例制药"}]})
     assert r.status_code == 200, r.text
     counter.svc.outbox.drain()
     assert counter.sale(sale["id"])["uploads"]["state"] == "done"
@@ -209,6 +210,7 @@ def test_stock_batches_are_kept_and_retired_through_the_api(counter):
     r = counter.http.post("/v1/stock", {"med_list_codg": OSIMERTINIB["med_list_codg"], "lot": "B1",
                                         "manu_date": "2025-02-01", "expy_end": "2024-02-01"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "INVALID_INPUT"
-    assert counter.http.delete(f"/v1/stock/{listed[0]['id']}").status_code == 200
+    retire = f"{counter.http.base}/v1/stock/{listed[0]['id']}"
+    assert counter.http.session.delete(retire, timeout=30).status_code == 200
     assert counter.http.get("/v1/stock").json()["stock"] == []
-    assert counter.http.delete(f"/v1/stock/{listed[0]['id']}").status_code == 404
+    assert counter.http.session.delete(retire, timeout=30).status_code == 404
