@@ -163,6 +163,7 @@ class Outbox:
                     tried.add(row.id)
                     if row.body.get("plan") or "input" not in row.body:
                         self._expand(row)
+                        tried.discard(row.id)      # its first message took its place: send it this round
                     else:
                         delivered += self._deliver(row)
             return delivered

@@ -62,8 +62,14 @@ class OutboxTable:
         old = conn.execute("SELECT sale_id, chain FROM outbox WHERE id = ? AND state = ?", (row_id, PENDING)).fetchone()
         if old is None:
             return False
-        conn.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
-        for infno, body, state, reason in rows:
+        if not rows:
+            conn.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+            return True
+        (infno, body, state, reason), *rest = rows
+        # the first message takes the plan's place (its id and its turn in the chain); ids are never reused
+        conn.execute("UPDATE outbox SET infno = ?, body_json = ?, state = ?, reason = ?, next_at = ? WHERE id = ?",
+                     (infno, dumps(body), state, reason, now(), row_id))
+        for infno, body, state, reason in rest:
             self.enqueue(conn, infno, old["sale_id"], body, chain=old["chain"], state=state, reason=reason)
         return True
 
