@@ -195,7 +195,7 @@ def test_a_province_on_3505a_gets_one_batch_of_the_sales_items_in_selinfodetail(
     profile = tmp_path / "batches.toml"
     profile.write_text('name = "batches"\nextends = "national"\n[uploads]\nsale_infno = "3505A"\nbatch_size = 2\n',
                        "utf-8")
-    counter = counter_factory(nhsa={"profile": str(profile)}, stock=False)
+    counter = counter_factory(nhsa={"profile": str(profile)})
     codes = fresh_codes(3)
     sale = counter.sell(3, codes=codes, **BATCH)
     counter.svc.outbox.drain()
