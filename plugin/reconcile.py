@@ -260,8 +260,9 @@ def _check(svc: Any, day: date, rows: list[SettlementRow]) -> tuple[list[dict[st
             differences.append({"kind": "totals_differ", "insutype": insutype, "clr_type": clr_type,
                                 "setl_optins": optins, "ours": ours, "stmt_rslt": stmt.stmt_rslt,
                                 "detail": stmt.stmt_rslt_dscr})
-    files = detail_rows(rows)
-    files.setdefault(svc.pharmacy_admdvs, [])   # even an empty day: a settlement only the centre has is found
+    # one detail flow per clearing agency the day's settlements name; a day without any still asks under the
+    # pharmacy's own division, so a settlement only the centre has is found
+    files = detail_rows(rows) or {svc.pharmacy_admdvs: []}
     clr_types = {r.clr_optins: r.clr_type for r in rows}
     for optins, detail in sorted(files.items()):
         for result in _detail_flow(svc, day, optins, detail, clr_types.get(optins, profile.reconcile.clr_type), code):
