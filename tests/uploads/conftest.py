@@ -22,7 +22,9 @@ PHARMACISTS = [{"name": "李志强", "certno": "360103198507091013", "prac_cert_
                {"name": "陈立", "certno": "360111199001011236", "prac_cert_no": "ZY3601202100456"}]
 LI, CHEN = (p["prac_cert_no"] for p in PHARMACISTS)
 _codes = itertools.count(random.randrange(10 ** 9, 10 ** 11))
-_rxnos = itertools.count(random.randrange(10 ** 6, 10 ** 7))
+_RX_START = random.randrange(10 ** 6, 10 ** 7)
+_rxnos = itertools.count(_RX_START)
+_ISSUED = datetime.now().replace(microsecond=0) - timedelta(hours=3)
 
 
 def fresh_codes(n: int = 1, prefix: str = OSIMERTINIB["prefix"]) -> list[str]:
@@ -41,8 +43,11 @@ def install_demo_list(data_dir: Path) -> None:
 
 
 def new_prescription(sandbox_http: Http, drug: dict = OSIMERTINIB, qty: str = "1") -> str:
-    hi_rxno = f"HX3601110030{next(_rxnos):010d}"
-    issued = (datetime.now() - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
+    n = next(_rxnos)
+    hi_rxno = f"HX3601110030{n:010d}"
+    # each at its own second: a listing's prescription is known by its institution and issuing time (7202 has no
+    # prescription number), so two issued in one second would read as one
+    issued = (_ISSUED + timedelta(seconds=n - _RX_START)).strftime("%Y-%m-%d %H:%M:%S")
     r = sandbox_http.post("/sandbox/prescriptions", {
         "hi_rxno": hi_rxno, "psn_no": ZHANG["psn_no"], "institution_code": drug["institution_code"],
         "physician_code": drug["physician_code"], "issued_at": issued, "valid_days": 3,
