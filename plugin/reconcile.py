@@ -158,10 +158,10 @@ def owner(result: tx.ResultRow, rows: list[SettlementRow]) -> SettlementRow | No
     return None
 
 
-def insurer_setlinfo(result: tx.ResultRow) -> dict[str, str]:
-    """What a result row tells of a settlement, as a setlinfo to record: ids and the three amounts; the cash part
-    follows from them (fund + account + cash = total)."""
-    info = {"setl_id": result.setl_id, "mdtrt_id": result.mdtrt_id}
+def insurer_setlinfo(result: tx.ResultRow, *, setl_optins: str, clr_type: str) -> dict[str, str]:
+    """What a result row tells of a settlement, as a setlinfo to record: ids, the agency whose file listed it, and
+    the three amounts; the cash part follows from them (fund + account + cash = total)."""
+    info = {"setl_id": result.setl_id, "mdtrt_id": result.mdtrt_id, "clr_optins": setl_optins, "clr_type": clr_type}
     amounts = {k: getattr(result, k) for k in COMPARED if getattr(result, k) is not None}
     info.update({k: wire(v) for k, v in amounts.items()})
     if len(amounts) == len(COMPARED):
@@ -267,7 +267,8 @@ def _check(svc: Any, day: date, rows: list[SettlementRow]) -> tuple[list[dict[st
     for optins, detail in sorted(files.items()):
         for result in _detail_flow(svc, day, optins, detail, clr_types.get(optins, profile.reconcile.clr_type), code):
             if result.differs:
-                differences.append(difference(result, owner(result, rows), optins))
+                differences.append({**difference(result, owner(result, rows), optins),
+                                    "clr_type": clr_types.get(optins, profile.reconcile.clr_type)})
     return results, differences
 
 
@@ -304,7 +305,9 @@ def _repair(svc: Any, rows: list[SettlementRow], differences: list[dict[str, Any
                               **{k: Decimal(v) for k, v in d["insurer"].items() if k in COMPARED and v is not None})
         detail = {"setl_id": d["setl_id"], "msgid": row.settle_msgid, "insurer": d["insurer"]}
         try:
-            state = svc.sales.adopt_settlement(row.sale_id, insurer_setlinfo(result), source="3202")
+            setlinfo = insurer_setlinfo(result, setl_optins=d["setl_optins"],
+                                        clr_type=d.get("clr_type") or svc.upstream.client.profile.reconcile.clr_type)
+            state = svc.sales.adopt_settlement(row.sale_id, setlinfo, source="3202")
         except RxlaneError as exc:
             repairs.append({"kind": "failed", "sale_id": row.sale_id, "error": exc.code, **detail})
             continue
