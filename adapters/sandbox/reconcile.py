@@ -8,7 +8,8 @@ the pharmacy's division for one that has none): a standing settlement counts in 
 - 3201 answers ``stmtinfo{setl_optins, stmt_rslt, stmt_rslt_dscr}``: 0 balanced, 1 the centre has more
   settlements, 2 the pharmacy has more, 3 as many but the amounts differ.
 - 3202 reads the detail file uploaded with 9101 (files.py) by its ``file_qury_no``: 7 tab-separated columns, UTF-8,
-  CRLF, zipped. Its header totals must be those of the file's standing rows. It answers ``fileinfo`` naming a
+  CRLF, zipped. Its header's total, fund total and count must be those of the file's standing rows (the file has
+  no cash column). It answers ``fileinfo`` naming a
   result file (``result.txt`` zipped, the profile's ``result_columns``, ``null`` for no value) that 9102 hands out:
   every row of both sides with its ``stmt_rslt`` — 0 equal, 1 only the centre has it (with its 2102 msgid, so the
   pharmacy can find an in-doubt sale), 2 only the pharmacy has it, 3 the amounts or the refund flag differ.
@@ -115,9 +116,9 @@ def details(books: Books, msg: Message) -> dict[str, Any]:
 
 def _check_header(data: dict[str, Any], rows: list[tx.DetailRow]) -> None:
     live = [r for r in rows if not r.refunded]
+    # the file has no cash column: the header's cash_payamt is the pharmacy's own figure, not checked against it
     sums = {"medfee_sumamt": sum((r.medfee_sumamt for r in live), ZERO),
-            "fund_pay_sumamt": sum((r.fund_pay_sumamt for r in live), ZERO),
-            "cash_payamt": sum((r.psn_cash_pay for r in live), ZERO)}
+            "fund_pay_sumamt": sum((r.fund_pay_sumamt for r in live), ZERO)}
     for key, value in sums.items():
         if amount(data, key) != value:
             raise Refusal(f"对账汇总[{key}]{amount(data, key)}与明细文件合计{value}不符")

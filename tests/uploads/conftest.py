@@ -116,6 +116,10 @@ def counter_factory(tmp_path, sandbox) -> Iterator[Any]:
         server = ServerThread(create_app(svc))
         running.append((svc, server))
         counter = Counter(svc, Http(server.url), sandbox_http, sandbox.app.extensions["sandbox.books"])
+        if svc.settings.server.tokens_required:   # the counter's own POS then needs its token too
+            from plugin import tokens
+            _, pos_token = tokens.create(svc.ledger, "POS", ["sales", "admin"])
+            counter.http.session.headers["Authorization"] = f"Bearer {pos_token}"
         if duty:
             r = counter.http.put("/v1/pharmacist", {"pharmacist": LI, "checker": CHEN})
             assert r.status_code == 200, r.text
