@@ -153,6 +153,7 @@ class ReconcileSettings(_Section):
     lead: str = ""                    # on another counter: the lead's base URL
     peer_token: str = Field(default="", repr=False)   # the token the lead shows the others (scope "reconcile")
     peer_token_file: str = ""
+    lead_token_sha256: str = Field(default="", pattern=r"^([0-9a-f]{64})?$")   # on the others: the lead's token's hash
     peer_timeout_s: float = Field(default=10, gt=0, le=120)
 
     @field_validator("peers")

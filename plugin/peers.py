@@ -14,12 +14,37 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
+import sqlite3
+
 import requests
 
 from plugin.errors import RxlaneError
+from plugin.store import Ledger
 
 ROWS_PATH = "/v1/reconciliation/rows"
 MAX_ROWS = 100_000
+
+
+LEAD_TERMINAL = "store-lead"
+
+
+def accept_lead(ledger: Ledger, digest: str) -> None:
+    """On a counter that follows a lead: the lead's token (known here only by its SHA-256, ``[reconcile]
+    lead_token_sha256``) is an API token with the scope ``reconcile``; a previous lead token is revoked. One secret
+    on the lead, its hash — not a secret — in every other counter's configuration."""
+    if not digest:
+        return
+    if ledger.tokens.active(digest) is not None:
+        return
+    with ledger.transaction() as c:
+        for old in ledger.tokens.listing():
+            if old["terminal"] == LEAD_TERMINAL and not old["revoked_at"]:
+                ledger.tokens.revoke(c, old["id"])
+        try:
+            ledger.tokens.insert(c, LEAD_TERMINAL, "reconcile", digest)
+        except sqlite3.IntegrityError:
+            return   # that token was revoked here on purpose: it stays revoked
+        ledger.audit.append("token_created", None, {"terminal": LEAD_TERMINAL, "scopes": ["reconcile"]}, conn=c)
 
 
 def unavailable(url: str, reason: str) -> RxlaneError:

@@ -31,6 +31,7 @@ from plugin.events import EventBus
 from plugin.heartbeat import Heartbeat
 from plugin.ledger import Ledger
 from plugin.outbox import Outbox, drug_description
+from plugin.peers import accept_lead
 from plugin.policy import Policy, load_policy, load_region
 from plugin.reconcile import run_if_due
 from plugin.recovery import Recovery, adopt_interrupted
@@ -131,6 +132,7 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
         raise ValueError("no insurer gateway: set [nhsa] url or start the embedded sandbox")
     policy = store_policy(settings)
     ledger = Ledger(data_dir(settings) / "ledger.sqlite3")
+    accept_lead(ledger, settings.reconcile.lead_token_sha256)
     admdvs = settings.store.admdvs or policy.admdvs
     profile = load_profile(settings.nhsa.profile)
     client = GatewayClient(

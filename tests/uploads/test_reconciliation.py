@@ -4,6 +4,7 @@ through 9101, 3202 and 9102 with every differing row listed; the store's counter
 store with several counters reconciles once, with no false difference."""
 from __future__ import annotations
 
+import secrets
 from datetime import date
 from decimal import Decimal
 
@@ -108,10 +109,12 @@ def test_a_refusal_of_3202_is_the_insurers_and_nothing_is_half_done(counter):
 @pytest.fixture
 def store(counter_factory):
     """Three counters of one pharmacy: two others first, then the lead that lists them."""
-    # counter B listens for the store's network: every call needs a token; the lead's has the scope reconcile
-    b = counter_factory("counter-b", store={"counter_no": 2}, server={"require_tokens": True})
-    c = counter_factory("counter-c", store={"counter_no": 3})
-    _, lead_token = tokens.create(b.svc.ledger, "lead-counter", ["reconcile"])
+    # the lead's token: a secret on the lead, its hash in the others' settings. Counter B listens on the store's
+    # network, so every call to it needs a token.
+    lead_token = "rxl_" + secrets.token_urlsafe(32)
+    follow = {"lead_token_sha256": tokens.digest(lead_token)}
+    b = counter_factory("counter-b", store={"counter_no": 2}, server={"require_tokens": True}, reconcile=follow)
+    c = counter_factory("counter-c", store={"counter_no": 3}, reconcile=follow)
     a = counter_factory("counter-a", store={"counter_no": 1},
                         reconcile={"peers": [b.http.base, c.http.base], "peer_token": lead_token})
     for other in (b, c):
