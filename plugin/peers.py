@@ -10,11 +10,10 @@ differences. The run is tried again later (plugin/reconcile.py ``RETRY_AFTER``).
 """
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
-
-import sqlite3
 
 import requests
 

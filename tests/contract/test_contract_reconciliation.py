@@ -134,7 +134,7 @@ def test_a_result_file_with_too_few_columns_or_a_bad_amount_or_no_text_file_is_u
 def test_the_result_columns_follow_the_profile_where_a_province_swaps_columns_5_and_6():
     swapped = ["psn_no", "mdtrt_id", "setl_id", "msgid", "refd_setl_flag", "stmt_rslt", "memo", "medfee_sumamt",
                "fund_pay_sumamt", "acct_pay"]
-    body = "p\tm\tS1\tmsg\t0\t2\tnull\t1.00\t0.00\t1.00\r\n".encode()
+    body = b"p\tm\tS1\tmsg\t0\t2\tnull\t1.00\t0.00\t1.00\r\n"
     row = tx.read_result(tx.zipped("result.txt", body), swapped)[0]
     assert (row.stmt_rslt, row.refd_setl_flag, row.verdict) == ("2", "0", "pharmacy_has_more")
 

@@ -27,16 +27,16 @@ def wire(name: str) -> dict:
 
 def sample_item(**overrides) -> tx.SaleItem:
     """The sale of the wire samples (甲磺酸奥希替尼片, one pack of lot B2409117) as rxlane describes it."""
-    values = dict(med_list_codg="XL01EBA345A001010104321", fixmedins_hilist_id="YP0001234",
-                  fixmedins_hilist_name="甲磺酸奥希替尼片 80mg*30片",
-                  batch=tx.Batch(manu_lotnum="B2409117", manu_date="2024-09-11", expy_end="2027-08-31",
+    values = {"med_list_codg": "XL01EBA345A001010104321", "fixmedins_hilist_id": "YP0001234",
+                  "fixmedins_hilist_name": "甲磺酸奥希替尼片 80mg*30片",
+                  "batch": tx.Batch(manu_lotnum="B2409117", manu_date="2024-09-11", expy_end="2027-08-31",
                                  fixmedins_bchno="PC20251015000321"),
-                  sel_retn_cnt=Decimal("1"), finl_trns_pric=Decimal("4230.00"), codes=("83912345678901234567",),
-                  trdn_flag="0", rtal_docno="LS202511200931050001", mdtrt_sn="LS202511200931050001",
-                  sel_retn_time="2025-11-20 09:31:10", sel_retn_opter_name="李志强", pharmacist=LI,
-                  prsc_dr_name="王建国", rxno="RX36010220251118000045", rx_circ_flag="1",
-                  setl_id="3601000012345678", insured=True, psn_no="36000000000000000001", psn_cert_type="01",
-                  certno="360102196803152049", psn_name="张晓梅")
+                  "sel_retn_cnt": Decimal(1), "finl_trns_pric": Decimal("4230.00"), "codes": ("83912345678901234567",),
+                  "trdn_flag": "0", "rtal_docno": "LS202511200931050001", "mdtrt_sn": "LS202511200931050001",
+                  "sel_retn_time": "2025-11-20 09:31:10", "sel_retn_opter_name": "李志强", "pharmacist": LI,
+                  "prsc_dr_name": "王建国", "rxno": "RX36010220251118000045", "rx_circ_flag": "1",
+                  "setl_id": "3601000012345678", "insured": True, "psn_no": "36000000000000000001", "psn_cert_type": "01",
+                  "certno": "360102196803152049", "psn_name": "张晓梅"}
     values.update(overrides)
     return tx.SaleItem(**values)
 
@@ -155,7 +155,7 @@ def test_the_dispensing_result_has_the_samples_fields_one_pack_per_row_and_no_in
         fixmedins_hilist_name="甲磺酸奥希替尼片 80mg*30片", drug_genname="甲磺酸奥希替尼片", drug_prodname="泰瑞沙",
         drug_dosform="片剂", drug_spec="80mg*30片", prdr_name="示例制药有限公司", drug_cnt_unit="盒",
         batch=tx.Batch("B2409117", "2024-09-11", "2027-08-31", ""), trdn_flag="0",
-        finl_trns_pric=Decimal("4230.00"), sel_retn_cnt=Decimal("1"), code="83912345678901234567")
+        finl_trns_pric=Decimal("4230.00"), sel_retn_cnt=Decimal(1), code="83912345678901234567")
     sent = tx.dispense_input(hi_rxno="360100RX2025111800004567890", pharmacist=LI, checker=CHEN,
                              download_ide_code="AUTH3601002025112000017", setl_id="3601000012345678",
                              setl_time="2025-11-20 09:31:05", sel_retn_time="2025-11-20 09:31:10",

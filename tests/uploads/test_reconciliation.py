@@ -141,7 +141,7 @@ def test_three_counters_reconcile_once_for_the_store_with_no_false_difference(st
 
 
 def test_the_lead_alone_would_see_the_other_counters_sales_as_the_centres(store):
-    a, b, c = store
+    a, b, _ = store
     a.sell(1)
     b.sell(1)
     a.svc.settings.reconcile.peers = []
