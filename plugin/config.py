@@ -173,10 +173,15 @@ class ReconcileSettings(_Section):
             raise ValueError("must start with http:// or https://")
         return v.rstrip("/")
 
+    @property
+    def follows(self) -> bool:
+        """This counter leaves the store's reconciliation to a lead (it names the lead or accepts its token)."""
+        return bool(self.lead or self.lead_token_sha256)
+
     @model_validator(mode="after")
     def _one_role(self) -> "ReconcileSettings":
-        if self.peers and self.lead:
-            raise ValueError("a counter either leads (peers) or follows a lead (lead), not both")
+        if self.peers and self.follows:
+            raise ValueError("a counter either leads (peers) or follows a lead (lead, lead_token_sha256), not both")
         return self
 
 

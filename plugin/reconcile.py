@@ -212,7 +212,7 @@ def last_run(ledger: Any, kind: str = AUDIT_KIND) -> datetime | None:
 def run_if_due(svc: Any, now: datetime, at: str) -> dict[str, Any] | None:
     """The hook for the recovery loop: run the day's reconciliation when `due`; None when not due, or when this
     counter leaves it to the store's lead. A failure is tried again after RETRY_AFTER, not on every round."""
-    if svc.settings.reconcile.lead or not due(now, last_run(svc.ledger), at):
+    if svc.settings.reconcile.follows or not due(now, last_run(svc.ledger), at):
         return None
     failed = last_run(svc.ledger, f"{AUDIT_KIND}_failed")
     if failed is not None and now - failed < RETRY_AFTER:
@@ -341,8 +341,8 @@ def reconcile(svc: Any, day: date) -> dict[str, Any]:
     means nothing differs after the repairs (the check runs again when anything was repaired). A counter that
     follows a lead refuses (RECONCILED_BY_LEAD); a counter that cannot be asked stops the run before anything is
     sent (RECONCILE_PEER_UNAVAILABLE)."""
-    if svc.settings.reconcile.lead:
-        raise RxlaneError("RECONCILED_BY_LEAD", details={"lead": svc.settings.reconcile.lead})
+    if svc.settings.reconcile.follows:
+        raise RxlaneError("RECONCILED_BY_LEAD", details={"lead": svc.settings.reconcile.lead or None})
     rows, counters = store_rows(svc, day)
     results, differences = _check(svc, day, rows)
     differences += _unsure(rows)

@@ -118,7 +118,7 @@ def store(counter_factory):
     a = counter_factory("counter-a", store={"counter_no": 1},
                         reconcile={"peers": [b.http.base, c.http.base], "peer_token": lead_token})
     for other in (b, c):
-        other.svc.settings.reconcile.lead = a.http.base   # as their files would say
+        other.svc.settings.reconcile.lead = a.http.base   # where their files would name it
     return a, b, c
 
 
