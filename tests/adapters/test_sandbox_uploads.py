@@ -1,144 +1,189 @@
-"""3505/3506 traceability uploads (one code sold once, docs/gateway.md "Drug traceability codes"; docs/policies.md §6),
-7201–7206 prescription circulation, and 3201/3202 reconciliation at the sandbox."""
+"""What the strict sandbox does with the reports after a sale and the daily reconciliation, sent by the adapter's own
+builders in the interface's shapes (docs/reconciliation.md): 3505 one selinfo object and 3505A all items or none,
+the business result ``retRslt`` beside the infcode refusal of a code already sold, 3506 returns, 7204/7206 with no
+reopening, 3201 ``stmtinfo``, and the 9101 → 3202 → 9102 file flow with the result zip as the HTTP body."""
+import copy
+import json
+import re
 from datetime import date
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
-from adapters.nhsa import transactions as tx
+from adapters.nhsa import reconciliation as rtx
+from adapters.nhsa import settlement
+from adapters.nhsa import uploads as tx
 from adapters.nhsa.errors import GatewayRefused
-from tests.adapters.conftest import LIU, RX_LIU, SECUKINUMAB, settle_body
+from adapters.nhsa.profile import load_profile
+from tests.adapters.conftest import LIU, PHARMACY, RX_LIU, SECUKINUMAB, settle_body
 
+WIRE = Path(__file__).resolve().parents[1] / "contract" / "wire"
 CODE = "86907020000000000001"
 
 
-def sale_line(code=CODE, trdn="0", setl_id="S1", **extra):
-    return {"med_list_codg": SECUKINUMAB, "fixmedins_hilist_id": SECUKINUMAB, "fixmedins_bchno": "B1",
-            "setl_id": setl_id, "psn_no": LIU["psn_no"], "rx_flag": "1", "trdn_flag": trdn, "sel_retn_cnt": 1,
-            "drugtracinfo": [{"drug_trac_codg": code}], **extra}
+def sample_input(name: str) -> dict:
+    return copy.deepcopy(json.loads((WIRE / name).read_text(encoding="utf-8"))["input"])
 
 
-def upload(gateway, *lines, infno="3505"):
-    return gateway.call(infno, tx.sale_upload_input(lines))
+def _settle(gateway) -> settlement.SetlInfo:
+    return settlement.parse_setlinfo(gateway.call("2102", settle_body(), insuplc_admdvs="360102"))
 
 
-def test_sale_upload_records_codes(sandbox, gateway):
-    env = gateway.prepare("3505", tx.sale_upload_input([sale_line()]))
-    out = gateway.send(env).output
-    assert out["retRslt"][0]["rslt_code"] == "1"
-    assert sandbox.books.ledger()["uploads"][0] == {"infno": "3505", "msgid": env.msgid, "codes": [CODE],
-                                                    "setl_id": "S1"}
+def item(setl_id: str, *codes: str, **fields) -> dict:
+    """The wire sample's 3505 item for LIU's 司库奇尤单抗 with these codes (one per pack)."""
+    row = sample_input("3505.request.json")["selinfo"]
+    row.update(med_list_codg=SECUKINUMAB, setl_id=setl_id, psn_no=LIU["psn_no"],
+               sel_retn_time=f"{date.today()} 09:31:10", sel_retn_cnt=len(codes or (CODE,)),
+               drugtracinfo=[{"drug_trac_codg": c} for c in codes or (CODE,)], **fields)
+    return row
 
 
-def test_a_code_already_sold_is_refused_naming_it(gateway):
-    upload(gateway, sale_line())
+def upload(gateway, row: dict, infno: str = "3505") -> tx.UploadResult:
+    out = gateway.call(infno, {"selinfo": row}, insuplc_admdvs="360102")
+    return tx.parse_upload_result(out)
+
+
+def test_a_sale_report_is_accepted_with_retrslt_1_and_its_codes_recorded(sandbox, gateway):
+    info = _settle(gateway)
+    assert upload(gateway, item(info.setl_id)) == tx.UploadResult(True, "受理成功")
+    [recorded] = sandbox.books.ledger()["uploads"]
+    assert (recorded["infno"], recorded["codes"], recorded["setl_id"]) == ("3505", [CODE], info.setl_id)
+
+
+def test_selinfo_is_one_object_a_list_is_refused(gateway):
+    info = _settle(gateway)
     with pytest.raises(GatewayRefused) as err:
-        upload(gateway, sale_line(setl_id="S2"))
-    assert CODE in err.value.err_msg and "已销售" in err.value.err_msg
+        gateway.call("3505", {"selinfo": [item(info.setl_id)]}, insuplc_admdvs="360102")
+    assert "selinfo" in err.value.err_msg
 
 
-def test_same_code_twice_in_one_message_is_refused(gateway):
-    with pytest.raises(GatewayRefused):
-        upload(gateway, sale_line(), sale_line())
-
-
-def test_replayed_upload_msgid_is_not_a_resale(sandbox, gateway):
-    env = gateway.prepare("3505", tx.sale_upload_input([sale_line()]))
+def test_a_code_already_sold_is_refused_with_infcode_naming_it_and_a_replay_is_no_resale(sandbox, gateway):
+    info = _settle(gateway)
+    env = gateway.prepare("3505", {"selinfo": item(info.setl_id)}, insuplc_admdvs="360102")
     gateway.send(env)
-    gateway.send(env)
+    gateway.send(env)                                    # the same message again: the first answer, once
     assert len(sandbox.books.ledger()["uploads"]) == 1
+    with pytest.raises(GatewayRefused) as err:
+        upload(gateway, item(info.setl_id))
+    assert CODE in err.value.err_msg and "已销售" in err.value.err_msg
+    assert any(re.search(p, err.value.err_msg) for p in load_profile("national").uploads.permanent_patterns)
 
 
-def test_return_releases_the_code_for_sale_again(gateway):
-    upload(gateway, sale_line())
-    gateway.call("3506", tx.sale_return_input([sale_line(medins_prod_sel_no="DOC1")]))
-    upload(gateway, sale_line(setl_id="S3"))
-
-
-def test_return_of_an_unsold_code_is_refused(gateway):
-    with pytest.raises(GatewayRefused):
-        gateway.call("3506", tx.sale_return_input([sale_line(medins_prod_sel_no="DOC1")]))
-
-
-def test_split_sale_code_may_repeat_but_not_be_sold_whole_after(gateway):
-    upload(gateway, sale_line(trdn="1"))
-    upload(gateway, sale_line(trdn="1", setl_id="S2"))
-    with pytest.raises(GatewayRefused):
-        upload(gateway, sale_line(setl_id="S3"))
-
-
-def test_old_spec_single_code_per_line_is_accepted(sandbox, gateway):
-    line = sale_line()
-    del line["drugtracinfo"]
-    line["drug_trac_codg"] = CODE
-    upload(gateway, line)
-    assert sandbox.books.ledger()["uploads"][0]["codes"] == [CODE]
-
-
-def _settle(gateway):
-    return tx.parse_setlinfo(gateway.call("2102", settle_body(), insuplc_admdvs="360102"))
-
-
-def test_qr_query_download_and_dispense_flow(sandbox, gateway):
-    voucher = tx.parse_evoucher(gateway.call("7201", tx.qr_parse_input("ECARDY6U3I0O7P4A1S8DQ", "0001", "P1")))
-    assert voucher.certno == LIU["certno"] and voucher.insuplc_admdvs == "360102"
-    rows = tx.parse_rx_list(gateway.call("7202", tx.rx_query_input("01", voucher.epc_token)))
-    row = next(r for r in rows if r["hi_rxno"] == RX_LIU)
-    assert {r["rx_stas_codg"] for r in rows} == {"valid", "expired"}
-    rx = tx.parse_rx(gateway.call("7203", tx.rx_download_input(auth_rxno=row["auth_rxno"])))
-    assert rx.hi_rxno == RX_LIU and rx.psn_no == LIU["psn_no"] and rx.prsc_dr_code == "D360102001002"
-    gateway.call("7204", tx.rx_review_input(hi_rxno=RX_LIU, phar_code="PH1", phar_name="药师"))
+@pytest.mark.parametrize("change, words", [
+    ({"setl_id": "NOT-A-SETTLEMENT"}, "不存在或已撤销"),
+    ({"sel_retn_cnt": 2}, "不一致"),
+    ({"expy_end": "2020-01-01"}, "过期"),
+    ({"manu_date": "2099-01-01"}, "晚于"),
+])
+def test_a_report_the_insurer_refuses_on_its_content_answers_retrslt_0_and_records_nothing(sandbox, gateway, change,
+                                                                                           words):
     info = _settle(gateway)
-    gateway.call("7206", tx.dispense_result_input(hi_rxno=RX_LIU, setl_id=info.setl_id, setl=info))
+    result = upload(gateway, {**item(info.setl_id), **change})
+    assert not result.accepted and words in result.message
+    assert sandbox.books.ledger()["uploads"] == []
+
+
+def test_a_3505a_batch_is_taken_whole_or_not_at_all(sandbox, gateway):
+    info = _settle(gateway)
+    good, bad = item(info.setl_id, CODE), item("NOT-A-SETTLEMENT", "86907020000000000002")
+    out = gateway.call("3505", {"selinfoDetail": [good, bad]}, insuplc_admdvs="360102")
+    result = tx.parse_upload_result(out)
+    assert not result.accepted and "第2条" in result.message
+    assert sandbox.books.ledger()["uploads"] == []
+    assert tx.parse_upload_result(gateway.call("3505", {"selinfoDetail": [good]}, insuplc_admdvs="360102")).accepted
+
+
+def test_a_return_releases_the_codes_and_a_return_of_codes_never_sold_is_refused(gateway):
+    info = _settle(gateway)
+    sold = item(info.setl_id)
+    upload(gateway, sold)
+    back = tx.return_item(sold, sel_retn_time=f"{date.today()} 15:01:00", sel_retn_opter_name="李志强",
+                          trace_form="list")
+    assert upload(gateway, back, "3506").accepted
+    assert upload(gateway, item(info.setl_id)).accepted         # the pack may be sold again
+    never = tx.return_item(item(info.setl_id, "86907020000000009999"), sel_retn_time=f"{date.today()} 15:02:00",
+                           sel_retn_opter_name="李志强", trace_form="list")
+    refused = upload(gateway, never, "3506")
+    assert not refused.accepted and "无销售记录" in refused.message
+
+
+def test_dispensing_marks_the_prescription_and_nothing_reopens_it_after_a_refund(sandbox, gateway):
+    review = sample_input("7204.request.json")
+    review["data"]["hi_rxno"] = RX_LIU
+    gateway.call("7204", review)
+    info = _settle(gateway)
+    dispense = sample_input("7206.request.json")
+    dispense["data"].update(hi_rxno=RX_LIU, setl_id=info.setl_id)
+    gateway.call("7206", dispense)
+    gateway.call("2103", settlement.cancel_input(info.setl_id, info.mdtrt_id, LIU["psn_no"]), insuplc_admdvs="360102")
+    dispense["data"]["rx_stas_codg"] = "cancel"                 # no such field in the interface: nothing reopens
+    with pytest.raises(GatewayRefused) as err:
+        gateway.call("7206", dispense)
+    assert "已核销" in err.value.err_msg
     assert {p["hi_rxno"]: p["status"] for p in sandbox.books.ledger()["prescriptions"]}[RX_LIU] == "dispensed"
+
+
+# -- reconciliation ------------------------------------------------------------------------------------------------
+def _totals(info: settlement.SetlInfo, count: int) -> dict:
+    today = date.today()
+    return rtx.totals_input(insutype="310", clr_type="41", setl_optins=info.clr_optins, begin=today, end=today,
+                            medfee_sumamt=info.amounts["medfee_sumamt"], fund_pay_sumamt=info.amounts["fund_pay_sumamt"],
+                            acct_pay=info.amounts["acct_pay"], fixmedins_setl_cnt=count)
+
+
+def test_3201_answers_stmtinfo_balanced_or_who_has_more(gateway):
+    info = _settle(gateway)
+    assert rtx.parse_totals(gateway.call("3201", _totals(info, 1))).stmt_rslt == "0"
+    assert rtx.parse_totals(gateway.call("3201", _totals(info, 2))).stmt_rslt == "2"
+    assert rtx.parse_totals(gateway.call("3201", _totals(info, 0))).stmt_rslt == "1"
+
+
+def _detail_flow(gateway, rows: list[rtx.DetailRow], optins: str) -> list[rtx.ResultRow]:
+    profile, today = load_profile("national"), date.today()
+    name = rtx.detail_file_name(PHARMACY, today, optins)
+    stored = rtx.parse_file_ref(gateway.call("9101", rtx.upload_input(
+        profile, content=rtx.zipped(name, rtx.detail_text(rows)), filename=name + ".zip", fixmedins_code=PHARMACY)))
+    result = rtx.parse_file_ref(gateway.call("3202", rtx.detail_input(
+        profile, setl_optins=optins, file_qury_no=stored.file_qury_no, begin=today, end=today, rows=rows)),
+        "fileinfo", "3202")
+    content = gateway.fetch_file(gateway.prepare("9102", rtx.download_input(result, PHARMACY)))
+    return rtx.read_result(content, profile.reconcile.result_columns)
+
+
+def test_the_detail_file_round_trips_through_9101_3202_and_9102(gateway):
+    info = _settle(gateway)
+    a = info.amounts
+    ours = rtx.DetailRow(info.setl_id, info.mdtrt_id, LIU["psn_no"], a["medfee_sumamt"], a["fund_pay_sumamt"],
+                         a["acct_pay"], a["psn_cash_pay"])
+    [row] = _detail_flow(gateway, [ours], info.clr_optins)
+    assert (row.setl_id, row.stmt_rslt, row.medfee_sumamt) == (info.setl_id, "0", a["medfee_sumamt"])
+    wrong = rtx.DetailRow("ST-ONLY-HERE", "M", "P", Decimal("1.00"), Decimal("0.00"), Decimal("0.00"),
+                          Decimal("1.00"))
+    rows = {r.setl_id: r for r in _detail_flow(gateway, [wrong], info.clr_optins)}
+    assert rows["ST-ONLY-HERE"].verdict == "pharmacy_has_more"
+    assert rows[info.setl_id].verdict == "centre_has_more" and rows[info.setl_id].msgid
+
+
+def test_the_file_service_refuses_what_it_cannot_take_and_hands_a_pharmacy_only_its_own_files(gateway):
     with pytest.raises(GatewayRefused) as err:
-        gateway.call("7206", tx.dispense_result_input(hi_rxno=RX_LIU, setl_id=info.setl_id, setl=info))
-    assert "已调剂" in err.value.err_msg
-    # once dispensed, the same prescription no longer settles (RX_ALREADY_DISPENSED)
-    with pytest.raises(GatewayRefused):
-        _settle(gateway)
-
-
-def test_dispensing_cancel_reopens_the_prescription_after_a_refund(sandbox, gateway):
+        gateway.call("9101", {"fsUploadIn": {"in": "not base64!", "filename": "x.zip", "fixmedins_code": PHARMACY}})
+    assert "Base64" in err.value.err_msg
     info = _settle(gateway)
-    gateway.call("7206", tx.dispense_result_input(hi_rxno=RX_LIU, setl_id=info.setl_id, setl=info))
-    gateway.call("2103", tx.cancel_input(info.setl_id, info.mdtrt_id, LIU["psn_no"]), insuplc_admdvs="360102")
-    gateway.call("7206", tx.dispense_result_input(hi_rxno=RX_LIU, setl_id=info.setl_id, cancel=True))
-    assert {p["hi_rxno"]: p["status"] for p in sandbox.books.ledger()["prescriptions"]}[RX_LIU] == "valid"
-
-
-def test_revoked_prescription_cannot_be_dispensed(gateway):
+    today, profile = date.today(), load_profile("national")
+    name = rtx.detail_file_name(PHARMACY, today, info.clr_optins)
+    stored = rtx.parse_file_ref(gateway.call("9101", rtx.upload_input(
+        profile, content=rtx.zipped(name, b""), filename=name + ".zip", fixmedins_code=PHARMACY)))
+    header = rtx.detail_input(profile, setl_optins=info.clr_optins, file_qury_no=stored.file_qury_no, begin=today,
+                              end=today, rows=[])
+    header["data"]["fixmedins_setl_cnt"] = 3                       # a header that is not the file's
     with pytest.raises(GatewayRefused) as err:
-        gateway.call("7206", tx.dispense_result_input(hi_rxno="HX36011100301000000005", setl_id="S"))
-    assert "HX36011100301000000005" in err.value.err_msg
-
-
-def test_totals_reconciliation_balances_and_flags_a_difference(sandbox, gateway):
-    info = _settle(gateway)
-    today = sandbox.books.today().isoformat()
-    ok = tx.parse_reconciliation(gateway.call("3201", tx.totals_reconciliation_input(
-        stmt_begndate=today, stmt_enddate=today, medfee_sumamt=info.amounts["medfee_sumamt"],
-        fund_pay_sumamt=info.amounts["fund_pay_sumamt"], acct_pay=info.amounts["acct_pay"], fixmedins_setl_cnt=1)))
-    assert ok.balanced
-    off = tx.parse_reconciliation(gateway.call("3201", tx.totals_reconciliation_input(
-        stmt_begndate=today, stmt_enddate=today, medfee_sumamt=info.amounts["medfee_sumamt"],
-        fund_pay_sumamt=info.amounts["fund_pay_sumamt"], acct_pay=info.amounts["acct_pay"], fixmedins_setl_cnt=2)))
-    assert off.stmt_rslt == "1" and "fixmedins_setl_cnt" in off.stmt_rslt_dscr
-
-
-def test_detail_reconciliation_lists_the_differing_rows(sandbox, gateway):
-    info = _settle(gateway)
-    today = sandbox.books.today().isoformat()
-    rows = [{"setl_id": info.setl_id, "mdtrt_id": info.mdtrt_id, "psn_no": LIU["psn_no"],
-             "medfee_sumamt": "598.00", "fund_pay_sumamt": "430.00", "acct_pay": "50.00", "refd_setl_flag": "0"},
-            {"setl_id": "GHOST", "mdtrt_id": "M", "psn_no": LIU["psn_no"], "medfee_sumamt": "1.00",
-             "fund_pay_sumamt": "0", "acct_pay": "0", "refd_setl_flag": "0"}]
-    result = tx.parse_reconciliation(gateway.call("3202", tx.detail_reconciliation_input(
-        stmt_begndate=today, stmt_enddate=today, rows=rows)))
-    kinds = {(d["setl_id"], d["kind"], d.get("field")) for d in result.differences}
-    assert kinds == {(info.setl_id, "amount_differs", "fund_pay_sumamt"), ("GHOST", "missing_at_insurer", None)}
-    assert not result.balanced
-
-
-def test_reconciliation_date_range_is_validated(gateway):
-    with pytest.raises(GatewayRefused):
-        gateway.call("3201", {"data": {"stmt_begndate": "2025-13-01", "stmt_enddate": str(date.today())}})
+        gateway.call("3202", header)
+    assert "笔数" in err.value.err_msg
+    header["data"]["fixmedins_setl_cnt"] = 0
+    result = rtx.parse_file_ref(gateway.call("3202", header), "fileinfo", "3202")
+    with pytest.raises(GatewayRefused) as err:                     # another pharmacy's code in the request
+        gateway.fetch_file(gateway.prepare("9102", rtx.download_input(result, "P36010200099")))
+    assert "fixmedins_code" in err.value.err_msg
+    assert rtx.read_result(gateway.fetch_file(gateway.prepare("9102", rtx.download_input(result, PHARMACY))),
+                           profile.reconcile.result_columns)[0].verdict == "centre_has_more"
