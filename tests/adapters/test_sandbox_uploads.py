@@ -16,7 +16,7 @@ from adapters.nhsa import settlement
 from adapters.nhsa import uploads as tx
 from adapters.nhsa.errors import GatewayRefused
 from adapters.nhsa.profile import load_profile
-from tests.adapters.conftest import LIU, PHARMACY, RX_LIU, SECUKINUMAB, settle_body
+from tests.adapters.conftest import LIU, PHARMACY, RX_LIU, SECUKINUMAB, make_client, settle_body
 
 WIRE = Path(__file__).resolve().parents[1] / "contract" / "wire"
 CODE = "86907020000000000001"
@@ -53,8 +53,10 @@ def test_a_sale_report_is_accepted_with_retrslt_1_and_its_codes_recorded(sandbox
 
 def test_selinfo_is_one_object_a_list_is_refused(gateway):
     info = _settle(gateway)
+    env = gateway.prepare("3505", {"selinfo": item(info.setl_id)}, insuplc_admdvs="360102")
+    env.body["input"]["selinfo"] = [env.body["input"]["selinfo"]]      # past the adapter's own check
     with pytest.raises(GatewayRefused) as err:
-        gateway.call("3505", {"selinfo": [item(info.setl_id)]}, insuplc_admdvs="360102")
+        gateway.send(env)
     assert "selinfo" in err.value.err_msg
 
 
@@ -86,12 +88,14 @@ def test_a_report_the_insurer_refuses_on_its_content_answers_retrslt_0_and_recor
 
 def test_a_3505a_batch_is_taken_whole_or_not_at_all(sandbox, gateway):
     info = _settle(gateway)
+    batches = make_client(sandbox.url, profile="chongqing")          # a province that batches (3505A)
+    batches.sign_in()
     good, bad = item(info.setl_id, CODE), item("NOT-A-SETTLEMENT", "86907020000000000002")
-    out = gateway.call("3505", {"selinfoDetail": [good, bad]}, insuplc_admdvs="360102")
-    result = tx.parse_upload_result(out)
+    result = tx.parse_upload_result(batches.call("3505", {"selinfoDetail": [good, bad]}, insuplc_admdvs="360102"))
     assert not result.accepted and "第2条" in result.message
     assert sandbox.books.ledger()["uploads"] == []
-    assert tx.parse_upload_result(gateway.call("3505", {"selinfoDetail": [good]}, insuplc_admdvs="360102")).accepted
+    assert tx.parse_upload_result(batches.call("3505", {"selinfoDetail": [good]}, insuplc_admdvs="360102")).accepted
+    assert sandbox.books.ledger()["uploads"][0]["infno"] == "3505A"
 
 
 def test_a_return_releases_the_codes_and_a_return_of_codes_never_sold_is_refused(gateway):
