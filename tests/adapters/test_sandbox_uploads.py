@@ -14,6 +14,7 @@ import pytest
 from adapters.nhsa import reconciliation as rtx
 from adapters.nhsa import settlement
 from adapters.nhsa import uploads as tx
+from adapters.nhsa.envelope import MsgIdGenerator
 from adapters.nhsa.errors import GatewayRefused
 from adapters.nhsa.profile import load_profile
 from tests.adapters.conftest import LIU, PHARMACY, RX_LIU, SECUKINUMAB, make_client, settle_body
@@ -89,6 +90,7 @@ def test_a_report_the_insurer_refuses_on_its_content_answers_retrslt_0_and_recor
 def test_a_3505a_batch_is_taken_whole_or_not_at_all(sandbox, gateway):
     info = _settle(gateway)
     batches = make_client(sandbox.url, profile="chongqing")          # a province that batches (3505A)
+    batches.msgids = MsgIdGenerator(PHARMACY, counter_no=5)           # another counter: its own msgids
     batches.sign_in()
     good, bad = item(info.setl_id, CODE), item("NOT-A-SETTLEMENT", "86907020000000000002")
     result = tx.parse_upload_result(batches.call("3505", {"selinfoDetail": [good, bad]}, insuplc_admdvs="360102"))
