@@ -1,19 +1,13 @@
-"""Daily reconciliation (plugin/reconcile.py; docs/architecture.md, docs/gateway.md 3201/3202): every difference between the ledger
-and the insurer is listed, the clear ones repaired and audited, and the schedule runs once a day."""
+"""The daily reconciliation's schedule (plugin/reconcile.py; docs/reconciliation.md): once a day, a missed night
+caught up, a failing insurer asked again only after a pause. The run itself is tested against the strict sandbox in
+tests/uploads/test_reconciliation.py."""
 from __future__ import annotations
 
-import json
-import time
 from datetime import date, datetime, timedelta
 
 import pytest
-from click.testing import CliRunner
 
-from plugin.commands.reconcile import reconcile as reconcile_command
 from plugin.reconcile import day_due, due, last_run, run_if_due
-from tests.e2e.conftest import identify, new_sale
-
-TODAY = date.today().isoformat()
 
 
 def at(text: str) -> datetime:
@@ -64,108 +58,3 @@ def test_scheduled_hook_runs_once_a_day_and_asks_a_failing_insurer_again_only_af
     report = run_if_due(svc, later, "00:00")
     assert report["ok"] is True and report["date"] == later.date().isoformat()
     assert run_if_due(svc, later, "00:00") is None        # done for today
-
-
-# -- the run, in-process against the sandbox ---------------------------------------------------------------------
-def _settled_sale(http, ref) -> dict:
-    sale = new_sale(http, ref)
-    r = http.post(f"/v1/sales/{sale['id']}/settle")
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def _reconcile(http, day: str = TODAY) -> dict:
-    r = http.post("/v1/reconciliation", {"date": day})
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def test_clean_day_with_a_sale_and_a_refund_reconciles_with_no_difference(rx, sandbox_http):
-    svc, http = rx
-    ref = identify(http)["patient_ref"]
-    kept = _settled_sale(http, ref)
-    returned = _settled_sale(http, ref)
-    assert http.post(f"/v1/sales/{returned['id']}/refund").status_code == 200
-    report = _reconcile(http)
-    assert report["ok"] and report["differences"] == [] and report["repairs"] == []
-    assert report["sales"] == 2                         # the refunded settlement is sent to 3202, flagged
-    [totals] = report["totals"]                         # one insutype (310), clearing type 41
-    assert (totals["insutype"], totals["clr_type"], totals["stmt_rslt"]) == ("310", "41", "0")
-    assert totals["ours"]["fixmedins_setl_cnt"] == 1
-    assert totals["ours"]["medfee_sumamt"] == kept["split"]["medfee_sumamt"]
-    assert last_run(svc.ledger) is not None             # the audit trail records the run (the schedule reads it)
-
-
-def test_settlement_the_insurer_has_for_a_sale_held_in_doubt_is_repaired_and_audited(rx, sandbox_http):
-    svc, http = rx
-    ref = identify(http)["patient_ref"]
-    sale = new_sale(http, ref)
-    sandbox_http.post("/sandbox/faults", {"infno": "2102", "mode": "drop_response", "times": 1})
-    r = http.post(f"/v1/sales/{sale['id']}/settle")
-    assert r.status_code == 409 and r.json()["error"]["code"] == "SETTLEMENT_IN_DOUBT"
-    report = _reconcile(http)
-    kinds = {d["kind"] for d in report["differences"]}
-    assert {"missing_here", "in_doubt"} <= kinds
-    found = next(d for d in report["differences"] if d["kind"] == "missing_here")
-    assert found["sale_id"] == sale["id"] and found["repaired"] is True
-    [repair] = report["repairs"]
-    assert repair["sale_id"] == sale["id"] and repair["kind"] in ("recorded_settled", "reversed_in_doubt")
-    assert report["remaining"] == [] and report["ok"] is True
-    # Both books now say the same thing about that 2102: settled on both sides, or reversed on both sides.
-    mine = http.get(f"/v1/sales/{sale['id']}").json()
-    msgid = next(j["msgid"] for j in mine["journal"] if j["infno"] == "2102")
-    [theirs] = [s for s in sandbox_http.get("/sandbox/ledger").json()["settlements"] if s["msgid"] == msgid]
-    assert (mine["state"], theirs["state"]) in (("settled", "settled"), ("reversed", "reversed"))
-    audits = svc.ledger.query("SELECT detail_json FROM audit WHERE kind = 'reconciliation_repair' AND sale_id = ?",
-                              (sale["id"],))
-    assert len(audits) == 1 and json.loads(audits[0][0])["msgid"] == msgid
-
-
-def test_every_kind_of_difference_is_listed_and_none_is_repaired_by_guessing(rx, sandbox_http, service_factory,
-                                                                            tmp_path):
-    svc, http = rx
-    ref = identify(http)["patient_ref"]
-    a, b, c = (_settled_sale(http, ref) for _ in range(3))
-    # Another ledger of the same pharmacy settles one: the insurer has a settlement this ledger does not know.
-    # (A second later: two ledgers of one pharmacy issue the same msgids within one second — see
-    # test_fault_concurrency.py, two counters.)
-    time.sleep(1.1)
-    _, other = service_factory(tmp_path / "other-counter")
-    stranger = _settled_sale(other, identify(other)["patient_ref"])
-    # This ledger is damaged three ways (as a restored backup or a hand edit would leave it).
-    with svc.ledger.transaction() as conn:
-        split = json.loads(conn.execute("SELECT split_json FROM sales WHERE id = ?", (a["id"],)).fetchone()[0])
-        split["medfee_sumamt"] = "4838.00"
-        conn.execute("UPDATE sales SET split_json = ? WHERE id = ?", (json.dumps(split), a["id"]))
-        conn.execute("UPDATE sales SET state = 'refunded' WHERE id = ?", (b["id"],))
-        conn.execute("UPDATE sales SET setl_id = 'ST-NOT-AT-THE-INSURER' WHERE id = ?", (c["id"],))
-    report = _reconcile(http)
-    got = {(d["kind"], d.get("setl_id")) for d in report["differences"]}
-    assert ("amount_differs", a["setl_id"]) in got
-    assert ("state_differs", b["setl_id"]) in got
-    assert ("missing_there", "ST-NOT-AT-THE-INSURER") in got
-    assert ("missing_here", c["setl_id"]) in got and ("missing_here", stranger["setl_id"]) in got
-    assert any(d["kind"] == "totals_differ" for d in report["differences"])
-    assert report["repairs"] == [] and report["ok"] is False
-    amount = next(d for d in report["differences"] if d["kind"] == "amount_differs")
-    assert (amount["field"], amount["ours"], amount["insurer"]) == ("medfee_sumamt", "4838.00", "4837.00")
-
-
-def test_reconciliation_refuses_a_date_that_is_not_a_calendar_day(rx):
-    _, http = rx
-    for bad in ({"date": "2025-02-30"}, {"date": "yesterday"}, {}):
-        r = http.post("/v1/reconciliation", bad)
-        assert r.status_code == 400 and r.json()["error"]["code"] == "INVALID_INPUT", (bad, r.text)
-
-
-def test_reconcile_command_prints_the_days_report_as_json(rx, sandbox):
-    svc, http = rx
-    _settled_sale(http, identify(http)["patient_ref"])
-    result = CliRunner().invoke(reconcile_command, ["--date", TODAY, "--data-dir", str(svc.ledger.path.parent)],
-                                env={"RXLANE_NHSA__URL": sandbox.url})
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
-    assert report["date"] == TODAY and report["ok"] is True and report["sales"] == 1
-    bad = CliRunner().invoke(reconcile_command, ["--date", "2025-13-01"], env={"RXLANE_NHSA__URL": sandbox.url})
-    assert bad.exit_code == 2
-

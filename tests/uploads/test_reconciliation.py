@@ -4,6 +4,7 @@ through 9101, 3202 and 9102 with every differing row listed; the store's counter
 store with several counters reconciles once, with no false difference."""
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import date
 from decimal import Decimal
@@ -172,3 +173,28 @@ def test_the_rows_a_counter_gives_the_lead_need_the_reconcile_scope_beyond_loopb
     _, b, _ = store
     r = b.http.get(f"/v1/reconciliation/rows?date={TODAY}")        # the POS token: scope sales only
     assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
+
+
+def test_reconciliation_refuses_a_date_that_is_not_a_calendar_day(counter):
+    for bad in ({"date": "2025-02-30"}, {"date": "yesterday"}, {}):
+        r = counter.http.post("/v1/reconciliation", bad)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "INVALID_INPUT", (bad, r.text)
+    r = counter.http.get("/v1/reconciliation/rows?date=soon")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "INVALID_INPUT"
+
+
+def test_the_reconcile_command_prints_the_days_report_and_the_gateway_it_used(counter):
+    from click.testing import CliRunner
+
+    from plugin.commands.reconcile import reconcile as reconcile_command
+    counter.sell(1)
+    env = {"RXLANE_NHSA__URL": counter.svc.gateway_url}
+    result = CliRunner().invoke(reconcile_command, ["--date", TODAY, "--data-dir",
+                                                    str(counter.svc.ledger.path.parent)], env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["date"] == TODAY and report["ok"] is True and report["sales"] == 1
+    assert report["gateway"] == {"url": counter.svc.gateway_url, "gateway": counter.svc.gateway_url,
+                                 "profile": "national", "source": "the configuration (no service is running)"}
+    bad = CliRunner().invoke(reconcile_command, ["--date", "2025-13-01"], env=env)
+    assert bad.exit_code == 2
