@@ -12,6 +12,8 @@ from typing import Any
 from plugin.store.db import Connection, Database, Row, now, pack, unpack
 
 SENT, ANSWERED, REFUSED, UNSENT, UNKNOWN, REVERSED = "sent", "answered", "refused", "unsent", "unknown", "reversed"
+#: What a pruned message's body becomes (the day it was pruned is in the audit trail's retention entry).
+PRUNED = pack({"pruned": True})
 
 
 class Journal:
@@ -82,9 +84,8 @@ class Journal:
         """Drop the request and answer bodies of messages created before ``before`` — financial records kept their
         legal period — keeping the row (msgid, infno, sale, state, infcode, err_msg, times). At most ``limit`` rows
         per call, so a first run on an old ledger never holds the lock for long; returns how many."""
-        tombstone = pack({"pruned": now()[:10]})
         with self.db.transaction(durable=False) as c:
             return c.execute(
                 "UPDATE journal SET body_json = ?, answer_json = NULL WHERE msgid IN ("
-                " SELECT msgid FROM journal WHERE created_at < ? AND length(body_json) > ? LIMIT ?)",
-                (tombstone, before, len(tombstone), limit)).rowcount
+                " SELECT msgid FROM journal WHERE created_at < ? AND body_json != ? LIMIT ?)",
+                (PRUNED, before, PRUNED, limit)).rowcount
