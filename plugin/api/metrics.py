@@ -50,7 +50,7 @@ class StoreCollector(Collector):
         yield journal
         depth = svc.outbox.depth()
         outbox = GaugeMetricFamily("rxlane_outbox", "Uploads waiting in the outbox.", labels=["state"])
-        for key in ("pending", "parked"):
+        for key in ("pending", "parked", "waiting"):
             if isinstance(depth.get(key), (int, float)):
                 outbox.add_metric([key], depth[key])
         yield outbox
