@@ -206,7 +206,7 @@ def doctor(config_file, data_dir, resolve) -> None:
 
 @main.group()
 def catalog() -> None:
-    """The insurer's dual-channel catalogue cache."""
+    """The insurer's dual-channel catalogue cache, and the province's published list (import, show)."""
 
 
 @catalog.command("sync")
@@ -294,6 +294,9 @@ def _register_commands() -> None:
     from plugin.commands.tokens import token
     for cmd in (policy, simulate, devices, fleet, report, token, reconcile):
         main.add_command(cmd)
+    from plugin.commands.dclist import catalog_import, catalog_show
+    catalog.add_command(catalog_import)
+    catalog.add_command(catalog_show)
 
 
 _register_commands()
