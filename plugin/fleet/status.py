@@ -26,6 +26,7 @@ PROBLEM_LABELS = {
     "device_error": "device error / 设备故障",
     "upstream_unreachable": "insurer unreachable / 医保中心不可达",
     "ledger": "ledger fault / 账本异常",
+    "not_seen": "no heartbeat / 心跳中断",
 }
 # health.py names a parked outbox `outbox_parked`; HQ sees any stuck upload as one kind of problem.
 _ALIASES = {"outbox_parked": "outbox_backlog"}
