@@ -8,6 +8,7 @@ shown beside (``list_current``), not counted as a problem: stores pick a new lis
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from datetime import datetime, timezone
 from typing import Any
 
@@ -80,7 +81,19 @@ def board(conn: sa.Connection, now: float, down_after_s: float, list_version: st
     shown = [s for s in everything if (not region or s["region"] == region)
              and (not problem or _matches(s, problem)) and (not search or search.lower() in s["store_id"].lower()
                                                             or search in (s["fixmedins_name"] or ""))]
-    return {"stores": shown, "summary": summary, "regions": sorted({s["region"] for s in everything if s["region"]})}
+    regions = sorted({s["region"] for s in everything if s["region"]})
+    return {"stores": shown, "summary": summary, "regions": regions,
+            "region_names": {r: region_name(r) for r in regions}}
+
+
+@lru_cache(maxsize=64)
+def region_name(region: str) -> str:
+    """江西省 for "jiangxi": the name in the region's policy file, or the key itself."""
+    from plugin.policy import list_regions, load_region
+    try:
+        return load_region(region).name if region in list_regions() else region
+    except Exception:  # noqa: BLE001 — a broken policy file only costs the page its Chinese region name
+        return region
 
 
 def store_detail(conn: sa.Connection, store_id: str, now: float, down_after_s: float,

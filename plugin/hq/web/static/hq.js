@@ -11,7 +11,7 @@
     return s;
   };
   const $ = (id) => document.getElementById(id);
-  const state = { data: null, detail: null, loading: false };
+  const state = { data: null, detail: null, loading: false, again: false };
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -35,6 +35,7 @@
   }
 
   const problemText = (p) => T("p_" + p);
+  const regionName = (r) => (lang === "zh" && state.data && state.data.region_names && state.data.region_names[r]) || r;
   const num = (v) => (v === null || v === undefined ? "—" : String(v));
 
   function query() {
@@ -46,7 +47,10 @@
   }
 
   async function load() {
-    if (state.loading) return;
+    if (state.loading) {          // a filter changed while a request was out: ask again once it is back
+      state.again = true;
+      return;
+    }
     state.loading = true;
     try {
       const resp = await fetch("/v1/hq/stores?" + query(), { headers: { Accept: "application/json" } });
@@ -60,6 +64,10 @@
       $("error").hidden = false;
     } finally {
       state.loading = false;
+      if (state.again) {
+        state.again = false;
+        load();
+      }
     }
   }
 
@@ -85,7 +93,8 @@
     const region = $("region");
     const chosen = region.value;
     const known = Array.from(region.options).map((o) => o.value);
-    for (const r of d.regions) if (!known.includes(r)) region.append(el("option", { value: r }, r));
+    for (const r of d.regions) if (!known.includes(r)) region.append(el("option", { value: r }, regionName(r)));
+    for (const option of region.options) if (option.value) option.textContent = regionName(option.value);
     region.value = chosen;
   }
 
@@ -97,7 +106,7 @@
     const warn = (v) => el("td", { class: "num" + (v ? " bad" : "") }, num(v));
     const row = el("tr", { "data-store": s.store_id, "data-status": s.status },
       el("td", {}, el("b", {}, s.store_id), el("span", { class: "name" }, s.fixmedins_name || "")),
-      el("td", {}, s.region || "—"),
+      el("td", {}, s.region ? regionName(s.region) : "—"),
       el("td", {}, el("span", { class: "badge status-" + s.status }, T(s.status))),
       el("td", { class: s.status === "down" ? "bad" : "" }, ago(s.seen_ago_s)),
       el("td", {}, s.version || "—"),
