@@ -8,6 +8,7 @@
 | `GET /v1/hq/stores` | admin | ``{stores: [{store_id, last_seen, version, status, problems, …}], summary, …}`` |
 | `GET /v1/hq/stores/<id>` | admin | one store: newest health, history, report versions |
 | `GET /v1/hq/reports/chain?month=` | admin | the chain's monthly report from the pushed reports |
+| `GET /v1/hq/health` | anyone | ``{status, database}``: 200 when the database answers, else 503 (load balancers) |
 """
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ import binascii
 import json
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Blueprint, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from plugin import __version__
 from plugin.api.errors import InvalidInput, RxlaneError
 from plugin.api.http import json_response
 from plugin.hq import board, heartbeats, pushed_reports, published
@@ -163,3 +166,15 @@ def get_store(store_id: str):
 def get_chain_report():
     require_admin()
     return json_response(pushed_reports.chain_report(hq().db, request.args.get("month", "")[:16]))
+
+
+@bp.get("/v1/hq/health")
+def get_health():
+    try:
+        with hq().db.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        ok = True
+    except sa.exc.SQLAlchemyError:
+        ok = False
+    return json_response({"status": "ok" if ok else "degraded", "database": ok, "version": __version__},
+                         200 if ok else 503)

@@ -108,9 +108,10 @@ def create_engine(url: str, pool_size: int = 8) -> sa.Engine:
     if dialect != "postgresql":
         raise InvalidInput(f"hq.database_url: {dialect} is not supported (sqlite or postgresql)",
                            "hq.database_url 只支持 sqlite 或 postgresql", field="hq.database_url")
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                            pool_recycle=1800, connect_args={"connect_timeout": 10,
-                                                             "application_name": "rxlane-hq"})
+    # no pre-ping: it would cost every heartbeat a round trip; a connection PostgreSQL dropped fails one request
+    # (503, the store sends it again) and SQLAlchemy then replaces the pool's connections
+    return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
+                            connect_args={"connect_timeout": 10, "application_name": "rxlane-hq"})
 
 
 def schema_version(conn: sa.Connection) -> int:

@@ -2,7 +2,7 @@
 
 A store numbers its heartbeats 1, 2, 3 … and keeps the number in its data dir; one that was offline sends the
 heartbeats it missed, oldest first. HQ applies a heartbeat only when its ``seq`` is above the store's newest, in
-one transaction that also takes the store's row lock (``UPDATE … WHERE last_seq < :seq``), so two HQ processes
+one atomic statement that also takes the store's row lock (``UPDATE … WHERE last_seq < :seq``), so two HQ processes
 behind a load balancer can never apply an older one over a newer one. Refusals (nothing written):
 
 * ``HEARTBEAT_REPLAYED`` (409) — HQ has this ``seq`` already; ``same_body`` says whether it is the same heartbeat
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from plugin.api.errors import InvalidInput, RxlaneError
 from plugin.fleet.status import classify
 from plugin.hq.db import Database
-from plugin.hq.enrolment import check_store_id, store_of
+from plugin.hq.enrolment import check_store_id, store_of, token_hash
 from plugin.hq.schema import heartbeats, stores
 from plugin.privacy import scrub
 
@@ -132,20 +132,69 @@ def parse_beat(body: Any, backlog_age_s: float = 3600) -> Beat:
         body=text, body_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest())
 
 
+#: what a heartbeat sets on the store's row, and what it adds to the history
+STATE_COLUMNS = ("last_seen", "last_seq", "sent_at", "health", "problems", "version", "outbox_pending",
+                 "outbox_parked", "outbox_oldest_age_s", "in_doubt", "device_errors", "upstream_reachable",
+                 "list_version", "last_body", "region", "fixmedins_code", "fixmedins_name")
+HISTORY_COLUMNS = ("seq", "received_at", "sent_at", "body_sha256", "health", "problems", "version",
+                   "outbox_pending", "in_doubt", "list_version")
+
+# Built once: SQLAlchemy then compiles each statement once, and a heartbeat only binds values (building the
+# statement per request cost more CPU than the database's work). The token, the store, revocation and the order are
+# all conditions of one UPDATE; the region and names keep their old values when a heartbeat has none.
+_UPDATE = sa.update(stores).where(
+    stores.c.token_hash == sa.bindparam("w_token_hash"), stores.c.store_id == sa.bindparam("w_store_id"),
+    stores.c.revoked_at.is_(None), stores.c.last_seq < sa.bindparam("w_seq"),
+).values({c: (sa.func.coalesce(sa.bindparam(f"s_{c}", type_=stores.c[c].type), stores.c[c])
+              if c in ("region", "fixmedins_code", "fixmedins_name") else sa.bindparam(f"s_{c}", type_=stores.c[c].type))
+          for c in STATE_COLUMNS})
+_INSERT = sa.insert(heartbeats).values({c: sa.bindparam(f"h_{c}", type_=heartbeats.c[c].type)
+                                        for c in ("store_id", *HISTORY_COLUMNS)})
+# PostgreSQL: one statement, one round trip, atomic on its own — the history row exists only if the update did.
+_APPLIED = _UPDATE.returning(stores.c.store_id).cte("applied")
+_APPLY_PG = sa.insert(heartbeats).from_select(
+    ["store_id", *HISTORY_COLUMNS],
+    sa.select(_APPLIED.c.store_id, *[sa.bindparam(f"h_{c}", type_=heartbeats.c[c].type) for c in HISTORY_COLUMNS]),
+).returning(heartbeats.c.seq)
+
+
+def _params(token: str, beat: Beat, now: float) -> dict[str, Any]:
+    state = {**beat.current_state(), "last_seen": now}
+    for key in ("region", "fixmedins_code", "fixmedins_name"):
+        state.setdefault(key, None)
+    params = {f"s_{c}": state[c] for c in STATE_COLUMNS}
+    params.update({f"h_{k}": v for k, v in beat.history_row(now).items()})
+    params.update(w_token_hash=token_hash(token), w_store_id=beat.store_id, w_seq=beat.seq)
+    return params
+
+
+def _apply(conn: sa.Connection, dialect: str, token: str, beat: Beat, now: float) -> bool:
+    """The store's row moves forward and the history row is added — or nothing happens (False)."""
+    params = _params(token, beat, now)
+    if dialect == "postgresql":
+        return conn.execute(_APPLY_PG, params).first() is not None
+    if conn.execute(_UPDATE, params).rowcount != 1:
+        return False
+    conn.execute(_INSERT, params)
+    return True
+
+
 def accept(db: Database, token: str | None, beat: Beat, now: float) -> dict[str, Any]:
     """Apply one heartbeat (see the module docstring); returns ``{"store_id", "seq", "received_at"}``."""
-    with db.begin() as conn:
+    if token:
+        if db.dialect == "postgresql":
+            with db.connect() as conn:
+                done = _apply(conn.execution_options(isolation_level="AUTOCOMMIT"), db.dialect, token, beat, now)
+        else:
+            with db.begin() as conn:
+                done = _apply(conn, db.dialect, token, beat, now)
+        if done:
+            return {"store_id": beat.store_id, "seq": beat.seq, "received_at": now}
+    with db.connect() as conn:          # nothing was written: say why
         owner = store_of(conn, token)
         if owner != beat.store_id:
             raise RxlaneError("FORBIDDEN", f"This token belongs to store {owner}, not {beat.store_id}.",
                               f"该令牌属于门店 {owner}，不是 {beat.store_id}。", {"store_id": beat.store_id})
-        applied = conn.execute(
-            sa.update(stores).where(stores.c.store_id == beat.store_id, stores.c.last_seq < beat.seq,
-                                    stores.c.revoked_at.is_(None))
-            .values(last_seen=now, **beat.current_state())).rowcount
-        if applied == 1:
-            conn.execute(sa.insert(heartbeats).values(**beat.history_row(now)))
-            return {"store_id": beat.store_id, "seq": beat.seq, "received_at": now}
         last_seq = conn.execute(sa.select(stores.c.last_seq).where(stores.c.store_id == beat.store_id)).scalar()
         prior = conn.execute(sa.select(heartbeats.c.body_sha256).where(
             heartbeats.c.store_id == beat.store_id, heartbeats.c.seq == beat.seq)).scalar()

@@ -180,7 +180,8 @@ def test_a_host_with_a_port_sets_the_stores_port_its_ansible_port_and_where_stat
     good = write_inventory(tmp_path / "good.csv", rows[:3])
     render_fleet(good, chain_file, tmp_path / "stores")
     assert load_settings(tmp_path / "stores" / "st-00000.toml", chain_file=chain_file, environ={}).server.port == 8601
-    assert load_settings(tmp_path / "stores" / "st-00001.toml", chain_file=chain_file, environ={}).server.port == 8600
+    second = load_settings(tmp_path / "stores" / "st-00001.toml", chain_file=chain_file, environ={})
+    assert second.server.port == 8600 and second.hq.store_id == "st-00001"      # the id HQ enrols it under
     parsed = read_inventory(good).rows
     assert [(r.host, r.port) for r in parsed] == [("10.36.1.21", 8601), ("pos-2.store.lan", None), ("fd00::21", 8602)]
     hosts = {}

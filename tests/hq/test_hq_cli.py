@@ -66,6 +66,8 @@ def test_serve_on_postgresql_prints_its_address_takes_heartbeats_and_stops_on_si
         assert r.status_code == 200, r.text
         stores = requests.get(url + "/v1/hq/stores", timeout=30).json()["stores"]
         assert [(s["store_id"], s["status"]) for s in stores] == [("cq-yz-0031", "healthy")]
+        health = requests.get(url + "/v1/hq/health", timeout=30)
+        assert health.status_code == 200 and health.json()["database"] is True
         page = requests.get(url + "/", timeout=30)
         assert page.status_code == 200 and "门店运行状态" in page.text and page.headers["X-Frame-Options"] == "DENY"
     finally:
