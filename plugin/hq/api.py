@@ -24,7 +24,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from plugin import __version__
 from plugin.api.errors import InvalidInput, RxlaneError
 from plugin.api.http import json_response
-from plugin.hq import board, heartbeats, pushed_reports, published
+from plugin.hq import board, heartbeats, published, pushed_reports
 from plugin.hq.enrolment import check_store_id, store_of
 from plugin.hq.service import Hq
 

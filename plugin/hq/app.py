@@ -6,9 +6,9 @@ from flask import Flask, Response, request
 
 from plugin.api import http
 from plugin.api.errors import RxlaneError
-from plugin.logs import get_logger
 from plugin.hq import api, page
 from plugin.hq.service import Hq
+from plugin.logs import get_logger
 
 _STORE_PUSHES = ("/v1/hq/heartbeats", "/v1/hq/reports", "/v1/hq/catalog")
 log = get_logger("rxlane.hq")

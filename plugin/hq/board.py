@@ -8,8 +8,8 @@ shown beside (``list_current``), not counted as a problem: stores pick a new lis
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa

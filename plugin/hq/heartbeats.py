@@ -142,12 +142,18 @@ HISTORY_COLUMNS = ("seq", "received_at", "sent_at", "body_sha256", "health", "pr
 # Built once: SQLAlchemy then compiles each statement once, and a heartbeat only binds values (building the
 # statement per request cost more CPU than the database's work). The token, the store, revocation and the order are
 # all conditions of one UPDATE; the region and names keep their old values when a heartbeat has none.
+_KEEP_WHEN_ABSENT = ("region", "fixmedins_code", "fixmedins_name")
+
+
+def _set(column: str) -> Any:
+    value = sa.bindparam(f"s_{column}", type_=stores.c[column].type)
+    return sa.func.coalesce(value, stores.c[column]) if column in _KEEP_WHEN_ABSENT else value
+
+
 _UPDATE = sa.update(stores).where(
     stores.c.token_hash == sa.bindparam("w_token_hash"), stores.c.store_id == sa.bindparam("w_store_id"),
     stores.c.revoked_at.is_(None), stores.c.last_seq < sa.bindparam("w_seq"),
-).values({c: (sa.func.coalesce(sa.bindparam(f"s_{c}", type_=stores.c[c].type), stores.c[c])
-              if c in ("region", "fixmedins_code", "fixmedins_name") else sa.bindparam(f"s_{c}", type_=stores.c[c].type))
-          for c in STATE_COLUMNS})
+).values({c: _set(c) for c in STATE_COLUMNS})
 _INSERT = sa.insert(heartbeats).values({c: sa.bindparam(f"h_{c}", type_=heartbeats.c[c].type)
                                         for c in ("store_id", *HISTORY_COLUMNS)})
 # PostgreSQL: one statement, one round trip, atomic on its own — the history row exists only if the update did.
@@ -160,7 +166,7 @@ _APPLY_PG = sa.insert(heartbeats).from_select(
 
 def _params(token: str, beat: Beat, now: float) -> dict[str, Any]:
     state = {**beat.current_state(), "last_seen": now}
-    for key in ("region", "fixmedins_code", "fixmedins_name"):
+    for key in _KEEP_WHEN_ABSENT:
         state.setdefault(key, None)
     params = {f"s_{c}": state[c] for c in STATE_COLUMNS}
     params.update({f"h_{k}": v for k, v in beat.history_row(now).items()})

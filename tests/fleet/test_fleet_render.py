@@ -185,7 +185,8 @@ def test_a_host_with_a_port_sets_the_stores_port_its_ansible_port_and_where_stat
     parsed = read_inventory(good).rows
     assert [(r.host, r.port) for r in parsed] == [("10.36.1.21", 8601), ("pos-2.store.lan", None), ("fd00::21", 8602)]
     hosts = {}
-    for region in ansible_inventory(parsed, tmp_path / "stores")["all"]["children"]["rxlane_stores"]["children"].values():
+    groups = ansible_inventory(parsed, tmp_path / "stores")["all"]["children"]["rxlane_stores"]["children"]
+    for region in groups.values():
         hosts.update(region["hosts"])
     assert hosts["st-00000"]["ansible_host"] == "10.36.1.21" and hosts["st-00000"]["rxlane_port"] == "8601"
     assert "rxlane_port" not in hosts["st-00001"]

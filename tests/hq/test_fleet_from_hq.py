@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from plugin.cli import main
 from plugin.fleet.simulate import SimFleet, SimStore, free_port, sample_store, write_inventory
 from plugin.hq.enrolment import enroll
-from tests.hq.conftest import beat, bearer
+from tests.hq.conftest import bearer, beat
 
 
 def status(*args: str, env: dict | None = None):

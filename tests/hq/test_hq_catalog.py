@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from plugin.cli import main
 from plugin.dclist import parse_document
 from plugin.hq.enrolment import enroll
-from tests.hq.conftest import beat, bearer
+from tests.hq.conftest import bearer, beat
 from tests.plugin.dclist_files import drugs, province_csv, province_xlsx
 
 

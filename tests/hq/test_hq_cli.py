@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from plugin.cli import main
 from plugin.hq.schema import LATEST
-from tests.hq.conftest import beat, bearer
+from tests.hq.conftest import bearer, beat
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -113,6 +113,7 @@ def test_migrations_apply_once_even_when_three_processes_start_together(pg_url):
     assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
     assert {json.loads(r.stdout)["schema_version"] for r in results} == {LATEST}
     import sqlalchemy as sa
+
     from plugin.hq.db import normalise_url
     engine = sa.create_engine(normalise_url(pg_url))
     with engine.connect() as conn:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from plugin.cli import main
 from plugin.hq.enrolment import enroll
 from plugin.hq.schema import heartbeats
-from tests.hq.conftest import beat, bearer
+from tests.hq.conftest import bearer, beat
 
 
 def store(hq, store_id="jx-nc-0001", region="jiangxi"):

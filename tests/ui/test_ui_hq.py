@@ -8,7 +8,7 @@ from plugin.dclist import read_province_file
 from plugin.dclist.columns import load_region_mapping
 from plugin.hq.enrolment import enroll
 from plugin.hq.published import publish
-from tests.hq.conftest import Clock, beat, bearer, hq_factory  # noqa: F401 — hq_factory is a fixture used below
+from tests.hq.conftest import Clock, bearer, beat, hq_factory  # noqa: F401 — hq_factory is a fixture used below
 from tests.plugin.dclist_files import drugs, province_csv
 from tests.ui.conftest import ARTIFACTS
 
@@ -30,8 +30,9 @@ def fleet_hq(hq_factory, tmp_path):  # noqa: F811 — the fixture imported above
     post = lambda sid, body: http.post("/v1/hq/heartbeats", json=body, headers=bearer(tokens[sid]))  # noqa: E731
     assert post("jx-gz-0007", store_body("jx-gz-0007", 1, "jiangxi", "赣州店")).ok
     clock.advance(1800)                                                # jx-gz-0007 falls silent: down
-    head = publish(service.db, read_province_file(province_csv(drugs()), "l.csv", mapping=load_region_mapping("jiangxi"),
-                                                  categories={"A", "B", "C"}, source="赣医保字〔2026〕1号"))
+    listed = read_province_file(province_csv(drugs()), "l.csv", mapping=load_region_mapping("jiangxi"),
+                                categories={"A", "B", "C"}, source="赣医保字〔2026〕1号")
+    head = publish(service.db, listed)
     for seq in (1, 2, 3):
         assert post("jx-nc-0001", store_body("jx-nc-0001", seq, "jiangxi", "八一店",
                                              dual_channel_list={"version": head.version})).ok
