@@ -135,3 +135,24 @@ def test_a_database_from_a_newer_rxlane_is_refused(tmp_path):
 def test_an_unsupported_database_url_is_refused_by_the_config_check(url):
     result = cli("hq", "migrate", "--database-url", url)
     assert result.exit_code == 2 and json.loads(result.stderr)["error"]["code"] == "INVALID_INPUT"
+
+
+def test_config_check_masks_the_hq_token_admin_token_and_database_url():
+    secrets = {"RXLANE_HQ__TOKEN": "rxhq_store-secret", "RXLANE_HQ__ADMIN_TOKEN": "adm-secret",
+               "RXLANE_HQ__DATABASE_URL": "postgresql://hq:pw-secret@db/hq", "RXLANE_HQ__URL": "https://hq.example.cn"}
+    result = CliRunner().invoke(main, ["config", "check"], env=secrets)
+    assert result.exit_code == 0, result.output
+    effective = json.loads(result.stdout)["effective"]["hq"]
+    assert effective["token"] == effective["admin_token"] == effective["database_url"] == "***"
+    assert not [v for v in ("rxhq_store-secret", "adm-secret", "pw-secret") if v in result.stdout]
+    assert effective["url"] == "https://hq.example.cn"
+
+
+def test_a_chain_file_holding_the_hq_token_is_refused_by_fleet_render(tmp_path):
+    from plugin.fleet.render import FleetRefused, render_fleet
+    from plugin.fleet.simulate import sample_store, write_inventory
+    chain = tmp_path / "chain.toml"
+    chain.write_text('[hq]\nurl = "https://hq.example.cn"\ntoken = "rxhq_shared"\n', encoding="utf-8")
+    with pytest.raises(FleetRefused) as caught:
+        render_fleet(write_inventory(tmp_path / "inv.csv", [sample_store(0)]), chain, tmp_path / "stores")
+    assert "hq.token" in str(caught.value.problems[0])
