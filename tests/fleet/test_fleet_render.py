@@ -174,9 +174,9 @@ def test_an_inventory_without_the_optional_devices_column_renders(tmp_path, chai
 def test_a_host_with_a_port_sets_the_stores_port_its_ansible_port_and_where_status_polls(tmp_path, chain_file):
     from plugin.fleet.hosts import ansible_inventory
     rows = [store_row(0, host="10.36.1.21:8601"), store_row(1, host="pos-2.store.lan"),
-            store_row(2, host="[fd00::21]:8602"), store_row(3, host="10.36.1.24:0"), store_row(4, host="a:b:c")]
+            store_row(2, host="[fd00::21]:8602"), store_row(3, host="10.36.1.24:0"), store_row(4, host="pos 5:8601")]
     inv = read_inventory(write_inventory(tmp_path / "inv.csv", rows))
-    assert [(p.line, p.reason.split(":")[0]) for p in inv.problems] == [(5, "host '10.36.1.24"), (6, "host 'a")]
+    assert [(p.line, p.reason.split(":")[0]) for p in inv.problems] == [(5, "host '10.36.1.24"), (6, "host 'pos 5")]
     good = write_inventory(tmp_path / "good.csv", rows[:3])
     render_fleet(good, chain_file, tmp_path / "stores")
     assert load_settings(tmp_path / "stores" / "st-00000.toml", chain_file=chain_file, environ={}).server.port == 8601
