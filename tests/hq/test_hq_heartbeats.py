@@ -208,3 +208,14 @@ def test_random_bodies_never_cause_a_500(hq):
                                                                            "Content-Type": "application/json"})
         assert r.status_code < 500, (body, r.text)
         assert r.status_code == 200 or r.json()["error"]["code"]
+
+
+def test_history_older_than_the_cut_is_pruned_and_the_stores_state_stays(hq, clock):
+    from plugin.hq.heartbeats import prune
+    service, http = hq
+    token = store(hq)
+    for seq in (1, 2, 3):
+        http.post("/v1/hq/heartbeats", json=beat("jx-nc-0001", seq), headers=bearer(token))
+        clock.advance(100)
+    assert prune(service.db, before=clock.now - 150, batch=1) == 2          # batches of one: the loop goes on
+    assert history_seqs(service) == [3] and listed(http)["stores"][0]["last_seq"] == 3
