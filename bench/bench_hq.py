@@ -98,6 +98,19 @@ def _start_hq(url: str, workdir: Path, workers: int = 8) -> tuple[subprocess.Pop
     return proc, int(line.rsplit(":", 1)[1])
 
 
+def _server_ms(log: Path) -> list[float]:
+    """Each heartbeat's handling time inside HQ (its request log's ``ms``: Flask, JSON, the database; no queueing
+    in waitress, no network) — to tell HQ's own tail from the machine's."""
+    out = []
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if '"/v1/hq/heartbeats"' in line and '"status": 200' in line:
+            try:
+                out.append(float(json.loads(line)["ms"]))
+            except (ValueError, KeyError):
+                continue
+    return out
+
+
 def _cpu_s(pid: int) -> float:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -311,6 +324,7 @@ def _measure(url: str, workdir: Path, stores: int, interval_s: float, cycles: in
             "sustained_per_s": round(len(ok) / wall, 1), "wall_s": round(wall, 1),
             "p50_ms": ms(percentile(latency, 50)), "p99_ms": ms(percentile(latency, 99)),
             "max_ms": ms(max(latency)) if latency else None, "service_p99_ms": ms(percentile(service, 99)),
+            "inside_hq_p99_ms": round(percentile(_server_ms(workdir / "hq.log"), 99), 2),
             "hq_cpu_share": round(cpu_hq / wall, 3), "postgres_cpu_share": round(cpu_pg / wall, 3)}
         bare = _bare_inserts(url, 300 if quick else 5000)
         sustained["p99_ratio_to_bare_insert"] = round(sustained["p99_ms"] / bare["p99_ms"], 1)
