@@ -210,7 +210,7 @@ def doctor(config_file, data_dir, resolve) -> None:
 
 @main.group()
 def catalog() -> None:
-    """The insurer's dual-channel catalogue cache."""
+    """The insurer's dual-channel catalogue cache, and the province's published list (import, show)."""
 
 
 @catalog.command("sync")
@@ -298,6 +298,11 @@ def _register_commands() -> None:
     from plugin.commands.tokens import token
     for cmd in (policy, simulate, devices, fleet, report, token, reconcile):
         main.add_command(cmd)
+    from plugin.commands.dclist import catalog_import, catalog_show
+    from plugin.commands.hq import hq
+    main.add_command(hq)
+    catalog.add_command(catalog_import)
+    catalog.add_command(catalog_show)
 
 
 _register_commands()

@@ -18,7 +18,8 @@ from plugin.errors import InvalidInput
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULTS_FILE = CONFIG_DIR / "defaults.toml"
-SECRET_KEYS = {("nhsa", "secret"), ("nhsa", "paasid"), ("nhsa", "sm4_key"), ("nhsa", "sm2_private_key")}
+SECRET_KEYS = {("nhsa", "secret"), ("nhsa", "paasid"), ("nhsa", "sm4_key"), ("nhsa", "sm2_private_key"),
+               ("hq", "token"), ("hq", "admin_token"), ("hq", "database_url")}
 
 
 class _Section(BaseModel):
@@ -121,13 +122,42 @@ class ReconcileSettings(_Section):
 class HqSettings(_Section):
     heartbeat_url: str = ""
     heartbeat_s: float = Field(default=300, ge=10, le=86400)
+    # the store's side of chain headquarters (docs/hq.md): push heartbeats and reports, pull the list
+    url: str = ""
+    token: str = Field(default="", repr=False)
+    token_file: str = ""
+    store_id: str = Field(default="", pattern=r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,63})?$")
+    backlog_max: int = Field(default=288, ge=1, le=10000)
+    # the headquarters service itself (`rxlane hq serve`)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8800, ge=0, le=65535)
+    data_dir: str = ""
+    database_url: str = Field(default="", repr=False)
+    admin_token: str = Field(default="", repr=False)
+    admin_token_file: str = ""
+    down_after_s: float = Field(default=900, ge=30, le=30 * 86400)
+    history_days: int = Field(default=30, ge=1, le=3650)
+    max_heartbeat_bytes: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
+    max_report_bytes: int = Field(default=1048576, ge=4096, le=64 * 1024 * 1024)
+    workers: int = Field(default=8, ge=1, le=64)
 
-    @field_validator("heartbeat_url")
+    @field_validator("heartbeat_url", "url")
     @classmethod
     def _url(cls, v: str) -> str:
         if v and not v.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, v: str) -> str:
+        if v and not v.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+            raise ValueError("must be a sqlite:/// or postgresql:// URL")
+        return v
+
+
+class CatalogSettings(_Section):
+    list_file: str = ""               # the imported dual-channel list in use; "" = <data dir>/dual-channel-list.json
 
 
 class DeviceSettings(BaseModel):
@@ -152,6 +182,7 @@ class Settings(_Section):
     sandbox: SandboxSettings = SandboxSettings()
     reconcile: ReconcileSettings = ReconcileSettings()
     hq: HqSettings = HqSettings()
+    catalog: CatalogSettings = CatalogSettings()
     devices: list[DeviceSettings] = []
 
     @property
@@ -265,7 +296,8 @@ def permission_warnings(settings: Settings, config_file: str | Path | None) -> l
     """Files holding secrets must not be readable by group or others (config check warns, never fails): the
     secret files, and a config file that sets a secret itself."""
     paths = [p for p in (settings.nhsa.secret_file, getattr(settings.nhsa, "sm2_private_key_file", ""),
-                         getattr(settings.nhsa, "sm4_key_file", "")) if p]
+                         getattr(settings.nhsa, "sm4_key_file", ""), settings.hq.token_file,
+                         settings.hq.admin_token_file) if p]
     if config_file:
         try:
             layer = _read_toml(Path(config_file))
