@@ -234,7 +234,7 @@ class Books:
         (unless ``only_new``) and a level it did not have."""
         inst = self.institutions.get(code)
         if inst is None:
-            self.institutions[code] = Institution(code, name or code, "1", hosp_lv)
+            self.institutions[code] = Institution(code, name, "1", hosp_lv)
             return
         if name and not only_new:
             inst.fixmedins_name = name

@@ -201,15 +201,17 @@ def create_gateway_blueprint() -> Blueprint:
     404 JSON error (the profile can change at run time, so the paths are looked up per request)."""
     bp = Blueprint("sandbox_gateway", __name__)
 
-    @bp.post("/<path:rest>")
+    @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
     def gateway(rest: str) -> Response | tuple[Response, int]:
         setup: GatewaySetup = current_app.extensions["sandbox.gateway"]
         path = "/" + rest
-        if path == setup.profile.evoucher.path:
-            return decode()
-        if setup.serves(path):
-            return _gateway(path)
-        return jsonify({"error": {"code": "NOT_FOUND", "message": f"No gateway path {path} in the active profile.",
+        served = path == setup.profile.evoucher.path or setup.serves(path)
+        if served and request.method == "POST":
+            return decode() if path == setup.profile.evoucher.path else _gateway(path)
+        if served:
+            return jsonify({"error": {"code": "METHOD_NOT_ALLOWED", "message": "Gateway paths take POST only.",
+                                      "message_zh": "医保接口只接受POST请求。", "details": {}}}), 405
+        return jsonify({"error": {"code": "NOT_FOUND", "message": f"No path {path[:100]} here.",
                                   "message_zh": "请求地址不存在。", "details": {}}}), 404
 
     return bp

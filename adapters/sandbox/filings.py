@@ -35,9 +35,11 @@ def wave1_disease(generic_name: str) -> tuple[str, str]:
 
 
 def _physicians(books: Books, codes: tuple[str, ...], names: tuple[str, ...]) -> tuple[str, ...]:
-    """Codes and names together: the insurer matches a line's physician code, or name when no code is sent."""
-    known = tuple(books.physicians[c] for c in codes if c in books.physicians)
-    return tuple(dict.fromkeys(codes + names + known))
+    """Codes and names together, completed from the insurer's register of physicians (code → name): the insurer
+    matches a line's physician code, or name when no code is sent."""
+    named = tuple(books.physicians[c] for c in codes if c in books.physicians)
+    coded = tuple(c for c, name in books.physicians.items() if name in names)
+    return tuple(dict.fromkeys(codes + coded + names + named))
 
 
 def add_filing(books: Books, d: Any) -> FilingRecord:
