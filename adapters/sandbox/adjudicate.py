@@ -92,7 +92,7 @@ def adjudicate(books: Books, person: Person, *, insutype: str, acct_used: bool, 
     levels = [f.hosp_lv for f in (find_filing(filings, r.entry.generic_name, books.today()) for r in records)
               if f is not None and f.hosp_lv]
     quote = [QuoteLine(med_list_codg=line.med_list_codg, category=r.entry.category, price=line.pric, qty=line.cnt,
-                       payment_standard=r.entry.payment_standard) for line, r in zip(lines, records)]
+                       payment_standard=r.entry.payment_standard) for line, r in zip(lines, records, strict=True)]
     row = person.insurance(insutype)
     request = QuoteRequest(insutype=insutype, hosp_lv=max(levels, default=None), acct_used=acct_used,
                            balc=Decimal(str(row.get("balc") or "0")), ytd=Ytd(**person.cum), lines=quote)

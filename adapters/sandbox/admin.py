@@ -47,8 +47,8 @@ def fault_from_mapping(d: dict[str, Any]) -> Fault:
                            field="delay_ms")
     err_msg = d.get("err_msg") or ""
     if not isinstance(err_msg, str) or len(err_msg) > 200:
-        raise InvalidInput("err_msg: must be a string of at most 200 characters.", "字段 err_msg：必须是不超过200字的字符串。",
-                           field="err_msg")
+        raise InvalidInput("err_msg: must be a string of at most 200 characters.",
+                           "字段 err_msg：必须是不超过200字的字符串。", field="err_msg")
     return Fault(infno=infno, mode=mode, times=times, delay_ms=delay, err_msg=err_msg)
 
 

@@ -14,7 +14,8 @@ import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from adapters.nhsa.money import fen, wire
 from plugin.eligibility import CatalogEntry, Filing, Prescription, last_valid_day

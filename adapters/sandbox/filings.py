@@ -82,7 +82,8 @@ def add_filing(books: Books, d: Any) -> FilingRecord:
     with books.lock:
         books.register_institution(institution, inst_name, hosp_lv)
         filing = Filing(begin=begin, end=end or date.max, disease_code=code, disease_name=name, generic_name=generic,
-                        institution_code=institution, hosp_lv=hosp_lv or books.institutions[institution].hosp_lv or None,
+                        institution_code=institution,
+                        hosp_lv=hosp_lv or books.institutions[institution].hosp_lv or None,
                         physicians=_physicians(books, codes, names),
                         review=review, cross_region_approved=approved)
         record = FilingRecord(psn_no, filing, institution, books.institution_name(institution), person.insutype,

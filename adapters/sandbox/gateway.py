@@ -31,7 +31,7 @@ class Variants:
     numbers_for_money: bool = True
     extra_fields: bool = False
 
-    def updated(self, body: Any) -> "Variants":
+    def updated(self, body: Any) -> Variants:
         """These variants with the fields of a (partial) ``POST /sandbox/variants`` body changed."""
         if not isinstance(body, dict):
             raise InvalidInput("The body must be a JSON object.", "请求体必须是 JSON 对象。", field="body")
@@ -71,7 +71,8 @@ def profile_named(name: Any) -> GatewayProfile:
     try:
         return load_profile(name.strip())
     except (ProfileError, OSError) as exc:
-        raise InvalidInput(f"name: {exc}", f"字段 name：未找到或无法读取网关配置 {name.strip()}。", field="name") from None
+        raise InvalidInput(f"name: {exc}", f"字段 name：未找到或无法读取网关配置 {name.strip()}。",
+                           field="name") from None
 
 
 @dataclass

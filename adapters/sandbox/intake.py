@@ -25,7 +25,8 @@ import hmac
 import json
 import re
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from adapters.nhsa.profile import GatewayProfile, check_input
 from adapters.nhsa.signing import hmac_sm3_hex, signature

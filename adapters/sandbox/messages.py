@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from adapters.nhsa.profile import GatewayProfile, MessageSpec
 from adapters.sandbox.books import Books

@@ -1,4 +1,5 @@
-"""Sandbox handlers that move money: 【2101】预结算, 【2102】结算, 【2103】结算撤销, 【2601】冲正 (docs/gateway.md 2101–2601).
+"""Sandbox handlers that move money: 【2101】预结算, 【2102】结算, 【2103】结算撤销, 【2601】冲正
+(docs/gateway.md 2101–2601).
 
 2101/2102 read the profile's head node (``druginfo``) and line list (``drugdetail``), check the person, credential,
 insutype, ``med_type`` and the amounts (``medfee_sumamt`` = Σ ``det_item_fee_sumamt``, each = ``cnt`` × ``pric``),
@@ -116,10 +117,11 @@ def _prepay(books: Books, category: str) -> Decimal:
 def _cut_lines(books: Books, verdict: Adjudication, lines: list[DrugLine]) -> list[dict[str, Any]]:
     """``detlcutinfo``: per line, keyed by ``feedetl_sn``, the insurer's cut with the real line fields."""
     out = []
-    for line, record, cut in zip(lines, verdict.records, verdict.split.lines):
+    for line, record, cut in zip(lines, verdict.records, verdict.split.lines, strict=True):
         out.append({"feedetl_sn": line.feedetl_sn, "det_item_fee_sumamt": line.det_item_fee_sumamt,
                     "cnt": line.cnt, "pric": line.pric, "pric_uplmt_amt": record.ceiling,
-                    "selfpay_prop": _prepay(books, record.entry.category), "fulamt_ownpay_amt": q2(cut.fulamt_ownpay_amt),
+                    "selfpay_prop": _prepay(books, record.entry.category),
+                    "fulamt_ownpay_amt": q2(cut.fulamt_ownpay_amt),
                     "overlmt_amt": q2(cut.overlmt_selfpay), "preselfpay_amt": q2(cut.preselfpay_amt),
                     "inscp_scp_amt": q2(cut.inscp_scp_amt), "chrgitm_lv": record.row.get("chrgitm_lv"),
                     "med_chrgitm_type": record.row.get("med_chrgitm_type"), "bas_medn_flag": "0",
@@ -186,15 +188,16 @@ def _ledger_lines(lines: list[DrugLine], verdict: Adjudication) -> list[dict[str
              "cnt": line.cnt, "pric": line.pric, "det_item_fee_sumamt": line.det_item_fee_sumamt,
              "line_total": q2(cut.line_total), "fulamt_ownpay_amt": q2(cut.fulamt_ownpay_amt),
              "overlmt_selfpay": q2(cut.overlmt_selfpay), "preselfpay_amt": q2(cut.preselfpay_amt),
-             "inscp_scp_amt": q2(cut.inscp_scp_amt)} for line, cut in zip(lines, verdict.split.lines)]
+             "inscp_scp_amt": q2(cut.inscp_scp_amt)} for line, cut in zip(lines, verdict.split.lines, strict=True)]
 
 
 @handles("2102")
 def settle(books: Books, msg: Message) -> dict[str, Any]:
     assert msg.profile is not None
     person, insutype, lines, verdict = _adjudicate(books, msg)
-    if msg.profile.settle.password_in_cainfo and not msg.field("cainfo").strip() and \
-            _province(person.insurance(insutype).get("insuplc_admdvs") or "") == _province(msg.field("mdtrtarea_admvs")):
+    insured_here = _province(str(person.insurance(insutype).get("insuplc_admdvs") or "")) == \
+        _province(msg.field("mdtrtarea_admvs"))
+    if msg.profile.settle.password_in_cainfo and not msg.field("cainfo").strip() and insured_here:
         raise Refusal(PASSWORD_REQUIRED)
     setl_time = books.now().strftime(TIME)
     setl_id, mdtrt_id = _ids(books)

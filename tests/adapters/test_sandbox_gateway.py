@@ -59,7 +59,8 @@ def test_e_voucher_qr_is_decoded_into_a_token_and_identity_then_1101_accepts_the
 
 
 def test_each_decode_issues_a_fresh_token(sandbox):
-    assert decode(sandbox, ZHANG["ecard_qr"])["data"]["ecToken"] != decode(sandbox, ZHANG["ecard_qr"])["data"]["ecToken"]
+    first, second = (decode(sandbox, ZHANG["ecard_qr"])["data"]["ecToken"] for _ in range(2))
+    assert first != second
 
 
 def test_the_qr_value_itself_is_not_a_token(gateway):
@@ -168,3 +169,34 @@ def test_the_embedded_default_runs_the_national_profile_on_its_single_endpoint(s
     client = make_client(sandbox.url)
     assert client.settings.endpoint("1101").endswith("/fsi/api/rsfComIfsService/callService")
     client.sign_in()
+
+
+# -- a 国密 province: signatures and encryption survive the strict checks and the renderer ----------------------------
+SM4_KEY = "5a5a5a5a0123456789abcdefdeadbeef"
+PHARMACY_KEY = "3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8"
+INSURER_KEY = "128b2fa8bd433c6c068c8d803dff79792a519a55171b1b650c23661d15897263"
+
+
+def test_sm2_signed_messages_round_trip_with_signed_answers(sandbox):
+    from adapters.nhsa.smcrypto import SmCrypto, sm2_public_key_of
+    sandbox.crypto = SmCrypto(signtype="SM2", private_key=PHARMACY_KEY).insurer_side(private_key=INSURER_KEY)
+    client = make_client(sandbox.url, signtype="SM2", sm2_private_key=PHARMACY_KEY,
+                         sm2_public_key=sm2_public_key_of(INSURER_KEY))
+    client.sign_in()
+    # money answers (Decimal on the sandbox side) are signed over the JSON the client reads
+    cum = person.parse_accumulations(client.call("5206", person.accumulations_input(LIU["psn_no"]),
+                                                 insuplc_admdvs="360102"))
+    assert len(cum) == 4
+
+
+def test_sm4_encrypted_messages_are_checked_after_decryption(sandbox):
+    from adapters.nhsa.smcrypto import SmCrypto
+    sandbox.crypto = SmCrypto(sm4_key=SM4_KEY, encrypt_body=True).insurer_side()
+    client = make_client(sandbox.url, sm4_key=SM4_KEY, encrypt_body=True)
+    client.sign_in()
+    assert person.parse_person(client.call("1101", person.person_info_input("02", LIU["certno"]))).psn_name == "刘洋"
+    env = client.prepare("1101", person.person_info_input("02", LIU["certno"]))
+    env.body["input"]["data"]["mdtrt_cert_type"] = ""
+    with pytest.raises(GatewayRefused) as err:
+        client.send(env)
+    assert "mdtrt_cert_type" in err.value.err_msg

@@ -244,7 +244,8 @@ def test_password_province_refuses_2102_without_cainfo_except_for_cross_province
     client = make_client(sandbox.url, profile="chongqing")
     client.sign_in()
     assert "密码" in refusal(client, settle_body(profile="chongqing"))
-    env = client.prepare("2102", settle_body(profile="chongqing"), insuplc_admdvs="360102", cainfo="UlNBLWVuY3J5cHRlZA==")
+    env = client.prepare("2102", settle_body(profile="chongqing"), insuplc_admdvs="360102",
+                         cainfo="UlNBLWVuY3J5cHRlZA==")
     assert settlement.parse_setlinfo(client.send(env).output).setl_id
     wang = settle_body(person=WANG, rxno="HX36010200101000000007", dr_code="D360102001001", dr_name="黄志明",
                        profile="chongqing")
