@@ -40,7 +40,7 @@ MDTRT = ("mdtrt_id", "med_type", "ipt_op_no", "psn_no", "patn_name", "age", "pat
          "dise_codg", "dise_name", "sp_dise_flag", "diag_code", "diag_name", "dise_cond_dscr", "fstdiag")
 DISE = ("diag_type", "maindiag_flag", "diag_srt_no", "diag_code", "diag_name", "diag_dept", "dise_dor_no",
         "dise_dor_name", "diag_time")
-STATUSES = ("valid", "dispensed", "revoked")
+STATUSES = ("valid", "dispensed", "revoked", "expired")   # expired is normally computed from the validity
 TIME = "%Y-%m-%d %H:%M:%S"
 
 
