@@ -335,6 +335,8 @@ def _register_commands() -> None:
     for cmd in (policy, simulate, devices, fleet, report, token, reconcile, gateway, stock, retention):
         main.add_command(cmd)
     from plugin.commands.dclist import catalog_import, catalog_show
+    from plugin.commands.hq import hq
+    main.add_command(hq)
     catalog.add_command(catalog_import)
     catalog.add_command(catalog_show)
 

@@ -105,11 +105,16 @@ class Service:
             beat = Heartbeat(self.settings.hq.heartbeat_url, self.settings.hq.heartbeat_s,
                              lambda: health_report(self))
             self.recovery.add_round(beat.beat_if_due)
+        if self.settings.hq.url:
+            from plugin.heartbeat import start_hq_link
+            self.extras["hq_link"] = start_hq_link(self)
         self.recovery.start()
         if self.devices is not None:
             self.devices.start()
 
     def close(self) -> None:
+        if self.extras.get("hq_link") is not None:
+            self.extras["hq_link"].stop()
         self.recovery.stop()
         if self.devices is not None:
             self.devices.stop()

@@ -8,16 +8,18 @@ or doubling money.
 | ``slow`` | waits ``delay_ms``, then commits and answers | a late success |
 | ``drop_response`` | commits, then closes the connection without an answer | outcome unknown (money moved) |
 | ``corrupt`` | commits, then answers a truncated, unparseable body | outcome unknown (money moved) |
+| ``sign_in_expired`` | ends the institution's sign-ins, refuses "未签到或签到已失效，请重新签到" | sign in, retry |
 
-``times`` counts down per matching message. Sleeps wait on an event that ``shutdown`` sets, so a server holding
-a "timeout" request still stops at once.
+``infno`` is a transaction number as sent (``2102``, or a province's ``3505A``; a fault on the logical number
+matches its lettered form too). ``times`` counts down per matching message. Sleeps wait on an event that
+``shutdown`` sets, so a server holding a "timeout" request still stops at once.
 """
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
 
-MODES = ("timeout", "error", "drop_response", "slow", "corrupt")
+MODES = ("timeout", "error", "drop_response", "slow", "corrupt", "sign_in_expired")
 DEFAULT_DELAY_MS = {"timeout": 30000, "slow": 2000}
 
 

@@ -1,9 +1,13 @@
-"""Run the sandbox insurer as a real HTTP server (docs/sandbox.md): the gateway endpoint plus the admin API.
+"""Run the sandbox insurer as a real HTTP server (docs/sandbox.md): the gateway paths of the active profile, the
+e-voucher decode service, and the admin API.
 
 ``start_sandbox`` returns at once with the server running in a background thread (threaded werkzeug), so the
 embedded default (``rxlane serve``), ``rxlane sandbox`` and the tests all use the same server. ``port=0`` picks a
-free port; ``.url`` and ``.port`` tell which. ``crypto`` (an insurer-side ``SmCrypto``, settable on a running
-server as ``.crypto``) makes it a province that requires SM3/SM2 signatures and SM4 bodies; None (default) does not.
+free port; ``.url`` and ``.port`` tell which. ``profile`` is the gateway profile it is strict about (a name in
+config/gateways/ or a ``GatewayProfile``; ``national`` by default; ``PUT /sandbox/profile`` changes it while
+running); ``secret`` turns on the profile's gateway authentication check (x-ca-sm3, x-tif, apikey);
+``token_lifetime_s`` is how long a decoded e-voucher token lives. ``crypto`` (an insurer-side ``SmCrypto``, settable
+on a running server as ``.crypto``) makes it a province that requires SM3/SM2 signatures and SM4 bodies.
 """
 from __future__ import annotations
 
@@ -14,24 +18,37 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from adapters.nhsa.profile import GatewayProfile, load_profile
 from adapters.nhsa.smcrypto import SmCrypto
-from adapters.sandbox.admin import create_admin_blueprint
 from adapters.sandbox.adjudicate import resolve_policy
+from adapters.sandbox.admin import create_admin_blueprint
 from adapters.sandbox.books import Books
 from adapters.sandbox.center import GATEWAY_PATH, create_gateway_blueprint
 from adapters.sandbox.demo import load_demo
 from adapters.sandbox.faults import FaultBoard
+from adapters.sandbox.gateway import DEFAULT_TOKEN_LIFETIME_S, GatewaySetup
+from adapters.sandbox.traffic import MessageLog
+
+__all__ = ["create_sandbox_app", "start_sandbox", "SandboxServer", "GATEWAY_PATH"]
 
 
-def create_sandbox_app(books: Books, *, faults: FaultBoard | None = None, path: str = GATEWAY_PATH,
-                       crypto: SmCrypto | None = None) -> Flask:
+def _profile(profile: GatewayProfile | str | None) -> GatewayProfile:
+    return load_profile(profile or "national") if not isinstance(profile, GatewayProfile) else profile
+
+
+def create_sandbox_app(books: Books, *, faults: FaultBoard | None = None, crypto: SmCrypto | None = None,
+                       profile: GatewayProfile | str | None = None, secret: str = "",
+                       token_lifetime_s: int = DEFAULT_TOKEN_LIFETIME_S) -> Flask:
     app = Flask("rxlane-sandbox")
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions["sandbox.books"] = books
     app.extensions["sandbox.faults"] = faults or FaultBoard()
     app.extensions["sandbox.crypto"] = crypto
-    app.register_blueprint(create_gateway_blueprint(path))
+    app.extensions["sandbox.gateway"] = GatewaySetup(_profile(profile), secret=secret,
+                                                     token_lifetime_s=token_lifetime_s)
+    app.extensions["sandbox.messages"] = MessageLog()
     app.register_blueprint(create_admin_blueprint())
+    app.register_blueprint(create_gateway_blueprint())
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> tuple[Response, int]:
@@ -55,6 +72,8 @@ class SandboxServer:
         self.app = app
         self.books: Books = app.extensions["sandbox.books"]
         self.faults: FaultBoard = app.extensions["sandbox.faults"]
+        self.gateway: GatewaySetup = app.extensions["sandbox.gateway"]
+        self.messages: MessageLog = app.extensions["sandbox.messages"]
         self._server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
         self._server.daemon_threads = True
         self.host = host
@@ -75,7 +94,7 @@ class SandboxServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def start(self) -> "SandboxServer":
+    def start(self) -> SandboxServer:
         self._thread.start()
         return self
 
@@ -86,7 +105,7 @@ class SandboxServer:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "SandboxServer":
+    def __enter__(self) -> SandboxServer:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -94,8 +113,10 @@ class SandboxServer:
 
 
 def start_sandbox(host: str = "127.0.0.1", port: int = 8700, *, demo: bool = True, policy: Any = None,
-                  path: str = GATEWAY_PATH, crypto: SmCrypto | None = None) -> SandboxServer:
+                  crypto: SmCrypto | None = None, profile: GatewayProfile | str | None = "national",
+                  secret: str = "", token_lifetime_s: int = DEFAULT_TOKEN_LIFETIME_S) -> SandboxServer:
     books = Books(resolve_policy(policy))
     if demo:
         load_demo(books)
-    return SandboxServer(create_sandbox_app(books, path=path, crypto=crypto), host, port).start()
+    app = create_sandbox_app(books, crypto=crypto, profile=profile, secret=secret, token_lifetime_s=token_lifetime_s)
+    return SandboxServer(app, host, port).start()

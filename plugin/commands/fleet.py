@@ -75,20 +75,36 @@ def inventory_cmd(inventory, chain, config_dir) -> None:
 
 
 @fleet.command("status")
-@click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
+@click.argument("inventory", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable results instead of a table.")
 @click.option("--concurrency", default=32, show_default=True, type=click.IntRange(1, 512))
 @click.option("--timeout", default=5.0, show_default=True, type=click.FloatRange(0.05, 120), help="Seconds per store.")
 @click.option("--port", default=8600, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--backlog-age", default=3600.0, show_default=True, help="Outbox age (s) that counts as a backlog.")
-def status(inventory, as_json, concurrency, timeout, port, backlog_age) -> None:
-    """Poll every store's /v1/health. Exit 0 when all are healthy, 1 when any is degraded or down."""
+@click.option("--from-hq", "hq_url", help="Read the stores' state from HQ (`rxlane hq serve`) instead of polling.")
+@click.option("--token", envvar="RXLANE_HQ__ADMIN_TOKEN", help="HQ's admin token (default $RXLANE_HQ__ADMIN_TOKEN).")
+def status(inventory, as_json, concurrency, timeout, port, backlog_age, hq_url, token) -> None:
+    """Poll every store's /v1/health (or read HQ with --from-hq). Exit 0 when all are healthy, 1 when any is
+    degraded or down, 2 when the inventory or HQ cannot be read."""
     from plugin.fleet.status import Target, poll_fleet, summarize
-    rows = _inventory(inventory).rows
-    targets = [Target(r.store_id, r.host, port) for r in rows]
-    with _progress("status", len(targets)) as advance:
-        results = poll_fleet(targets, concurrency=concurrency, timeout=timeout, backlog_age_s=backlog_age,
-                             on_result=advance)
+    if hq_url:
+        from plugin.fleet.hqstatus import from_hq, with_inventory
+        try:
+            results = from_hq(hq_url, token or "", timeout=max(timeout, 10.0))
+        except RxlaneError as exc:
+            click.echo(json.dumps(exc.to_body(), ensure_ascii=False, indent=2), err=True)
+            sys.exit(2)
+        if inventory:
+            results = with_inventory(results, _inventory(inventory).rows, hq_url)
+    elif not inventory:
+        click.echo("give an INVENTORY to poll, or --from-hq URL", err=True)
+        sys.exit(2)
+    else:
+        rows = _inventory(inventory).rows
+        targets = [Target(r.store_id, r.host, r.port or port) for r in rows]
+        with _progress("status", len(targets)) as advance:
+            results = poll_fleet(targets, concurrency=concurrency, timeout=timeout, backlog_age_s=backlog_age,
+                                 on_result=advance)
     summary = summarize(results)
     if as_json:
         click.echo(json.dumps({"summary": summary, "stores": [r.to_dict() for r in results]}, ensure_ascii=False,

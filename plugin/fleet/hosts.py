@@ -23,6 +23,8 @@ def ansible_inventory(rows: list[StoreRow], config_dir: str | Path, chain: str |
         hosts[row.store_id] = {"ansible_host": row.host, "store_id": row.store_id,
                                "fixmedins_code": row.fixmedins_code, "rxlane_region": row.region,
                                "rxlane_store_config_src": str(config_dir / f"{row.store_id}.toml")}
+        if row.port is not None:
+            hosts[row.store_id]["rxlane_port"] = str(row.port)
     group_vars: dict[str, Any] = {}
     if chain:
         group_vars["rxlane_chain_config_src"] = str(Path(chain).absolute())

@@ -1,6 +1,7 @@
 """The chain inventory: one CSV row per store, read and checked as a whole.
 
-Columns: ``store_id, fixmedins_code, fixmedins_name, region, host, devices``. HQ edits this file by hand for
+Columns: ``store_id, fixmedins_code, fixmedins_name, region, host, devices`` (``devices`` may be left out when no
+store has configured devices). HQ edits this file by hand for
 thousands of counters, so every row is checked and *every* bad row is reported with its CSV line number — a rollout
 that half-applies because row 4,812 had a typo is worse than one that refuses to start.
 
@@ -12,6 +13,9 @@ The ``devices`` cell is a compact list of devices separated by ``;``, each writt
 colons; the last ``:``-separated field is taken as the framing only when it is one of ``cr lf crlf stx_etx timeout``
 (so ``tcp://10.0.0.5:9100`` stays a URL). An empty cell means no configured devices (keyboard-wedge scanners need
 none, docs/hardware.md).
+
+``host`` is the counter PC's host name or address, optionally with the port rxlane listens on when it is not 8600:
+``10.36.1.21:8601``, ``pos-3.store.lan:8601``, ``[fd00::21]:8601`` (a bare IPv6 address takes no port).
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 COLUMNS = ("store_id", "fixmedins_code", "fixmedins_name", "region", "host", "devices")
+OPTIONAL_COLUMNS = ("devices",)
 FRAMINGS = ("cr", "lf", "crlf", "stx_etx", "timeout")
 KINDS = ("scanner", "card_reader", "printer")
 STORE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")   # becomes a file name: no slashes, no dot-dot
@@ -40,6 +45,7 @@ class StoreRow:
     region: str
     host: str
     devices: tuple[dict[str, str], ...] = ()
+    port: int | None = None        # the port rxlane listens on when the host cell names one
 
 
 @dataclass(frozen=True)
@@ -122,9 +128,27 @@ def _check_row(cells: dict[str, str], regions: set[str]) -> list[str]:
         reasons.append("fixmedins_name is empty")
     if cells["region"] not in regions:
         reasons.append(f"region {cells['region']!r} has no policy file (known: {', '.join(sorted(regions))})")
-    if not HOST_RE.match(cells["host"]):
-        reasons.append(f"host {cells['host']!r} is not a host name or IP address")
+    try:
+        split_host(cells["host"])
+    except ValueError as exc:
+        reasons.append(str(exc))
     return reasons
+
+
+_HOST_PORT = re.compile(r"^(?:\[([0-9A-Fa-f:]+)\]|([A-Za-z0-9][A-Za-z0-9.-]{0,252})):(\d{1,5})$")
+
+
+def split_host(cell: str) -> tuple[str, int | None]:
+    """``host`` or ``host:port`` (``[v6]:port``) → (host, port or None); raises ValueError naming the fault."""
+    m = _HOST_PORT.match(cell)
+    if m:
+        port = int(m.group(3))
+        if not 1 <= port <= 65535:
+            raise ValueError(f"host {cell!r}: port {port} is not between 1 and 65535")
+        return m.group(1) or m.group(2), port
+    if not HOST_RE.match(cell):
+        raise ValueError(f"host {cell!r} is not a host name or IP address (optionally with :port)")
+    return cell, None
 
 
 def known_regions() -> set[str]:
@@ -149,7 +173,7 @@ def read_inventory(path: str | Path, regions: set[str] | None = None) -> Invento
     with fh:
         reader = csv.DictReader(fh, skipinitialspace=True)
         header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in COLUMNS if c not in header]
+        missing = [c for c in COLUMNS if c not in header and c not in OPTIONAL_COLUMNS]
         if missing:
             inv.problems.append(RowProblem(1, "", f"header lacks column(s): {', '.join(missing)}"))
             return inv
@@ -180,8 +204,9 @@ def read_inventory(path: str | Path, regions: set[str] | None = None) -> Invento
             if reasons:
                 inv.problems.extend(RowProblem(start, cells["store_id"], r) for r in reasons)
                 continue
+            host, port = split_host(cells["host"])
             inv.rows.append(StoreRow(start, cells["store_id"], cells["fixmedins_code"], cells["fixmedins_name"],
-                                     cells["region"], cells["host"], devices))
+                                     cells["region"], host, devices, port))
     if not inv.rows and not inv.problems:
         inv.problems.append(RowProblem(1, "", "the inventory has no stores"))
     return inv

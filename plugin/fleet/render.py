@@ -52,6 +52,9 @@ def store_toml(row: StoreRow, source: str = "") -> str:
              f"fixmedins_code = {toml_str(row.fixmedins_code)}",
              f"fixmedins_name = {toml_str(row.fixmedins_name)}",
              f"region = {toml_str(row.region)}"]
+    if row.port is not None:
+        lines += ["", "[server]", f"port = {row.port}"]
+    lines += ["", "[hq]", f"store_id = {toml_str(row.store_id)}    # the id `rxlane hq enroll` uses"]
     for device in row.devices:
         lines += ["", "[[devices]]"] + [f"{k} = {toml_str(v)}" for k, v in device.items()]
     return "\n".join(lines) + "\n"

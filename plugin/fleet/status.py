@@ -26,6 +26,7 @@ PROBLEM_LABELS = {
     "device_error": "device error / 设备故障",
     "upstream_unreachable": "insurer unreachable / 医保中心不可达",
     "ledger": "ledger fault / 账本异常",
+    "not_seen": "no heartbeat / 心跳中断",
 }
 # health.py names a parked outbox `outbox_parked`; HQ sees any stuck upload as one kind of problem.
 _ALIASES = {"outbox_parked": "outbox_backlog"}
@@ -59,15 +60,21 @@ class StoreHealth:
         return asdict(self)
 
 
+def _number(value: Any) -> float:
+    """A count or age from a health answer; anything else (a pushed body is untrusted) counts as 0."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
+
+
 def classify(body: Any, backlog_age_s: float = 3600) -> tuple[str, list[str]]:
     """(state, problems) from one health answer; raises ValueError when it is not a health answer at all."""
     if not isinstance(body, dict) or body.get("status") not in ("ok", "degraded"):
         raise ValueError("not an rxlane health answer")
-    problems = [_ALIASES.get(p, p) for p in body.get("problems") or [] if isinstance(p, str)]
+    listed = body.get("problems") if isinstance(body.get("problems"), list) else []
+    problems = [_ALIASES.get(p, p) for p in listed if isinstance(p, str)]
     outbox = body.get("outbox") if isinstance(body.get("outbox"), dict) else {}
-    if (outbox.get("parked") or 0) > 0 or (outbox.get("oldest_age_s") or 0) >= backlog_age_s:
+    if _number(outbox.get("parked")) > 0 or _number(outbox.get("oldest_age_s")) >= backlog_age_s:
         problems.append("outbox_backlog")
-    if isinstance(body.get("in_doubt"), int) and body["in_doubt"] > 0:
+    if _number(body.get("in_doubt")) > 0:
         problems.append("in_doubt_sales")
     devices = body.get("devices") if isinstance(body.get("devices"), list) else []
     if any(isinstance(d, dict) and d.get("state") == "error" for d in devices):

@@ -1,4 +1,5 @@
-"""The Ansible role ships the province's dual-channel list to a store and imports it there (rxlane_dual_channel_list)."""
+"""The Ansible role ships the province's dual-channel list to a store and imports it there
+(``rxlane_dual_channel_list``)."""
 from __future__ import annotations
 
 import json

@@ -134,7 +134,7 @@ def test_inventory_without_a_required_column_is_refused_on_the_header_line(tmp_p
     path = tmp_path / "inv.csv"
     path.write_text("store_id,fixmedins_code,region,host\nst-1,P00000000001,jiangxi,10.0.0.1\n", encoding="utf-8")
     inv = read_inventory(path)
-    assert [(p.line, p.reason) for p in inv.problems] == [(1, "header lacks column(s): fixmedins_name, devices")]
+    assert [(p.line, p.reason) for p in inv.problems] == [(1, "header lacks column(s): fixmedins_name")]
 
 
 def test_a_chain_naming_a_secret_file_on_the_store_pcs_renders_without_that_file_at_hq(tmp_path, chain_file):
@@ -158,3 +158,35 @@ def test_ansible_inventory_groups_hosts_by_region_with_store_vars(tmp_path, chai
     assert host == {"ansible_host": "10.0.0.1", "store_id": "st-00001", "fixmedins_code": "P00000000001",
                     "rxlane_region": "chongqing", "rxlane_store_config_src": str(tmp_path / "stores" / "st-00001.toml")}
     assert stores["vars"]["rxlane_chain_config_src"] == str(chain_file)
+
+
+def test_an_inventory_without_the_optional_devices_column_renders(tmp_path, chain_file):
+    path = tmp_path / "inv.csv"
+    path.write_text("store_id,fixmedins_code,fixmedins_name,region,host\n"
+                    "st-1,P00000000001,示例大药房（一店）,jiangxi,10.0.0.1\n"
+                    "st-2,P00000000002,示例大药房（二店）,chongqing,10.0.0.2\n", encoding="utf-8")
+    result = render_fleet(path, chain_file, tmp_path / "stores")
+    assert result.stores == 2
+    settings = load_settings(tmp_path / "stores" / "st-2.toml", chain_file=chain_file, environ={})
+    assert settings.store.region == "chongqing" and settings.devices == []
+
+
+def test_a_host_with_a_port_sets_the_stores_port_its_ansible_port_and_where_status_polls(tmp_path, chain_file):
+    from plugin.fleet.hosts import ansible_inventory
+    rows = [store_row(0, host="10.36.1.21:8601"), store_row(1, host="pos-2.store.lan"),
+            store_row(2, host="[fd00::21]:8602"), store_row(3, host="10.36.1.24:0"), store_row(4, host="pos 5:8601")]
+    inv = read_inventory(write_inventory(tmp_path / "inv.csv", rows))
+    assert [(p.line, p.reason.split(":")[0]) for p in inv.problems] == [(5, "host '10.36.1.24"), (6, "host 'pos 5")]
+    good = write_inventory(tmp_path / "good.csv", rows[:3])
+    render_fleet(good, chain_file, tmp_path / "stores")
+    assert load_settings(tmp_path / "stores" / "st-00000.toml", chain_file=chain_file, environ={}).server.port == 8601
+    second = load_settings(tmp_path / "stores" / "st-00001.toml", chain_file=chain_file, environ={})
+    assert second.server.port == 8600 and second.hq.store_id == "st-00001"      # the id HQ enrols it under
+    parsed = read_inventory(good).rows
+    assert [(r.host, r.port) for r in parsed] == [("10.36.1.21", 8601), ("pos-2.store.lan", None), ("fd00::21", 8602)]
+    hosts = {}
+    groups = ansible_inventory(parsed, tmp_path / "stores")["all"]["children"]["rxlane_stores"]["children"]
+    for region in groups.values():
+        hosts.update(region["hosts"])
+    assert hosts["st-00000"]["ansible_host"] == "10.36.1.21" and hosts["st-00000"]["rxlane_port"] == "8601"
+    assert "rxlane_port" not in hosts["st-00001"]

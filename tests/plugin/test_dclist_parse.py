@@ -8,8 +8,15 @@ from decimal import Decimal
 
 import pytest
 
-from plugin.dclist import (ListRefused, Mapping, build_document, load_mapping, load_region_mapping, parse_document,
-                           read_province_file)
+from plugin.dclist import (
+    ListRefused,
+    Mapping,
+    build_document,
+    load_mapping,
+    load_region_mapping,
+    parse_document,
+    read_province_file,
+)
 from tests.plugin.dclist_files import COLUMNS, drugs, province_csv, province_xlsx
 
 JIANGXI = {"A", "B", "C"}

@@ -63,9 +63,11 @@ _SQL_WRITE = re.compile(r"""["'][^"'\n]*\b(INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+
 
 
 def test_only_the_store_package_holds_sql():
+    """The counter's ledger: every query in plugin/store. (Chain HQ's own database, plugin/hq, keeps one module per
+    table of its own.)"""
     offenders = []
     for path in sorted((REPO / "plugin").rglob("*.py")):
-        if "store" in path.relative_to(REPO / "plugin").parts:
+        if {"store", "hq"} & set(path.relative_to(REPO / "plugin").parts):
             continue
         for no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if _SQL_WRITE.search(line):
