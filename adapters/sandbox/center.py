@@ -26,6 +26,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from adapters.nhsa.smcrypto import SmCrypto
 from adapters.sandbox import (catalogue, filings, persons, reconcile, rxplatform, settle,  # noqa: F401
                               signin, uploads)  # (register handlers)
+from adapters.sandbox import files  # noqa: F401  (registers 9101/9102)
+from adapters.sandbox.files import FileAnswer
 from adapters.sandbox.books import Books
 from adapters.sandbox.evoucher import decode
 from adapters.sandbox.faults import Fault, FaultBoard
@@ -140,7 +142,7 @@ def abort_connection() -> Response:
     return Response(b"", status=200)
 
 
-def _with_fault(books: Books, faults: FaultBoard, msg: Message, fault: Fault | None) -> dict[str, Any]:
+def _with_fault(books: Books, faults: FaultBoard, msg: Message, fault: Fault | None) -> dict[str, Any] | FileAnswer:
     admdvs = msg.field("mdtrtarea_admvs")
     if fault is not None:
         if fault.mode == "error":
@@ -157,6 +159,8 @@ def _with_fault(books: Books, faults: FaultBoard, msg: Message, fault: Fault | N
         if fault.mode == "slow":
             faults.sleep(fault.delay_s)
     output = dispatch(books, msg)
+    if isinstance(output, FileAnswer):   # 9102: the file itself is the answer, not an envelope
+        return output
     return answer(books, admdvs, output=output, err_msg="success" if msg.infno in SAYS_SUCCESS else None)
 
 
@@ -189,7 +193,8 @@ def _gateway(path: str) -> Response:
     log.record(at=books.now(), infno=msg.wire_infno, msgid=msg.msgid, path=path, accepted=True)
     if fault is not None and fault.mode == "drop_response":
         return abort_connection()
-    response = render(body, variants, crypto)
+    response = (Response(body.content, content_type=body.content_type) if isinstance(body, FileAnswer)
+                else render(body, variants, crypto))
     if fault is not None and fault.mode == "corrupt":
         data = response.get_data()
         return Response(data[: max(1, len(data) // 2)], content_type=response.content_type)

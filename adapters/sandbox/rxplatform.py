@@ -11,8 +11,8 @@ the Shenzhen numbering through the gateway envelope).
   four sibling nodes ``data``, ``rxdrugdetail[]``, ``mdtrtinfo``, ``diseinfo[]``. A dispensed prescription is refused
   ("处方已核销（已取药）"), a revoked one too ("处方已撤销"); an expired one downloads and shows its
   ``valid_end_time``.
-- 7204 and 7206 keep their first-wave behaviour (review recorded; 7206 marks the prescription dispensed, or with
-  the sandbox field ``rx_stas_codg: "cancel"`` reopens it after a refund).
+- 7204 records the review; 7206 marks the prescription dispensed (核销). Nothing reopens a dispensed prescription:
+  the interface has no such field.
 """
 from __future__ import annotations
 
@@ -112,8 +112,8 @@ def review(books: Books, msg: Message) -> dict[str, Any] | None:
     if rx is None:
         raise Refusal(f"未查询到处方[{text(msg.data, 'hi_rxno')}]")
     books.reviews.append({"msgid": msg.msgid, **{k: text(msg.data, k) for k in
-                                                 ("hi_rxno", "phar_name", "rx_chk_stas_codg", "rx_chk_opnn",
-                                                  "rx_chk_time")}})
+                                                 ("hi_rxno", "phar_name", "phar_prac_cert_no", "rchk_phar_name",
+                                                  "rx_chk_stas_codg", "rx_chk_opnn", "rx_chk_time")}})
     books.processed[msg.msgid] = Processed(msg.msgid, "7204", None)
     return None
 
@@ -126,17 +126,14 @@ def dispensed(books: Books, msg: Message) -> dict[str, Any] | None:
     if rx is None:
         raise Refusal(f"未查询到处方[{hi_rxno}]")
     status = books.rx_status(rx)
-    if text(msg.data, "rx_stas_codg") == "cancel":
-        if status != "dispensed":
-            raise Refusal(f"处方[{hi_rxno}]未核销，无需撤销")
-        rx.status = "valid"
-    else:
-        if status != "valid":
-            raise Refusal(f"处方[{hi_rxno}]{STATUS_ZH.get(status, status)}，不能再次核销")
-        setl_id = text(msg.data, "setl_id")
-        setl = books.settlements.get(setl_id)
-        if setl_id and (setl is None or setl.state != "settled"):
-            raise Refusal(f"结算记录[{setl_id}]不存在或已撤销")
-        rx.status = "dispensed"
+    # the interface has no field that reopens a prescription: a dispensed one stays dispensed (a refund does not
+    # reopen it; docs/reconciliation.md says what the pharmacist does)
+    if status != "valid":
+        raise Refusal(f"处方[{hi_rxno}]{STATUS_ZH.get(status, status)}，不能再次核销")
+    setl_id = text(msg.data, "setl_id")
+    setl = books.settlements.get(setl_id)
+    if setl_id and (setl is None or setl.state != "settled"):
+        raise Refusal(f"结算记录[{setl_id}]不存在或已撤销")
+    rx.status = "dispensed"
     books.processed[msg.msgid] = Processed(msg.msgid, "7206", None)
     return None
