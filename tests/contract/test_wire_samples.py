@@ -29,7 +29,7 @@ WIRE = Path(__file__).resolve().parent / "wire"
 NATIONAL = load_profile("national")
 REQUESTS = sorted(p for p in WIRE.glob("*.request*.json") if "infno" in json.loads(p.read_text(encoding="utf-8")))
 #: transactions of the interface the sandbox does not serve (file transfer, catalogue files, delivery)
-NOT_SERVED = {"1301", "7205", "9101", "9102"}
+NOT_SERVED = {"1301", "7205"}
 
 
 def load(name: str) -> dict:
