@@ -281,13 +281,34 @@ class Outbox:
         return True
 
     def _refused(self, row: OutboxRow, err_msg: str, *, certain: bool) -> None:
-        """The insurer said no. A dispensing result for a sale refunded meanwhile can never be accepted: it is
-        superseded. A refusal no retry changes is parked at once; another is retried as a new message."""
-        if row.infno == "7206" and self.ledger.sales.state(row.sale_id or "") == "refunded":
+        """The insurer said no. A sale report (3505) or dispensing result (7206) of a sale refunded while it was on
+        its way can never be accepted — the settlement it names is cancelled — and what was to follow it (the
+        return of those packs) has nothing to return: both are superseded. Otherwise a refusal no retry changes is
+        parked at once; another is retried as a new message."""
+        if row.infno in ("3505", "7206") and self.ledger.sales.state(row.sale_id or "") == "refunded":
             with self.ledger.transaction() as c:
-                self.ledger.outbox.supersede(c, [row.id], f"refunded; the platform refused the dispensing: {err_msg}")
+                moot = [row.id] + self._returns_of(c, row)
+                self.ledger.outbox.supersede(c, moot, f"refunded while on its way; the insurer refused it: {err_msg}")
             return
         self._failed(row, err_msg, park=certain, reason=REFUSED_REASON if certain else None, keep_msgid=False)
+
+    def _returns_of(self, c: Connection, row: OutboxRow) -> list[int]:
+        """The unfinished 3506 rows (plans or messages) that would return this 3505's packs and nothing else; a plan
+        that also returns other reports forgets this one."""
+        out = []
+        codes = set(row.body.get("codes") or ())
+        for other in self.ledger.outbox.for_sale(row.sale_id or "", c):
+            if other.infno != "3506" or other.state not in (PENDING, WAITING, PARKED):
+                continue
+            if other.body.get("plan") == "return" and row.id in (other.body.get("of") or []):
+                rest = [i for i in other.body["of"] if i != row.id]
+                if rest:
+                    self.ledger.outbox.resume(c, [other.id], {**other.body, "of": rest})
+                else:
+                    out.append(other.id)
+            elif codes and set(other.body.get("codes") or ()) <= codes:
+                out.append(other.id)
+        return out
 
     def _failed(self, row: OutboxRow, error: str, *, park: bool, reason: str | None = None,
                 keep_msgid: bool = True) -> None:

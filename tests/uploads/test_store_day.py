@@ -93,7 +93,14 @@ class Till:
         def calm():
             h = self.http.get("/v1/health").json()
             return h if h["in_doubt"] == 0 and h["outbox"]["pending"] == 0 else None
-        return self.until(calm, "recovery and uploads")
+        try:
+            return self.until(calm, "recovery and uploads")
+        except AssertionError:
+            from plugin.store import Ledger
+            ledger = Ledger(self.data / "ledger.sqlite3")
+            rows = [(r.id, r.infno, r.state, r.attempts, r.next_at, r.last_error) for r in ledger.outbox.rows()]
+            ledger.close()
+            raise AssertionError(f"{self.proc.name}: uploads did not settle: {rows}; {self.proc.tail()}") from None
 
 
 @pytest.fixture

@@ -214,3 +214,19 @@ def test_stock_batches_are_kept_and_retired_through_the_api(counter):
     assert counter.http.session.delete(retire, timeout=30).status_code == 200
     assert counter.http.get("/v1/stock").json()["stock"] == []
     assert counter.http.session.delete(retire, timeout=30).status_code == 404
+
+
+def test_a_refund_while_the_sale_report_is_on_its_way_leaves_nothing_parked_and_nothing_to_return(counter):
+    import threading
+    sale = counter.sell(1)
+    counter.sandbox_http.post("/sandbox/faults", {"infno": "3505", "mode": "slow", "times": 1, "delay_ms": 1500})
+    drain = threading.Thread(target=counter.svc.outbox.drain)
+    drain.start()                                                # the 3505 leaves and waits at the insurer …
+    while not any(r.msgid for r in counter.svc.ledger.outbox.for_sale(sale["id"]) if r.infno == "3505"):
+        pass
+    assert counter.http.post(f"/v1/sales/{sale['id']}/refund").status_code == 200   # … while the sale is refunded
+    drain.join(timeout=30)
+    counter.svc.outbox.drain()
+    rows = {r.infno: r.state for r in counter.svc.ledger.outbox.for_sale(sale["id"])}
+    assert rows["3505"] == "superseded" and rows.get("3506", "superseded") == "superseded"
+    assert counter.uploads_of(sale) == [] and counter.health()["status"] == "ok"
