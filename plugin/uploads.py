@@ -121,7 +121,7 @@ def pack_batch(pack: TraceCode, line: SaleLine, supplied: dict[str, Any], stock:
     sources.append((supplied.get("lot") or "", supplied.get("manu_date") or "", supplied.get("expy_end") or ""))
     sources.append((line.lot, line.manu_date, line.expy_end))
     open_batches = [e for e in stock if e.retired_at is None and e.expy_end >= day]
-    if len(open_batches) == 1:
+    if len({e.lot for e in open_batches}) == 1:    # one batch on the shelf (entered once or more)
         e = open_batches[0]
         sources.append((e.lot, e.manu_date, e.expy_end))
     lot = next((s[0] for s in sources if s[0]), "")

@@ -3,8 +3,8 @@ the manufacturer).
 
 The last source of a sold pack's batch (docs/reconciliation.md, "Where each field comes from"): a pack whose code
 carries no lot (the 20-digit domestic code) and whose POS line gave none is taken from the drug's batch on the shelf
-— the newest entry not retired and not expired on the day of the sale, and only when it is the drug's only such
-entry (two open batches are a question for the pharmacist, never a guess).
+— the entry not retired and not expired on the day of the sale, and only when it is the drug's only such batch
+(two open lots are a question for the pharmacist, never a guess).
 """
 from __future__ import annotations
 

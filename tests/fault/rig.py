@@ -34,6 +34,8 @@ ZHANG = {"psn_no": "36010000000000000101", "certno": "360121196805122010"}
 OSIMERTINIB = {"med_list_codg": "XL01EBA341A001010100701", "price": "4837.00", "prefix": "8690701",
                "institution_code": "H36011100301", "physician_code": "D360111003001"}
 RECOVERY_WAIT_S = 45.0
+PHARMACISTS = [{"name": "李志强", "certno": "360103198507091013", "prac_cert_no": "ZY3601202100123"},
+               {"name": "陈立", "certno": "360111199001011236", "prac_cert_no": "ZY3601202100456"}]
 
 _codes = itertools.count(random.randrange(10 ** 9, 10 ** 11))
 _pharmacies = itertools.count(1)
@@ -169,9 +171,15 @@ class Launcher:
         if crash_at:
             extra["RXLANE_CRASH_AT"] = crash_at
         name = f"rxlane-{next(self._n)}-{pharmacy}{'-' + crash_at if crash_at else ''}"
-        proc = Proc([sys.executable, "-m", "plugin.cli", "serve", "--port", "0", "--data-dir", str(data_dir)],
-                    _env(extra), self.root / "logs", name, "rxlane")
-        return Rxlane(self._track(proc), pharmacy)
+        roster = self.root / "roster.toml"     # the store's pharmacists: the uploads name who was on duty
+        roster.write_text("".join(f'[[pharmacists]]\nname = "{p["name"]}"\ncertno = "{p["certno"]}"\n'
+                                  f'prac_cert_no = "{p["prac_cert_no"]}"\n\n' for p in PHARMACISTS), "utf-8")
+        proc = Proc([sys.executable, "-m", "plugin.cli", "serve", "--port", "0", "--data-dir", str(data_dir),
+                     "--config", str(roster)], _env(extra), self.root / "logs", name, "rxlane")
+        rx = Rxlane(self._track(proc), pharmacy)
+        if proc.p.poll() is None:
+            swallow_crash(rx.ready_for_uploads)
+        return rx
 
     def close(self) -> None:
         for proc in self.procs:
@@ -219,6 +227,15 @@ class Rxlane:
 
     def kill(self) -> None:
         self.proc.kill()
+
+    def ready_for_uploads(self) -> None:
+        """A pharmacist and a checking pharmacist on duty, the drug's batch on the shelf: what the uploads after a
+        sale need beyond the sale (docs/reconciliation.md); without them the uploads wait, by design."""
+        self.http.put("/v1/pharmacist", {"pharmacist": PHARMACISTS[0]["prac_cert_no"],
+                                         "checker": PHARMACISTS[1]["prac_cert_no"]})
+        self.http.post("/v1/stock", {"med_list_codg": OSIMERTINIB["med_list_codg"], "lot": "B2409117",
+                                     "manu_date": "2024-09-11", "expy_end": "2027-08-31",
+                                     "prdr_name": "示例制药有限公司"})
 
     def settle_down(self, timeout: float = RECOVERY_WAIT_S) -> dict[str, Any]:
         """Let recovery run: poll health until nothing is in doubt and the outbox is empty (bounded)."""

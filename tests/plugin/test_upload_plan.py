@@ -204,3 +204,9 @@ def test_a_return_repeats_each_sold_item_and_points_at_the_sale():
     assert sorted(c for r in returned for c in tx.item_codes(r)) == ["c1", "c2", "c3"]
     assert {r["medins_prod_sel_no"] for r in returned} == {s.id}
     assert all(check_input(NATIONAL.message("3506"), m) == [] for m in back.messages)
+
+
+def test_one_lot_entered_twice_is_still_one_batch_on_the_shelf():
+    stock = {"XL01EBA345A001010104321": (entry("B77"), entry("B77"))}
+    [item] = items_of(plan.plan_sale(CTX, facts(sale(), [pack(DOMESTIC[0]), pack(DOMESTIC[1])], stock=stock)))
+    assert item["manu_lotnum"] == "B77"
