@@ -401,6 +401,9 @@ def _audit_uploads(audit: BooksAudit, sale: dict[str, Any], uploads: list[dict[s
     if sale["state"] == "refunded":   # released codes are no longer listed on the sale; the 3505 still had them
         codes = sorted({c for u in uploads if u["setl_id"] == sale["setl_id"] and u["infno"] == "3505"
                         for c in u["codes"]}) or codes
+        reported = [u for u in uploads if u["setl_id"] == sale["setl_id"] and u["infno"] in ("3505", "3506")]
+        if not reported:
+            return    # refunded before its report left: neither the sale nor the return is reported (nets out)
     for infno in ("3505",) + (("3506",) if sale["state"] == "refunded" else ()):
         sent = [u for u in uploads if u["setl_id"] == sale["setl_id"] and u["infno"] == infno]
         got = sorted(c for u in sent for c in u["codes"])
