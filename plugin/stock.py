@@ -25,6 +25,8 @@ def add(ledger: Ledger, *, med_list_codg: str, lot: str, manu_date: str, expy_en
 
 def retire(ledger: Ledger, entry_id: int) -> None:
     """The batch is off the shelf (sold out, withdrawn): it no longer stands for the drug's packs."""
+    if not 0 < entry_id < 2 ** 63:      # SQLite's integers: anything else names no entry
+        raise NotFound("stock entry", id=str(entry_id)[:20])
     with ledger.transaction() as c:
         if not ledger.stock.retire(c, entry_id):
             raise NotFound("stock entry", id=entry_id)
