@@ -34,22 +34,26 @@ def test_the_uploads_endpoints_answer_fuzzed_requests_without_5xx_and_as_documen
             if "{sale_id}" in op.path:
                 strategy = st.one_of(strategy, op.as_strategy(generation_mode=mode,
                                                               path_parameters={"sale_id": sale["id"]}))
-
-            @settings(max_examples=25, deadline=None, database=None, phases=[Phase.generate], derandomize=True,
-                      suppress_health_check=list(HealthCheck))
-            @given(case=strategy)
-            def check(case) -> None:
-                resp = case.call(base_url=counter.http.base, session=session, timeout=30)
-                try:
-                    case.validate_response(resp, checks=[not_a_server_error, response_schema_conformance])
-                    if resp.status_code >= 400:
-                        assert set(resp.json()["error"]) >= {"code", "message", "message_zh"}
-                except BaseException as exc:
-                    if isinstance(exc, KeyboardInterrupt):
-                        raise
-                    failures.setdefault(f"{op.label}: {str(exc).splitlines()[0][:120]}",
-                                        f"{str(exc)[:800]}\n{case.as_curl_command()}")
-
-            check()
+            fuzz(op.label, strategy, counter.http.base, session, failures)
     assert not failures, "\n\n".join(failures.values())
     assert counter.health()["ledger"]["ok"]
+
+
+def fuzz(label: str, strategy, base: str, session: requests.Session, failures: dict[str, str]) -> None:
+    """Send the strategy's cases; every distinct failure is kept (not raised) so one run lists them all."""
+    @settings(max_examples=25, deadline=None, database=None, phases=[Phase.generate], derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(case=strategy)
+    def check(case) -> None:
+        resp = case.call(base_url=base, session=session, timeout=30)
+        try:
+            case.validate_response(resp, checks=[not_a_server_error, response_schema_conformance])
+            if resp.status_code >= 400:
+                assert set(resp.json()["error"]) >= {"code", "message", "message_zh"}
+        except BaseException as exc:  # noqa: BLE001 — collect every distinct failure, then fail once
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            failures.setdefault(f"{label}: {str(exc).splitlines()[0][:120]}",
+                                f"{str(exc)[:800]}\n{case.as_curl_command()}")
+
+    check()
