@@ -26,19 +26,19 @@ def view(ledger: Ledger, roster: list[PharmacistSettings]) -> dict[str, Any]:
 
 def change(ledger: Ledger, roster: list[PharmacistSettings], changes: dict[str, str | None]) -> dict[str, Any]:
     """Put the roster's pharmacists (by licence number) on duty, or a role off duty (None)."""
-    staff: dict[str, dict[str, str] | None] = {}
+    staff: dict[str, dict[str, Any] | None] = {}
     for role, licence in changes.items():
         if licence is None:
             staff[role] = None
             continue
-        person = next((p for p in roster if p.prac_cert_no == licence), None)
-        if person is None:
+        found = next((p for p in roster if p.prac_cert_no == licence), None)
+        if found is None:
             raise RxlaneError("PHARMACIST_UNKNOWN", details={"role": role, "prac_cert_no": licence[:50]})
-        staff[role] = {"name": person.name, "certno": person.certno, "cert_type": person.cert_type,
-                       "prac_cert_no": person.prac_cert_no}
+        staff[role] = {"name": found.name, "certno": found.certno, "cert_type": found.cert_type,
+                       "prac_cert_no": found.prac_cert_no}
     with ledger.transaction() as c:
-        for role, person in staff.items():
-            ledger.duty.set(c, role, person)
-        ledger.audit.append("duty", None, {role: (p or {}).get("prac_cert_no") for role, p in staff.items()},
+        for role, record in staff.items():
+            ledger.duty.set(c, role, record)
+        ledger.audit.append("duty", None, {role: (r or {}).get("prac_cert_no") for role, r in staff.items()},
                             conn=c)
     return view(ledger, roster)

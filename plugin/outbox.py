@@ -154,7 +154,7 @@ class Outbox:
         if not self._lock.acquire(blocking=False):
             return 0
         try:
-            delivered, tried = 0, set()
+            delivered, tried = 0, set[int]()
             for _ in range(max_rounds):
                 due = [r for r in self.ledger.outbox.due(batch + len(tried)) if r.id not in tried][:batch]
                 if not due:
@@ -203,13 +203,13 @@ class Outbox:
                                         "missing: " + "; ".join(f"line {m['line_no'] or '-'}: {', '.join(m['fields'])}"
                                                                 for m in missing), MISSING_REASON)
                 return
-            messages = []
+            messages: list[tuple[str, dict[str, Any], str, str | None]] = []
             for n, message in enumerate(result.messages):
                 message_infno = ("7204", "7206")[n] if kind == "rx" else infno
                 if only and message_infno not in only:
                     continue
-                codes = [c for item in _items(message) for c in tx.item_codes(item)]
-                messages.append((message_infno, {"sale_id": sale_id, "input": message, "codes": codes},
+                carried = [c for item in _items(message) for c in tx.item_codes(item)]
+                messages.append((message_infno, {"sale_id": sale_id, "input": message, "codes": carried},
                                  PENDING, None))
             self.ledger.outbox.replace(c, row.id, messages)
 
@@ -394,8 +394,8 @@ def enqueue_sale_uploads(ledger: Ledger, conn: Connection, sale_id: str, *, refu
         _refund(ledger, conn, sale_id)
         return
     duty = ledger.duty.current(conn)
-    snapshot = {role: {k: v for k, v in duty[role].items() if k != "since"} for role in ("pharmacist", "checker")
-                if role in duty}
+    snapshot: dict[str, Any] = {role: {k: v for k, v in duty[role].items() if k != "since"}
+                                for role in ("pharmacist", "checker") if role in duty}
     if snapshot:
         ledger.upload_facts.merge(conn, sale_id, 0, snapshot)
     ledger.outbox.enqueue(conn, "3505", sale_id, {"sale_id": sale_id, "plan": "sale"}, chain=GOODS)

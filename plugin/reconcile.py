@@ -74,9 +74,14 @@ class SettlementRow:
     def from_dict(cls, d: dict[str, Any], counter: str = "") -> SettlementRow:
         """A row another counter sent (``ValueError`` for a row that is not one)."""
         try:
-            return cls(**{k: str(d[k]) for k in ("sale_id", "state", "insutype", "clr_type", "clr_optins", "psn_no",
-                                                  "setl_id", "mdtrt_id", "settle_msgid")},
-                       **{k: fen(Decimal(str(d[k]))) for k in (*COMPARED, "psn_cash_pay")},
+            def amount(key: str) -> Decimal:
+                return fen(Decimal(str(d[key])))
+
+            return cls(sale_id=str(d["sale_id"]), state=str(d["state"]), insutype=str(d["insutype"]),
+                       clr_type=str(d["clr_type"]), clr_optins=str(d["clr_optins"]), psn_no=str(d["psn_no"]),
+                       setl_id=str(d["setl_id"]), mdtrt_id=str(d["mdtrt_id"]), settle_msgid=str(d["settle_msgid"]),
+                       medfee_sumamt=amount("medfee_sumamt"), fund_pay_sumamt=amount("fund_pay_sumamt"),
+                       acct_pay=amount("acct_pay"), psn_cash_pay=amount("psn_cash_pay"),
                        in_day=bool(d.get("in_day", True)), counter=counter)
         except (KeyError, ArithmeticError, TypeError) as exc:
             raise ValueError(f"not a settlement row: {type(exc).__name__}") from None
@@ -92,13 +97,19 @@ def day_rows(ledger: Any, day: date, *, clr_type: str, setl_optins: str) -> list
         if s.state.value in ON_THE_BOOKS and not s.setl_id:
             continue   # sold wholly outside insurance: no settlement to reconcile
         split = s.split or s.estimate
-        amounts = {k: fen(Decimal(str(insurer[k]))) if insurer.get(k) not in (None, "") else
-                   fen(getattr(split, k)) if split else Decimal("0.00") for k in (*COMPARED, "psn_cash_pay")}
+
+        def amount(key: str, insurer: dict[str, Any] = insurer, split: Any = split) -> Decimal:
+            if insurer.get(key) not in (None, ""):
+                return fen(Decimal(str(insurer[key])))
+            return fen(getattr(split, key)) if split else Decimal("0.00")
+
         out.append(SettlementRow(
             sale_id=s.id, state=s.state.value, insutype=str(insurer.get("insutype") or s.insutype),
             clr_type=str(insurer.get("clr_type") or clr_type), clr_optins=str(insurer.get("clr_optins") or setl_optins),
             psn_no=s.psn_no, setl_id=s.setl_id or "", mdtrt_id=s.mdtrt_id or "", settle_msgid=s.settle_msgid or "",
-            in_day=(s.setl_time or "")[:10] == day.isoformat(), **amounts))
+            medfee_sumamt=amount("medfee_sumamt"), fund_pay_sumamt=amount("fund_pay_sumamt"),
+            acct_pay=amount("acct_pay"), psn_cash_pay=amount("psn_cash_pay"),
+            in_day=(s.setl_time or "")[:10] == day.isoformat()))
     return out
 
 
@@ -300,9 +311,12 @@ def _repair(svc: Any, rows: list[SettlementRow], differences: list[dict[str, Any
         if d["kind"] != "centre_has_more" or row is None or row.counter or row.state != IN_DOUBT:
             continue
         adopted.add(row.sale_id)
+        def amount(key: str, centre: dict[str, Any] = d["insurer"]) -> Decimal | None:
+            return Decimal(centre[key]) if centre.get(key) is not None else None
+
         result = tx.ResultRow(setl_id=d["setl_id"], stmt_rslt=d["stmt_rslt"], mdtrt_id=d["mdtrt_id"] or "",
-                              msgid=d["msgid"] or "",
-                              **{k: Decimal(v) for k, v in d["insurer"].items() if k in COMPARED and v is not None})
+                              msgid=d["msgid"] or "", medfee_sumamt=amount("medfee_sumamt"),
+                              fund_pay_sumamt=amount("fund_pay_sumamt"), acct_pay=amount("acct_pay"))
         detail = {"setl_id": d["setl_id"], "msgid": row.settle_msgid, "insurer": d["insurer"]}
         try:
             setlinfo = insurer_setlinfo(result, setl_optins=d["setl_optins"],

@@ -249,7 +249,7 @@ def plan_rx(ctx: Context, f: SaleFacts) -> Plan:
                      **{k: v for k, v in f.facts.get(line.line_no, {}).items()
                         if k in ("drug_dosform", "prdr_name", "drug_cnt_unit")}}
         supplied = f.facts.get(line.line_no, {})
-        members = [p for p in f.packs if p.line_no == line.line_no] or [None]
+        members: list[TraceCode | None] = [p for p in f.packs if p.line_no == line.line_no] or [None]
         for pack in members:
             batch = (pack_batch(pack, line, supplied, f.stock.get(line.med_list_codg, ()), f.day) if pack
                      else pack_batch_without_code(line, supplied, f))

@@ -91,6 +91,7 @@ class OutboxTable:
         return row[0] if row else None
 
     def rows(self, state: str | None = None, *, unfinished: bool = False, limit: int = 10000) -> list[OutboxRow]:
+        args: tuple[str, ...]
         if unfinished:
             where, args = "WHERE state IN (?, ?, ?)", UNFINISHED
         elif state:
