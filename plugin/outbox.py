@@ -32,6 +32,7 @@ from plugin import uploads as plan
 from plugin.config import PharmacistSettings
 from plugin.crashpoints import crash_point
 from plugin.errors import ERRORS, InvalidInput, RxlaneError, UpstreamRefused
+from plugin.privacy import scrub
 from plugin.exchange import Exchange, OutcomeUnknown
 from plugin.retry import OUTBOX, RetryPolicy, permanent
 from plugin.store import Connection, Ledger, now
@@ -138,8 +139,9 @@ class Outbox:
         """Parked and waiting rows, refusals first, then newest first: what health names."""
         rows = [r for r in self.ledger.outbox.rows(unfinished=True) if r.state in (PARKED, WAITING)]
         rows.sort(key=lambda r: (r.reason != REFUSED_REASON, -r.id))
+        # health is public on the counter PC and goes to HQ: the insurer's text, with any ID number masked
         return [{"id": r.id, "sale_id": r.sale_id, "infno": r.infno, "state": r.state, "reason": r.reason,
-                 "error": r.last_error} for r in rows[:limit]]
+                 "error": scrub(r.last_error or "")} for r in rows[:limit]]
 
     def for_sale(self, sale_id: str) -> dict[str, Any]:
         return sale_uploads(self.ledger, sale_id)
