@@ -32,8 +32,8 @@ from plugin import uploads as plan
 from plugin.config import PharmacistSettings
 from plugin.crashpoints import crash_point
 from plugin.errors import ERRORS, InvalidInput, RxlaneError, UpstreamRefused
-from plugin.privacy import scrub
 from plugin.exchange import Exchange, OutcomeUnknown
+from plugin.privacy import scrub
 from plugin.retry import OUTBOX, RetryPolicy, permanent
 from plugin.store import Connection, Ledger, now
 from plugin.store.journal import REFUSED, UNSENT
