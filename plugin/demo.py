@@ -1,0 +1,22 @@
+"""The demo's dual-channel list: with the embedded sandbox and its demo books, the counter needs what a real store
+imports from its province (docs/data-sources.md) — the demo drugs' categories, payment standards and agreement
+dates, equal to what the sandbox insurer adjudicates with. Installed once; an imported list is never replaced."""
+from __future__ import annotations
+
+from datetime import date
+
+from adapters.sandbox.demo import demo_list_csv
+from plugin.dclist import install_document, installed_path, load_region_mapping, read_province_file
+
+
+def install_demo_list(svc, today: date | None = None) -> bool:
+    """Install the demo list into the service's data dir unless a list is installed; True when it did."""
+    from plugin.service import data_dir
+    target = installed_path(data_dir(svc.settings), svc.settings.catalog.list_file)
+    if target.exists():
+        return False
+    imported = read_province_file(demo_list_csv(today or date.today()), "demo-dual-channel-list.csv",
+                                  mapping=load_region_mapping(""), categories=set(svc.policy.categories),
+                                  source="演示数据（沙箱）", region=svc.policy.region)
+    install_document(target, imported.document)
+    return True
