@@ -119,8 +119,8 @@ _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 
 def unmasked_id_numbers(text: str) -> list[str]:
     """18-character strings with a valid resident-ID checksum (masked ones have '*' and never match)."""
-    from stdnum.cn import ric
-    return sorted({m for m in _ID_NUMBER.findall(text) if ric.is_valid(m)})
+    from plugin.credentials import valid_id_number
+    return sorted({m for m in _ID_NUMBER.findall(text) if valid_id_number(m.upper())})
 
 
 def pytest_sessionfinish(session, exitstatus):
