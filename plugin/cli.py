@@ -67,8 +67,11 @@ def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
         if settings.embedded_sandbox:
             from adapters.sandbox.server import start_sandbox
             sandbox = start_sandbox(settings.sandbox.host, settings.sandbox.port, demo=settings.sandbox.demo,
-                                    policy=store_policy(settings))
+                                    policy=store_policy(settings), profile=settings.nhsa.profile)
         svc = build_service(settings, gateway_url=sandbox.url if sandbox else None)
+        if sandbox and settings.sandbox.demo:
+            from plugin.demo import install_demo_list
+            install_demo_list(svc)
     except RxlaneError as exc:
         if sandbox:
             sandbox.shutdown()
@@ -136,11 +139,17 @@ def _warm_up(svc) -> None:
 @click.option("--port", default=8700, type=int, show_default=True)
 @click.option("--no-demo", is_flag=True)
 @click.option("--region", default="jiangxi", show_default=True, help="Region policy the sandbox adjudicates with.")
-def sandbox(host, port, no_demo, region) -> None:
+@click.option("--profile", default="national", show_default=True,
+              help="Gateway profile the sandbox checks messages against (config/gateways/<name>.toml).")
+def sandbox(host, port, no_demo, region, profile) -> None:
     """Run the sandbox insurer alone (rxlane then reaches it through [nhsa] url)."""
+    from adapters.nhsa.profile import ProfileError
     from adapters.sandbox.server import start_sandbox
     try:
-        sb = start_sandbox(host, port, demo=not no_demo, policy=region)
+        sb = start_sandbox(host, port, demo=not no_demo, policy=region, profile=profile)
+    except ProfileError as exc:
+        _fail(RxlaneError("INVALID_INPUT", message=f"gateway profile: {exc}", message_zh=f"网关配置文件错误：{exc}",
+                          details={"field": "profile"}))
     except OSError as exc:
         click.echo(f"sandbox: cannot listen on {host}:{port}: {exc.strerror}", err=True)
         sys.exit(1)

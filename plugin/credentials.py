@@ -30,7 +30,18 @@ class Credential:
 
 
 def valid_id_number(number: str) -> bool:
-    return len(number) == 18 and ric.is_valid(number)
+    """18 characters, 17 digits and the GB 11643 check character, a real birth date.
+
+    Not the birthplace: the first six digits are the county code when the number was issued, and python-stdnum's
+    ``is_valid`` also requires that county to have existed in the birth year — 东湖区 (360102) dates from 1983, so
+    every Nanchang patient born before 1983 would be refused. Whether the person exists is the insurer's answer."""
+    if len(number) != 18 or not number[:17].isdigit():
+        return False
+    try:
+        ric.get_birth_date(number)
+    except ValueError:      # stdnum's InvalidComponent is a ValueError
+        return False
+    return ric.calc_check_digit(number) == number[-1]
 
 
 def normalise(cred: Credential) -> Credential:

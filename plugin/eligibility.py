@@ -305,8 +305,8 @@ class Prescription:
     def from_mapping(cls, d: dict) -> Prescription:
         """A prescription as JSON (``POST /sandbox/prescriptions`` wave-1 body, or rxlane's downloaded copy).
 
-        When ``valid_days`` is absent or 0 but ``valid_end_time`` (7203) is given, the days are counted from it,
-        issue day included, so :func:`last_valid_day` is that end day. ``physician_code`` may be absent: the
+        When the platform's ``valid_end_time`` (7203) is given it decides: the days are counted from it, issue day
+        included, so :func:`last_valid_day` is that end day (``valid_days`` may disagree with it by a day). ``physician_code`` may be absent: the
         responsible-physician rule is then unknown."""
         d = _mapping(d, "prescription")
         lines = _get(d, "lines", "")
@@ -314,7 +314,7 @@ class Prescription:
             raise _bad("lines", "must list at least one drug.", "至少需要一行药品。")
         issued_at = _datetime(_get(d, "issued_at", ""), "issued_at")
         valid_days = _get(d, "valid_days", "", 0)
-        if valid_days in (0, "0", "") and d.get("valid_end_time"):
+        if d.get("valid_end_time"):
             valid_end = _datetime(d["valid_end_time"], "valid_end_time").date()
             valid_days = (valid_end - issued_at.date()).days + 1
         code = d.get("physician_code")

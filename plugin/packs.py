@@ -52,18 +52,30 @@ def _refuse_if_held(codes: TraceCodesTable, conn: Connection, code: str, sale_id
 
 def _line_for(scan: Scan, lines: list[SaleLine], entries: dict[str, dict[str, Any]], counts: dict[int, int],
               line_no: int | None) -> SaleLine:
+    """The line a scanned pack belongs to. A pack is checked against the drug's product prefixes and GTINs from
+    the province's list (or the store's own product data); a drug with neither cannot be checked at the counter
+    — the code goes out with the sale and the traceability platform checks it — so it takes packs that match no
+    checkable line of the sale."""
+    def known(line: SaleLine) -> bool:
+        entry = entries.get(line.med_list_codg) or {}
+        return bool(entry.get("trace_prefixes") or entry.get("gtins"))
+
     def matches(line: SaleLine) -> bool:
-        entry = entries[line.med_list_codg]
+        entry = entries.get(line.med_list_codg) or {}
         return product_matches(scan, trace_prefixes=entry.get("trace_prefixes", []), gtins=entry.get("gtins", []))
 
     if line_no is not None:
         line = next((ln for ln in lines if ln.line_no == line_no), None)
         if line is None:
             raise InvalidInput(f"The sale has no line {line_no}.", f"销售单没有第{line_no}行。", field="line_no")
-        if not matches(line):
+        if known(line) and not matches(line):
             raise _mismatch(scan, line)
+        if not known(line) and any(known(ln) and matches(ln) for ln in lines if ln is not line):
+            raise _mismatch(scan, line)          # it is another line's drug
         return line
-    candidates = [ln for ln in lines if matches(ln)]
+    candidates = [ln for ln in lines if known(ln) and matches(ln)]
+    if not candidates and not any(matches(ln) for ln in lines):
+        candidates = [ln for ln in lines if not known(ln)]
     if not candidates:
         raise _mismatch(scan, None)
     # Fill lines in order: the first matching line that still needs packs, else the last match (count check later).

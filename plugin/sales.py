@@ -176,6 +176,8 @@ class SaleService:
                              payment_standard=ln.payment_standard,
                              eligible=ln.insured and ln.category in self.policy.categories, donated=ln.donated,
                              reasons=ln.reasons) for ln in sale.lines])
+        if any(ln.insured and ln.category not in self.policy.categories for ln in sale.lines):
+            incomplete.append("category")      # no list entry: the insurer's split alone will say what the fund pays
         out = policy_split(self.policy, quote).to_dict()
         out["incomplete"] = incomplete
         return out

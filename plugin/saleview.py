@@ -34,6 +34,7 @@ def sale_view(ledger: Ledger, sale_id: str, *, pii: bool = False) -> dict[str, A
             "price": f"{ln.price:.2f}", "payment_standard": f"{ln.payment_standard:.2f}",
             "line_total": f"{ln.line_total:.2f}", "donated": ln.donated, "trdn_flag": int(ln.trdn),
             "eligible": ln.eligible, "reasons": [reason(c) for c in ln.reasons],
+            "unknown": [reason(c) for c in ln.unknown],      # rules the insurer decides at settlement
             "trace_codes": [c.code for c in codes if c.line_no == ln.line_no and not c.released],
         } for ln in sale.lines],
         "presettle": sale.presettle,

@@ -64,6 +64,11 @@ def sandbox_http(sandbox) -> Http:
     return Http(sandbox.url)
 
 
+def install_demo_list(svc: Any) -> None:
+    from plugin.demo import install_demo_list as install
+    install(svc)
+
+
 def make_service(data_dir: Path, gateway_url: str, **sections: Any):
     from plugin.service import build_service
     overrides: dict[str, Any] = {"server": {"data_dir": str(data_dir)}, "nhsa": {"url": gateway_url,
@@ -85,6 +90,7 @@ def service_factory(tmp_path, sandbox):
 
     def start(data_dir: Path | None = None, **sections: Any) -> tuple[Any, Http]:
         svc = make_service(data_dir or tmp_path / "data", sandbox.url, **sections)
+        install_demo_list(svc)   # the demo drugs' list, as `rxlane serve` installs it with the embedded demo
         svc.extras["heartbeat_s"] = 0.5
         if svc.devices is not None:
             svc.devices.start()
@@ -113,8 +119,8 @@ _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 
 def unmasked_id_numbers(text: str) -> list[str]:
     """18-character strings with a valid resident-ID checksum (masked ones have '*' and never match)."""
-    from stdnum.cn import ric
-    return sorted({m for m in _ID_NUMBER.findall(text) if ric.is_valid(m)})
+    from plugin.credentials import valid_id_number
+    return sorted({m for m in _ID_NUMBER.findall(text) if valid_id_number(m.upper())})
 
 
 def pytest_sessionfinish(session, exitstatus):

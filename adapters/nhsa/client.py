@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
-import secrets
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -25,6 +23,8 @@ from adapters.nhsa.envelope import INF_TIME_FORMAT, Answer, Envelope, MsgIdGener
 from adapters.nhsa.errors import (GatewayConnectionLost, GatewayError, GatewayInputError, GatewayOutcomeUnknown,
                                   GatewayProtocolError, GatewayRefused, GatewayTimeout, GatewayUnreachable)
 from adapters.nhsa.profile import GatewayProfile, check_input, load_profile
+from adapters.nhsa.jsontext import dumps as jsondumps
+from adapters.nhsa.jsontext import money_as_strings
 from adapters.nhsa.reading import decode_body
 from adapters.nhsa.reconciliation import read_download
 from adapters.nhsa.signing import apikey_headers, sign_headers, sm3_ca_headers
@@ -131,29 +131,16 @@ def map_exceptions(infno: str = "", msgid: str = "") -> Iterator[None]:
         raise GatewayProtocolError(**ids) from None
 
 
+def wire_form(body: dict[str, Any], money: str = "string") -> dict[str, Any]:
+    """The envelope as it travels: Decimal values (money, quantities, prices — the builders keep them Decimal) as
+    exact strings ("230.00"), or kept Decimal where the profile says ``money = "number"`` (written as JSON numbers
+    from their own digits, never through a binary float)."""
+    return body if money == "number" else money_as_strings(body)
+
+
 def encode_body(body: dict[str, Any], money: str = "string") -> bytes:
-    """The envelope as UTF-8 JSON. Decimal values (money, quantities, prices — the builders keep them Decimal) go
-    out as strings ("230.00") or, where the profile says ``money = "number"``, as JSON numbers written from the
-    Decimal's own digits (230.00), never through a binary float."""
-    numbers: list[str] = []
-    tag = secrets.token_hex(4)   # markers no text of the message can imitate
-
-    def mark(value: Any) -> Any:
-        if isinstance(value, Decimal):
-            if money == "number":
-                numbers.append(format(value, "f"))
-                return f"\x00{tag}{len(numbers) - 1}\x00"
-            return format(value, "f")
-        if isinstance(value, dict):
-            return {k: mark(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [mark(v) for v in value]
-        return value
-
-    text = json.dumps(mark(body), ensure_ascii=False)
-    if numbers:
-        text = re.sub(rf'"\\u0000{tag}(\d+)\\u0000"', lambda m: numbers[int(m.group(1))], text)
-    return text.encode("utf-8")
+    """The envelope as UTF-8 JSON bytes (see ``wire_form``)."""
+    return jsondumps(wire_form(body, money)).encode("utf-8")
 
 
 class Transport(Protocol):
@@ -162,6 +149,8 @@ class Transport(Protocol):
     ``(status, headers, content)`` as an HTTP post would."""
 
     def post(self, infno: str, data: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]: ...
+
+    def close(self) -> None: ...
 
 
 class HttpTransport:
@@ -184,6 +173,9 @@ class HttpTransport:
         resp = self.session.post(s.endpoint(infno), data=data, headers=headers, timeout=s.timeout_s,
                                  verify=s.verify)
         return resp.status_code, dict(resp.headers), resp.content
+
+    def close(self) -> None:
+        self.session.close()
 
 
 class GatewayClient:
@@ -249,7 +241,8 @@ class GatewayClient:
     # -- sending --------------------------------------------------------------------------------------------------
     def send(self, env: Envelope) -> Answer:
         # env.body stays plain (the journal keeps what was meant); the wire copy is sealed per send (SM2 nonces)
-        data = encode_body(self.crypto.seal_request(env.body), self.profile.envelope.money)
+        sealed = self.crypto.seal_request(wire_form(env.body, self.profile.envelope.money))
+        data = jsondumps(sealed).encode("utf-8")
         headers = {"Content-Type": CONTENT_TYPE, "Accept": "application/json", **self.settings.auth_headers(data)}
         env.headers = {k: v for k, v in headers.items() if k.lower().startswith(("x-", "apikey"))}
         with map_exceptions(env.infno, env.msgid):
@@ -263,7 +256,7 @@ class GatewayClient:
         content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
         try:
             text = decode_body(content, content_type, self.profile.transport.answer_charset)
-            raw = json.loads(text)
+            raw = json.loads(text, parse_float=Decimal)
         except (ValueError, GatewayProtocolError):
             raise GatewayProtocolError(f"The insurer answered HTTP {status} without a readable JSON envelope.",
                                        infno=env.infno, msgid=env.msgid) from None

@@ -36,6 +36,8 @@ from typing import Any, Literal
 
 from gmssl import sm2, sm3, sm4
 
+from adapters.nhsa.jsontext import dumps
+
 __all__ = ["SIGNTYPES", "ENC_FIELD", "SmCryptoError", "SmCrypto", "canonical_text", "sm3_hex", "sm2_public_key_of",
            "sm2_sign", "sm2_verify", "Sm4Cipher", "read_key_file", "new_sm2_private_key", "crypto_for"]
 
@@ -60,8 +62,9 @@ class SmCryptoError(ValueError):
 
 
 def canonical_text(node: Any) -> str:
-    """The text that is digested, signed and encrypted *(varies)*: sorted keys, no spaces, non-ASCII kept."""
-    return json.dumps(node, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """The text that is digested, signed and encrypted *(varies)*: sorted keys, no spaces, non-ASCII kept; exact
+    decimals written as numbers (adapters/nhsa/jsontext.py)."""
+    return dumps(node, sort_keys=True, compact=True)
 
 
 def sm3_hex(text: str) -> str:

@@ -22,6 +22,7 @@ from plugin.eligibility import Prescription, RxLine, find_filing, last_valid_day
 
 from adapters.sandbox import bodies
 from adapters.sandbox.books import Books, Person, RxRecord
+from adapters.sandbox.filings import wave1_disease
 from adapters.sandbox.persons import age
 
 DATA = ("hi_rxno", "fixmedins_code", "fixmedins_name", "prsc_time", "rx_drug_nums", "rx_way_codg", "rx_way_name",
@@ -108,11 +109,13 @@ def _wave1_body(books: Books, d: dict[str, Any], person: Person) -> dict[str, An
         entry = record.entry if record else None
         filing = find_filing(filings, entry.generic_name, books.today()) if entry else None
         disease = disease or filing
+        # a real prescription always names a disease: without a filing, the drug's own (as a filing would have it)
+        dise_codg = filing.disease_code if filing else (wave1_disease(entry.generic_name)[0] if entry else None)
         drugs.append({**{k: None for k in DRUG}, "med_list_codg": line.med_list_codg,
                       "main_medc_flag": "1" if i == 0 else "0", "drug_prodname": entry.drug_name if entry else None,
                       "drug_genname": entry.generic_name if entry else None,
                       "drug_spec": entry.spec if entry else None, "drug_cnt": line.qty, "drug_cnt_unit": unit,
-                      "dise_codg": filing.disease_code if filing else None})
+                      "dise_codg": dise_codg})
     name = books.physicians.get(code) or None
     prsc_time = rule.issued_at.strftime(TIME)
     data = {**{k: None for k in DATA}, "hi_rxno": rule.hi_rxno, "fixmedins_code": rule.institution_code,
@@ -124,11 +127,16 @@ def _wave1_body(books: Books, d: dict[str, Any], person: Person) -> dict[str, An
             "age": age(str(base.get("brdy") or ""), rule.issued_at.date()), "gend": base.get("gend"),
             "insuplc_admdvs": person.insuplc_admdvs, "psn_cert_type": base.get("psn_cert_type") or "01",
             "certno": person.certno, "insutype": person.insutype, "prsc_dr_name": name,
-            "mdtrt_time": prsc_time, "dise_codg": disease.disease_code if disease else None,
-            "dise_name": disease.disease_name if disease else None, "sp_dise_flag": "1", "diag_name": diag}
+            "mdtrt_time": prsc_time, "dise_codg": disease.disease_code if disease else drugs[0]["dise_codg"],
+            "dise_name": disease.disease_name if disease else _wave1_name(rule, books), "sp_dise_flag": "1", "diag_name": diag}
     dise = [{"diag_type": "1", "maindiag_flag": "1", "diag_srt_no": "1", "diag_code": None, "diag_name": diag,
              "diag_dept": None, "dise_dor_no": code or None, "dise_dor_name": name, "diag_time": prsc_time}]
     return {"data": data, "rxdrugdetail": drugs, "mdtrtinfo": info, "diseinfo": dise}
+
+
+def _wave1_name(rule: Prescription, books: Books) -> str | None:
+    record = books.catalog.get(rule.lines[0].med_list_codg) if rule.lines else None
+    return wave1_disease(record.entry.generic_name)[1] if record else None
 
 
 def add_prescription(books: Books, d: Any) -> RxRecord:

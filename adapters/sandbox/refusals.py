@@ -3,8 +3,7 @@
 When a line fails a 三定 rule the insurer refuses the whole message with ``药品{med_list_codg}：{text}``. Each text
 is written so that the national gateway profile's ``[refusals]`` pattern table (config/gateways/national.toml) maps
 it back to the same reason code — a contract test holds every text against the profile — so rxlane shows the
-pharmacist the same reason whether it decided the rule itself or the insurer refused. ``NOT_IN_CATALOG`` and
-``NOT_ON_PRESCRIPTION`` have no pattern in the national profile yet: their texts are shown as the insurer wrote them.
+pharmacist the same reason whether it decided the rule itself or the insurer refused.
 """
 from __future__ import annotations
 

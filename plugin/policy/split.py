@@ -59,6 +59,14 @@ def _price_lines(policy: Policy, quote_lines):
     medfee = fulamt = overlmt = preselfpay = inscp = ZERO
     for i, line in enumerate(quote_lines):
         rule = categories.get(line.category)
+        if rule is None and (not line.eligible or line.donated):
+            # outside insurance whatever its category (a drug not on the list has none): wholly self-paid
+            total = fen(line.price * line.qty)
+            medfee += total
+            fulamt += total
+            lines.append(SplitLine(line.med_list_codg, False, _self_pay_reasons(line, True, i),
+                                   total, total, ZERO, ZERO, ZERO))
+            continue
         if rule is None:
             raise InvalidInput(f"lines[{i}].category: the {policy.region} policy has no category "
                                f"{line.category!r} (known: {', '.join(categories)})", field=f"lines[{i}].category")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator
@@ -42,7 +42,7 @@ def new_certno(admdvs: str, n: int) -> str:
     """An 18-digit resident ID number with a valid check digit (GB 11643), unique per n."""
     born = date(1950, 1, 1) + timedelta(days=n * 37 % 18000)
     body = f"{admdvs}{born:%Y%m%d}{n % 1000:03d}"
-    return body + ric.calc_check_digit(body)
+    return body + ric.calc_check_digit(body + "0")   # stdnum takes the number with a check place
 
 
 def new_person(*, insutype: str = "310", insuplc_admdvs: str = "360102", balc: str = "1000.00",
@@ -119,6 +119,29 @@ def post_drug(sandbox: Http, drug: dict) -> None:
     _created(sandbox.post("/sandbox/catalog", drug))
 
 
+def list_in_store(svc: Any, drugs: list[dict]) -> None:
+    """Put seeded drugs on the store's imported dual-channel list, as the province's list would carry them
+    (docs/data-sources.md): the counter reads category, payment standard, agreement dates and pack prefixes there,
+    never from the gateway. Keeps what the list already holds."""
+    from plugin.dclist import DualChannelEntry, ListMeta, build_document, install_document, installed_path
+    from plugin.service import data_dir
+    current = svc.catalog.dual_channel_list()
+    seeded = {d["med_list_codg"] for d in drugs}
+    kept = [e for e in (current.entries if current is not None else ()) if e.med_list_codg not in seeded]
+    added = [DualChannelEntry(
+        med_list_codg=d["med_list_codg"], generic_name=d["generic_name"], drug_name=d.get("drug_name", ""),
+        dosage_form="注射剂", spec=d.get("spec", ""), category=d["category"],
+        payment_standard=Decimal(d["payment_standard"]), agreement_start=date.today() - timedelta(days=365),
+        agreement_end=date.fromisoformat(d["agreement_end"]),
+        transition_end=date.fromisoformat(d["transition_end"]) if d.get("transition_end") else None,
+        trace_prefixes=tuple(d.get("trace_prefixes", ())), line=len(kept) + i + 2) for i, d in enumerate(drugs)]
+    entries = kept + added
+    meta = ListMeta(source="测试目录", publication_date=None, imported_at=datetime.now().astimezone().isoformat(),
+                    original_name="seeded.csv", sha256="0" * 64, rows=len(entries), region=svc.policy.region)
+    install_document(installed_path(data_dir(svc.settings), svc.settings.catalog.list_file),
+                     build_document(entries, meta))
+
+
 def post_filing(sandbox: Http, filing: dict) -> None:
     _created(sandbox.post("/sandbox/filings", filing))
 
@@ -129,11 +152,12 @@ def post_prescription(sandbox: Http, rx: dict) -> None:
 
 def seed_case(sandbox: Http, *, person: dict | None = None, drug: dict | None = None,
               filing: dict | None | bool = True, rx: dict | None = None, qty: str = "1",
-              lines: list[tuple[dict, str]] | None = None, seed_filing: bool = True) -> Case:
+              lines: list[tuple[dict, str]] | None = None, seed_filing: bool = True, store: Any = None) -> Case:
     """Seed an all-good case; each keyword overrides fields of that part (``filing=None``: no filing at all).
 
     ``lines`` = [(drug overrides, qty), …] seeds a prescription of several drugs, each with its own filing (the
-    ``filing`` overrides apply to every one); ``seed_filing=False`` builds the filings without sending them."""
+    ``filing`` overrides apply to every one); ``seed_filing=False`` builds the filings without sending them.
+    ``store``: the rxlane service whose imported list gets the drugs (``list_in_store``)."""
     p = new_person(**(person or {}))
     wanted = lines or [(drug or {}, qty)]
     drugs = [new_drug(**d) for d, _ in wanted]
@@ -144,6 +168,8 @@ def seed_case(sandbox: Http, *, person: dict | None = None, drug: dict | None = 
     post_person(sandbox, p)
     for d in drugs:
         post_drug(sandbox, d)
+    if store is not None:
+        list_in_store(store, drugs)
     if seed_filing:
         for f in filings:
             post_filing(sandbox, f)
@@ -151,11 +177,16 @@ def seed_case(sandbox: Http, *, person: dict | None = None, drug: dict | None = 
     return Case(p, drugs, qtys, filings, prescription)
 
 
-def identify(http: Http, person: dict) -> str:
-    """The patient_ref of this seeded person (by ID number, as a card reader would send it)."""
+def identify(http: Http, person: dict, *, list_rx: bool = True) -> str:
+    """The patient_ref of this seeded person (by ID number, as a card reader would send it); then, as the counter
+    does, the patient's circulated prescriptions are listed and downloaded (7202/7203) so a sale can name one."""
     r = http.post("/v1/patients/identify", {"cert_type": "id_card", "cert_no": person["certno"]})
     assert r.status_code == 200, r.text
-    return r.json()["patient_ref"]
+    ref = r.json()["patient_ref"]
+    if list_rx:
+        listed = http.get(f"/v1/prescriptions?patient_ref={ref}")
+        assert listed.status_code == 200, listed.text
+    return ref
 
 
 def sale_body(ref: str, case: Case, *, price: str | None = None, donated: bool = False,

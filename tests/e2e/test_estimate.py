@@ -36,7 +36,7 @@ def test_estimate_equals_the_insurer_split_when_both_use_the_same_policy(counter
     """Same policy, same accumulators: every split field and every line amount agrees at presettle and at settle,
     and no estimate_mismatch is audited (class A no pre-pay, class B 10 % pre-pay, 赣医保发〔2022〕2号 §二(三)3)."""
     c = counter
-    case = seed_case(c.sandbox, lines=A_AND_B, person={"balc": "300.00"})
+    case = seed_case(c.sandbox, lines=A_AND_B, person={"balc": "300.00"}, store=c.svc)
     sale = create_sale(c.http, sale_body(identify(c.http, case.person), case))
     for step in ("presettle", "settle"):
         r = c.http.post(f"/v1/sales/{sale['id']}/{step}")
@@ -60,7 +60,7 @@ def test_insurer_on_another_ratio_is_flagged_audited_and_its_numbers_are_settled
     mapping["ratio"]["310"] = "0.70"
     assert sandbox_http.put("/sandbox/policy", mapping).status_code == 200
     svc, http = service_factory()
-    case = seed_case(sandbox_http, person={"balc": "100.00"})       # class A, 1000.00, account 100.00
+    case = seed_case(sandbox_http, person={"balc": "100.00"}, store=svc)       # class A, 1000.00, account 100.00
     sale = create_sale(http, sale_body(identify(http, case.person), case))
     # insurer: fund 700.00, account 100.00, cash 200.00 — estimate (0.80): fund 800.00, account 100.00, cash 100.00
     expected = {"hifp_pay": ("700.00", "800.00"), "fund_pay_sumamt": ("700.00", "800.00"),
@@ -111,7 +111,8 @@ def test_sandbox_settlement_equals_policy_quote_for_a_mixed_a_b_sale(counter, in
     input, field by field and line by line — the sandbox, the local estimate and the offline quote are one rule
     set (docs/policies.md §3). Each person is seeded near a supplementary tier so step 9 is exercised too."""
     c = counter
-    case = seed_case(c.sandbox, lines=A_AND_B, person={"insutype": insutype, "balc": "300.00", "ytd": ytd})
+    case = seed_case(c.sandbox, lines=A_AND_B, person={"insutype": insutype, "balc": "300.00", "ytd": ytd},
+                     store=c.svc)
     sale = create_sale(c.http, sale_body(identify(c.http, case.person), case))
     r = c.http.post(f"/v1/sales/{sale['id']}/settle")
     assert r.status_code == 200, r.text

@@ -80,6 +80,7 @@ def test_split_pack_is_shared_by_split_sales_until_used_up(rx, sandbox_http):
         "physician_code": "D360111003001", "issued_at": date.today().isoformat() + " 08:00:00", "valid_days": 3,
         "lines": [{"med_list_codg": AMIVANTAMAB_SPLIT, "qty": "0.5"}]})
     code = pack(prefix_of(AMIVANTAMAB_SPLIT))
+    list_prescriptions(http, li["patient_ref"])
 
     def half():
         return http.post("/v1/sales", {"patient_ref": li["patient_ref"], "hi_rxno": "HXSPLIT0000000000001",

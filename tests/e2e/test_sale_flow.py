@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.e2e.conftest import (LIU, OSIMERTINIB, RX_LIU_SEC, SECUKINUMAB, ZHANG, assert_invariant, identify,
+from tests.e2e.conftest import (DEMO, LIU, OSIMERTINIB, RX_LIU_SEC, SECUKINUMAB, ZHANG, assert_invariant, identify,
                                 new_sale, pack, prefix_of)
 
 
@@ -18,8 +18,11 @@ def test_identify_demo_patient_by_each_certificate_masks_personal_data(rx, how):
     assert patient["insutype"] == "310" and patient["balc"] == "5000.00"
     assert patient["person"]["psn_name"] == "张*"
     assert patient["person"]["certno"] == ZHANG["certno"][:4] + "*" * 10 + ZHANG["certno"][-4:]
-    assert ZHANG["certno"] not in str(patient) and ZHANG["ecard_token"] not in str(patient)
-    assert {f["generic_name"] for f in patient["filings"]} == {"奥希替尼", "司库奇尤单抗"}
+    assert ZHANG["certno"] not in str(patient) and ZHANG["ecard_qr"] not in str(patient)
+    # 5301 gives each filing's disease and dates only (docs/gateway.md 5301)
+    assert {f["opsp_dise_name"] for f in patient["filings"]} == \
+        {f["opsp_dise_name"] for f in DEMO["filings"] if f["psn_no"] == ZHANG["psn_no"]}
+    assert all(set(f) == {"opsp_dise_code", "opsp_dise_name", "begin", "end", "valid_today"} for f in patient["filings"])
 
 
 def test_unknown_patient_is_patient_not_found_with_chinese_message(rx):
@@ -103,7 +106,7 @@ def test_identifying_a_patient_again_keeps_the_reference_and_refreshes_the_balan
     first = identify(http)
     sandbox_http.post("/sandbox/persons", {**{k: ZHANG[k] for k in ("psn_no", "certno", "psn_name", "insutype",
                                                                       "insuplc_admdvs")},
-                                           "balc": "123.45", "ecard_token": ZHANG["ecard_token"],
+                                           "balc": "123.45", "ecard_token": ZHANG["ecard_qr"],
                                            "card_no": ZHANG["card_no"], "card_sn": ZHANG["card_sn"]})
     again = identify(http)
     assert again["patient_ref"] == first["patient_ref"] and again["balc"] == "123.45"

@@ -29,3 +29,20 @@ def test_an_e_voucher_qr_value_is_kept_as_scanned():
     assert normalise(Credential("01", "4260173956812345670001360100")).cert_no == "4260173956812345670001360100"
     with pytest.raises(InvalidInput):
         normalise(Credential("01", "  "))
+
+
+def test_a_patient_born_before_their_county_code_existed_is_not_refused():
+    """ID numbers carry the county code of issue: 东湖区 (360102) dates from 1983, yet people born in 1950 there
+    hold 360102… numbers. Only the GB 11643 check character and the birth date are ours to judge."""
+    from stdnum.cn import ric
+    body = "36010219500705005"
+    number = body + ric.calc_check_digit(body + "0")
+    assert not ric.is_valid(number)                      # python-stdnum's birthplace rule would refuse them
+    assert normalise(Credential("02", number)).cert_no == number
+
+
+@pytest.mark.parametrize("number", ["360102195002300058", "3601021950070500X8", "36010219500705005"])
+def test_an_impossible_birth_date_or_a_malformed_number_is_refused(number):
+    with pytest.raises(RxlaneError) as err:
+        normalise(Credential("02", number))
+    assert err.value.code == "ID_NUMBER_INVALID"

@@ -47,7 +47,7 @@ class EventTap:
 
 def _identify_body(person: dict, how: str) -> dict:
     return {"id_card": {"cert_type": "id_card", "cert_no": person["certno"]},
-            "ecard": {"cert_type": "ecard", "cert_no": person["ecard_token"]},
+            "ecard": {"cert_type": "ecard", "cert_no": person["ecard_qr"]},
             "ss_card": {"cert_type": "ss_card", "cert_no": person["card_no"], "card_sn": person["card_sn"]}}[how]
 
 
@@ -61,7 +61,7 @@ def test_no_answer_of_the_counter_flow_carries_unmasked_personal_data(live, pers
         answers.append((label, r))
         return r
 
-    for raw in (person["certno"], person["ecard_token"], person["card_no"], f"]Q3{person['ecard_token']}\r\n",
+    for raw in (person["certno"], person["ecard_qr"], person["card_no"], f"]Q3{person['ecard_token']}\r\n",
                 person["certno"].lower()):
         keep("scan", http.post("/v1/scans", {"raw": raw}))
     refs = []
@@ -90,7 +90,7 @@ def test_no_answer_of_the_counter_flow_carries_unmasked_personal_data(live, pers
     keep("bad identify", http.post("/v1/patients/identify", {"cert_type": "id_card", "cert_no": person["certno"],
                                                               "psn_name": person["psn_name"], "nope": 1}))
     keep("wrong type", http.post("/v1/patients/identify", {"cert_type": "ss_card", "cert_no": person["certno"] + "X"}))
-    keep("long", http.post("/v1/patients/identify", {"cert_type": "ecard", "cert_no": person["ecard_token"] * 40}))
+    keep("long", http.post("/v1/patients/identify", {"cert_type": "ecard", "cert_no": person["ecard_qr"] * 40}))
     keep("bad scan", http.post("/v1/scans", {"raw": person["certno"] + "\x00"}))
     events = tap.close()
 
@@ -115,7 +115,7 @@ def test_masked_forms_are_present_so_the_pharmacist_can_still_check_the_person(l
     body = r.json()
     assert body["person"]["certno"].startswith(person["certno"][:4]) and body["person"]["certno"].endswith(
         person["certno"][-4:]) and "*" in body["person"]["certno"]
-    scan = live.http.post("/v1/scans", {"raw": person["ecard_token"]}).json()
+    scan = live.http.post("/v1/scans", {"raw": person["ecard_qr"]}).json()
     assert scan["kind"] == "ecard" and "*" in scan["token_masked"]
 
 
