@@ -356,8 +356,9 @@ class Outbox:
 
     def _again(self, c: Connection, sale_id: str, line_nos: set[int], whole_sale: bool) -> None:
         rows = self.ledger.outbox.for_sale(sale_id, c)
-        waiting = [r.id for r in rows if r.state == WAITING]
-        self.ledger.outbox.resume(c, waiting)
+        for r in rows:
+            if r.state == WAITING:   # planned again at the next drain, with what was just supplied
+                self.ledger.outbox.resume(c, [r.id], {k: v for k, v in r.body.items() if k != "missing"})
         by_chain: dict[str, list[OutboxRow]] = {}
         held = {p.code: p.line_no for p in self.ledger.trace_codes.for_sale(sale_id, c)}
         for r in rows:
