@@ -34,6 +34,7 @@ from plugin.splits import compare, feedetl_sn, sale_split
 from plugin.store import Connection, Ledger, now
 from plugin.store.journal import REFUSED as JOURNAL_REFUSED
 from plugin.store.journal import REVERSED as JOURNAL_REVERSED
+from plugin.institutions import InstitutionLevels
 from plugin.upstream import Upstream, insurer_data
 
 E = SaleEvent
@@ -46,8 +47,10 @@ class SaleService:
     def __init__(self, ledger: Ledger, upstream: Upstream, catalog: Catalog, policy: Policy, *,
                  pharmacy_admdvs: str, trace_prefix_len: int = 7, events: EventBus | None = None,
                  today: Callable[[], date] = date.today, on_in_doubt: Callable[[str], None] | None = None,
-                 on_uploads: Callable[[], None] | None = None, password_seal: PasswordSeal | None = None):
+                 on_uploads: Callable[[], None] | None = None, password_seal: PasswordSeal | None = None,
+                 levels: InstitutionLevels | None = None):
         self.ledger = ledger
+        self.levels = levels
         self.profile: GatewayProfile = upstream.client.profile
         self.password_seal = password_seal
         self.upstream = upstream
@@ -156,15 +159,19 @@ class SaleService:
         """The split by rxlane's own copy of the rules (plugin/policy), over every line (the ones sold outside
         insurance as wholly self-paid). ``incomplete`` names what it had to assume: year-to-date figures from this
         store's ledger only (``ytd``: a lower bound of the insurer's), or a hospital level it does not know
-        (``hosp_lv``: the highest level's deductible is assumed)."""
+        (``hosp_lv``: 1201 gave no level for the prescribing institution, so the highest level's deductible is
+        assumed)."""
         person, _, _ = patients.load(self.ledger, sale.patient_ref)
         ytd = person.get("ytd") or {}
         incomplete = [] if person.get("ytd_source") == "5206" else ["ytd"]
         hosp_lv = None
         by_level = self.policy.deductible.by_level
         if by_level:
-            hosp_lv = max(by_level, key=lambda lv: by_level[lv])
-            incomplete.append("hosp_lv")
+            institution = (sale.rx or {}).get("institution_code") or ""
+            hosp_lv = self.levels.level(institution) if self.levels is not None else None
+            if hosp_lv not in by_level:
+                hosp_lv = max(by_level, key=lambda lv: by_level[lv])
+                incomplete.append("hosp_lv")
         quote = QuoteRequest(
             insutype=sale.insutype, hosp_lv=hosp_lv, acct_used=sale.acct_used,
             balc=Decimal(person.get("balc") or "0"),

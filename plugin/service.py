@@ -33,6 +33,7 @@ from plugin.outbox import Outbox
 from plugin.policy import Policy, load_policy, load_region
 from plugin.reconcile import run_if_due
 from plugin.recovery import Recovery, adopt_interrupted
+from plugin.institutions import InstitutionLevels
 from plugin.sales import SaleService
 from plugin.upstream import Upstream
 
@@ -156,7 +157,8 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
     sales = SaleService(ledger, upstream, catalog, policy, pharmacy_admdvs=admdvs,
                         trace_prefix_len=settings.store.trace_prefix_len, events=events,
                         on_in_doubt=lambda sale_id: recovery_box["r"].kick(),
-                        on_uploads=lambda: recovery_box["r"].kick(), password_seal=seal)
+                        on_uploads=lambda: recovery_box["r"].kick(), password_seal=seal,
+                        levels=InstitutionLevels(upstream, upstream.client.profile.hosp_lv))
     outbox = Outbox(ledger, upstream, opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name)
     recovery = Recovery(sales, outbox)
     recovery_box["r"] = recovery
