@@ -26,6 +26,7 @@ from plugin.policy import Policy, load_policy, load_region
 from plugin.reconcile import run_if_due
 from plugin.recovery import Recovery, adopt_interrupted
 from plugin.sales import SaleService
+from plugin.tracecode import ScanRules
 from plugin.upstream import Upstream
 
 log = logging.getLogger("rxlane")
@@ -115,17 +116,19 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
     upstream = Upstream(client, on_latency=observe_upstream)
     catalog = Catalog(ledger, upstream, admdvs)
     recovery_box: dict[str, Recovery] = {}
+    rules = ScanRules(product_prefix_len=settings.store.trace_prefix_len,
+                      gs_standins=tuple(settings.scanning.gs_standins), other_codes=settings.scanning.other_codes)
     sales = SaleService(ledger, upstream, catalog, policy, pharmacy_admdvs=admdvs,
                         trace_prefix_len=settings.store.trace_prefix_len, events=events,
                         on_in_doubt=lambda sale_id: recovery_box["r"].kick(),
-                        on_uploads=lambda: recovery_box["r"].kick())
+                        on_uploads=lambda: recovery_box["r"].kick(), scan_rules=rules)
     outbox = Outbox(ledger, upstream, opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name)
     recovery = Recovery(sales, outbox)
     recovery_box["r"] = recovery
     refs = ScanRefs()
     devices = None
     if settings.devices:
-        devices = CounterDevices(device_configs(settings.devices), events, refs, settings.store.trace_prefix_len)
+        devices = CounterDevices(device_configs(settings.devices), events, refs, rules)
     return Service(settings=settings, ledger=ledger, upstream=upstream, policy=policy, catalog=catalog,
                    sales=sales, outbox=outbox, recovery=recovery, events=events, gateway_url=url,
                    devices=devices, scan_refs=refs)

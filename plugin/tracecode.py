@@ -22,6 +22,11 @@ years against the wall clock, and lets a lot silently swallow a serial when a se
 * Prescriptions: ``RX`` + 10–30 letters/digits (the sandbox), and 25–30 plain digits that start neither with 8
   (that is a broken trace code) nor with ``01`` (that is GS1). Anything shorter is too easily a mis-scan.
 * Full-width characters (a Chinese IME left in 全角 mode) are folded to ASCII before classification.
+* Scans altered on the way (Caps Lock, GS stand-ins, input methods, fragments: plugin/scanhints.py) carry
+  ``hints``; a separator stand-in from the settings is read as GS inside GS1 element strings only.
+* Prescription numbers: besides ``RX…``, two letters and 16–30 digits (the demo's ``HX3601…``), in either case.
+* Manufacturers' own 20-digit codes that do not begin with 8 are ``other_code`` where the region allows them
+  (``[scanning] other_codes``); elsewhere they stay refused as broken domestic codes.
 """
 from __future__ import annotations
 
@@ -37,12 +42,17 @@ from stdnum.cn import ric
 
 from plugin.errors import InvalidInput, TraceCodeError
 from plugin.privacy import mask_card, mask_certno, mask_token
+from plugin.scanhints import (DEFAULT_GS_STANDINS, Hint, caps_lock_aim, has_ideographs, hint, id_number_plausible,
+                              url_case_swapped, with_separators)
 
-__all__ = ["MAX_SCAN_LENGTH", "KINDS", "Scan", "ScanError", "classify", "product_matches", "check_expiry"]
+__all__ = ["MAX_SCAN_LENGTH", "KINDS", "PACK_KINDS", "Scan", "ScanError", "ScanRules", "classify", "product_matches",
+           "check_expiry"]
 
 #: A DataMatrix on a pack holds < 100 characters and an e-voucher URL < 300; longer input is not a scan.
 MAX_SCAN_LENGTH = 512
-KINDS = ("ecard", "ss_card", "id_card", "trace_code", "gs1", "prescription", "unknown")
+KINDS = ("ecard", "ss_card", "id_card", "trace_code", "gs1", "prescription", "other_code", "unknown")
+#: Kinds that name one pack (``code`` is the pack's identity for one-sale-per-pack).
+PACK_KINDS = ("trace_code", "gs1", "other_code")
 
 _GS = "\x1d"
 _SPACE = " \t\r\n\xa0\u3000"
@@ -70,6 +80,19 @@ def _ai_table() -> dict:
     return _GS1_APPLICATION_IDENTIFIERS
 
 
+@dataclass(frozen=True)
+class ScanRules:
+    """How this counter reads scans, from the settings: ``[store] trace_prefix_len`` and ``[scanning]``
+    (``gs_standins``, per device too; ``other_codes``)."""
+    product_prefix_len: int = 7
+    gs_standins: tuple[str, ...] = DEFAULT_GS_STANDINS
+    other_codes: bool = False
+
+    def classify(self, raw: str) -> "Scan":
+        return classify(raw, product_prefix_len=self.product_prefix_len, gs_standins=self.gs_standins,
+                        other_codes=self.other_codes)
+
+
 class ScanError(TraceCodeError):
     """A scan that is almost a pack code but broken; the message says what to fix (HTTP 400 TRACE_CODE_INVALID)."""
 
@@ -94,6 +117,7 @@ class Scan:
     cert_no: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
     card_no: str | None = field(default=None, repr=False)
+    hints: tuple[Hint, ...] = field(default=(), compare=False)
 
     @classmethod
     def _fast(cls, kind: str, raw_length: int, fields: dict, **values: Any) -> "Scan":
@@ -108,10 +132,14 @@ class Scan:
         return {"kind": self.kind, "raw_length": self.raw_length, **self.fields}
 
 
-def classify(raw: str, *, product_prefix_len: int = 7) -> Scan:
+def classify(raw: str, *, product_prefix_len: int = 7, gs_standins: tuple[str, ...] = DEFAULT_GS_STANDINS,
+             other_codes: bool = False) -> Scan:
     """Classify one scanned string. Raises only ``ScanError`` (a broken pack code) or ``InvalidInput`` (not a
     scan at all: too long, control characters, not text) for any text; ``ValueError`` only for a
-    ``product_prefix_len`` outside 1..20, which is a configuration error, not a scan."""
+    ``product_prefix_len`` outside 1..20, which is a configuration error, not a scan.
+
+    ``gs_standins``: characters the scanner sends for FNC1/GS (``[scanning] gs_standins``); ``other_codes``: the
+    region accepts manufacturers' own 20-digit codes (``[scanning] other_codes``)."""
     if not 1 <= product_prefix_len <= 20:
         raise ValueError(f"product_prefix_len must be 1..20, got {product_prefix_len}")
     if type(raw) is not str:
@@ -133,13 +161,23 @@ def classify(raw: str, *, product_prefix_len: int = 7) -> Scan:
     s, aim, fnc1 = _clean(raw)
     if not s:
         return Scan._fast("unknown", n, {}, cleaned=s)
+    if has_ideographs(s):
+        return Scan._fast("unknown", n, {}, cleaned=s, hints=(hint("input_method"),))
+    if gs_standins:
+        s, fnc1 = _standins_as_gs(s, aim, fnc1, gs_standins)
+    if caps_lock_aim(aim):
+        caps = hint("caps_lock")
+        raise ScanError(caps.message, caps.message_zh, fault="caps_lock", aim=aim)
     if s.isdigit() and s.isascii():
         if len(s) == 20 and s[0] == "8":
             return Scan._fast("trace_code", n, {"code": s, "product_prefix": s[:product_prefix_len]}, code=s, cleaned=s)
+        if other_codes and len(s) == 20 and not _GS1_DIGITS_START.match(s):
+            return Scan._fast("other_code", n, {"code": s, "product_prefix": s[:product_prefix_len]}, code=s,
+                              cleaned=s, hints=(hint("other_code"),))
         if len(s) != 18 and not _GS1_DIGITS_START.match(s):
             _refuse_broken_domestic(s)
     if aim in _GS1_AIMS or fnc1 or _GS in s or _HRI_START.match(s) or _GS1_DIGITS_START.match(s):
-        return _gs1_scan(s, n, hri=s[0] == "(")
+        return _gs1_scan(s, n, hri=s[0] == "(", standin=gs_standins[0] if gs_standins else "")
     if len(s) == 20 and s[0] == "8":
         where = next(i for i, c in enumerate(s) if not "0" <= c <= "9")
         raise ScanError(f"A traceability code is 20 digits; this one has '{s[where]}' at position {where + 1} "
@@ -169,6 +207,18 @@ def _clean(raw: str) -> tuple[str, str, bool]:
         if compact.isascii() and compact[:-1].isdigit() and compact[-1:] in _DIGIT_OR_X:
             s = compact
     return s, aim, fnc1
+
+
+def _standins_as_gs(s: str, aim: str, fnc1: bool, standins: tuple[str, ...]) -> tuple[str, bool]:
+    """A GS1 element string whose separators came as stand-ins: the stand-ins become GS (a leading one is FNC1).
+    Anything else keeps its characters: ``|`` may well belong to another kind of text."""
+    swapped = with_separators(s, standins)
+    if swapped == s:
+        return s, fnc1
+    body = swapped.lstrip(_GS)
+    if aim in _GS1_AIMS or caps_lock_aim(aim) or _GS1_DIGITS_START.match(body):
+        return body.strip(_GS + _SPACE), fnc1 or swapped[:1] == _GS
+    return s, fnc1
 
 
 def _refuse_broken_domestic(s: str) -> None:
@@ -211,7 +261,16 @@ def _gs1_fault(fault: str, ai: str, en: str, zh: str, **details: Any) -> ScanErr
     return ScanError(f"GS1 code: {name_en} {en}", f"GS1码：{name_zh}{zh}", fault=fault, ai=ai, **details)
 
 
-def _split_elements(s: str) -> list[tuple[str, str]]:
+def _lost_separator(ai: str, en: str, zh: str, standin: str, **details: Any) -> ScanError:
+    """A separator lost on the way, not a misread: scanning again gives the same text, so say what to set."""
+    sub = standin or "|"
+    return _gs1_fault("separator", ai, f"{en} Scanning again gives the same result: set the scanner to send GS for "
+                      f"FNC1, or a stand-in such as '{sub}' (the counter's scanning.gs_standins setting).",
+                      f"{zh}重新扫描结果相同：请将扫码枪设置为发送GS分隔符，或用替代字符“{sub}”代替"
+                      "（与本机 scanning.gs_standins 设置一致）。", advice="configure_scanner", **details)
+
+
+def _split_elements(s: str, standin: str = "") -> list[tuple[str, str]]:
     """Element-string form: AIs back to back, variable-length ones ended by GS (FNC1) unless last."""
     out: list[tuple[str, str]] = []
     for segment in s.split(_GS):
@@ -235,8 +294,8 @@ def _split_elements(s: str) -> list[tuple[str, str]]:
             pos = m.end()
             if _ai_table()[ai].separator_required and pos < end:
                 if _GS1_CHAR.match(segment, pos):
-                    raise _gs1_fault("separator", ai, "runs into the next field: a separator (FNC1/GS) is missing.",
-                                     "与后一字段连在一起：缺少分隔符（FNC1/GS），请重新扫描。")
+                    raise _lost_separator(ai, "runs into the next field: a separator (FNC1/GS) is missing.",
+                                          "与后一字段连在一起：缺少分隔符（FNC1/GS）。", standin)
                 raise _gs1_fault("character", ai, f"contains a character GS1 does not allow: '{segment[pos]}'.",
                                  f"含有GS1不允许的字符“{segment[pos]}”。")
             out.append((ai, m.group(1) if m.lastindex == 1 else "".join(g for g in m.groups() if g)))
@@ -285,7 +344,7 @@ def _gtin_check_digit(body: str) -> int:
     return -total % 10
 
 
-def _check_swallowed(ai: str, value: str, present: Iterable[str]) -> None:
+def _check_swallowed(ai: str, value: str, present: Iterable[str], standin: str = "") -> None:
     """A lost GS after a lot or serial lets it swallow the next field whole. Caught when the field it hides
     is missing from the message and its AI, followed by valid data, sits inside this value."""
     for hidden in ("21", "10", "17"):
@@ -295,9 +354,8 @@ def _check_swallowed(ai: str, value: str, present: Iterable[str]) -> None:
         while i != -1:
             if _ai_re(hidden).match(value, i) and (hidden != "17" or _is_date(value[i + 2:i + 8])):
                 inner_en, inner_zh = _name(hidden)
-                raise _gs1_fault("separator", ai, f"seems to contain the {inner_en}: a separator (FNC1/GS) is "
-                                 "missing.", f"似乎包含了{inner_zh}：缺少分隔符（FNC1/GS），请重新扫描。",
-                                 hidden_ai=hidden)
+                raise _lost_separator(ai, f"seems to contain the {inner_en}: a separator (FNC1/GS) is missing.",
+                                      f"似乎包含了{inner_zh}：缺少分隔符（FNC1/GS）。", standin, hidden_ai=hidden)
             i = value.find(hidden, i + 1)
 
 
@@ -309,8 +367,8 @@ def _is_date(value: str) -> bool:
     return True
 
 
-def _gs1_scan(s: str, n: int, *, hri: bool) -> Scan:
-    elements = _split_hri(s) if hri else _split_elements(s)
+def _gs1_scan(s: str, n: int, *, hri: bool, standin: str = "") -> Scan:
+    elements = _split_hri(s) if hri else _split_elements(s, standin)
     found: dict[str, str] = {}
     for ai, value in elements:
         if found.setdefault(ai, value) != value:
@@ -324,7 +382,7 @@ def _gs1_scan(s: str, n: int, *, hri: bool) -> Scan:
     if not hri:
         for ai in ("10", "21"):   # lot and serial: the variable fields a pharma DataMatrix always carries
             if ai in found:
-                _check_swallowed(ai, found[ai], found)
+                _check_swallowed(ai, found[ai], found, standin)
     serial = found.get("21")
     code = f"01{gtin}21{serial}" if gtin and serial else None
     expiry = dates.get("17")
@@ -345,32 +403,37 @@ class _Rule:
 def _id_card(s: str, m: re.Match[str], n: int) -> Scan:
     cert_no = s.upper()
     valid = ric.calc_check_digit(cert_no) == cert_no[-1]
+    hints = () if id_number_plausible(cert_no) else (hint("id_number_invalid"),)
     return Scan._fast("id_card", n, {"masked": mask_certno(cert_no), "valid_checksum": valid},
-                      cleaned=s, cert_no=cert_no)
+                      cleaned=s, cert_no=cert_no, hints=hints)
 
 
 def _ecard(s: str, m: re.Match[str], n: int) -> Scan:
     token = unquote(m.group("token"))
     if not token.isprintable():   # "%00" and the like: keep the token as sent rather than decode to controls
         token = m.group("token")
-    return Scan._fast("ecard", n, {"token_masked": mask_token(token)}, cleaned=s, token=token)
+    swapped = url_case_swapped(s) if s[:1] in "hH" else not token.startswith("ECARD")
+    return Scan._fast("ecard", n, {"token_masked": mask_token(token)}, cleaned=s, token=token,
+                      hints=(hint("caps_lock"),) if swapped else ())
 
 
 def _ss_card(s: str, m: re.Match[str], n: int) -> Scan:
     card_no = m.group("card").upper()
-    return Scan._fast("ss_card", n, {"masked": mask_card(card_no)}, cleaned=s, card_no=card_no)
+    # a scanned or typed card number never carries the card's identification code (卡识别码, read by a reader)
+    return Scan._fast("ss_card", n, {"masked": mask_card(card_no)}, cleaned=s, card_no=card_no,
+                      hints=(hint("card_sn_needed"),))
 
 
 def _prescription(s: str, m: re.Match[str], n: int) -> Scan:
-    return Scan._fast("prescription", n, {"hi_rxno": s}, cleaned=s)
+    return Scan._fast("prescription", n, {"hi_rxno": s.upper()}, cleaned=s)
 
 
 _RULES: tuple[_Rule, ...] = (
     # 居民身份证 and 港澳台居民居住证 (81/82/83…): 17 digits + check digit/X; the checksum is reported, not enforced,
     # so a patient with an odd legacy number can still be looked up.
     _Rule("id_card", re.compile(r"[0-9]{17}[0-9Xx]"), _id_card),
-    # Sandbox e-voucher token: the whole string is the token.
-    _Rule("ecard", re.compile(r"(?P<token>ECARD[0-9A-Za-z]{16,64})"), _ecard),
+    # Sandbox e-voucher token: the whole string is the token ("ecard…" is the same token typed with Caps Lock on).
+    _Rule("ecard", re.compile(r"(?P<token>(?:ECARD|ecard)[0-9A-Za-z]{16,64})"), _ecard),
     # 医保电子凭证 QR payloads as URLs (also app routes after '#'): the token is the qrcode= / ecToken= parameter.
     _Rule("ecard", re.compile(r"https?://\S*?[?&#](?:qrcode|ecToken)=(?P<token>[^&#\s]+)\S*", re.IGNORECASE),
           _ecard),
@@ -378,7 +441,9 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("ss_card", re.compile(r"(?P<card>[A-Za-z][0-9]{8})"), _ss_card),
     _Rule("ss_card", re.compile(r"(?P<card>SS[0-9]{8,20})"), _ss_card),
     # hi_rxno: see the module docstring for why plain digits are accepted only at 25–30 and not from 8 or 01.
-    _Rule("prescription", re.compile(r"RX[0-9A-Za-z]{10,30}"), _prescription),
+    _Rule("prescription", re.compile(r"(?:RX|rx)[0-9A-Za-z]{10,30}"), _prescription),
+    # the demo platform's hi_rxno: two letters (not a card's "SS") and 16–30 digits, e.g. HX36011100301000000001
+    _Rule("prescription", re.compile(r"(?![Ss]{2})[A-Za-z]{2}[0-9]{16,30}"), _prescription),
     _Rule("prescription", re.compile(r"(?!8|01)[0-9]{25,30}"), _prescription),
 )
 
@@ -392,9 +457,10 @@ def _gtin14(value: str) -> str | None:
 
 def product_matches(scan: Scan, *, trace_prefixes: list[str], gtins: list[str]) -> bool:
     """Does this pack belong to the catalogue entry? A domestic code by its product prefix, a GS1 pack by its GTIN
-    (GTIN-8/12/13 in the catalogue are compared as GTIN-14). An empty prefix matches nothing: a blank catalogue
-    field must not accept every pack."""
-    if scan.kind == "trace_code" and scan.code:
+    (GTIN-8/12/13 in the catalogue are compared as GTIN-14), a manufacturer's own code by a prefix the
+    dual-channel list gives for it. An empty prefix matches nothing: a blank catalogue field must not accept every
+    pack."""
+    if scan.kind in ("trace_code", "other_code") and scan.code:
         return any(p and scan.code.startswith(p) for p in trace_prefixes)
     if scan.kind == "gs1" and scan.gtin:
         return scan.gtin in {g for g in map(_gtin14, gtins) if g}
