@@ -205,7 +205,7 @@ def slip_escpos(sale: dict, code_page: str = "gb18030", width: int = 42) -> byte
         if row.style == "title":
             printer.set(align="left", bold=False)
     setl_id = str(sale.get("setl_id", ""))
-    if setl_id:
+    if _barcodable(setl_id):
         # _hw_barcode: the public barcode() prints "Using hardware barcode renderer" to stdout on every call
         printer._hw_barcode("{B" + setl_id, "CODE128", height=80, width=2, pos="BELOW",
                             function_type="B")
@@ -216,6 +216,11 @@ def slip_escpos(sale: dict, code_page: str = "gb18030", width: int = 42) -> byte
 
 
 # ---- PNG -----------------------------------------------------------------------------------------------
+
+def _barcodable(value: str) -> bool:
+    """Code128 set B holds printable ASCII; a settlement id the insurer wrote otherwise is printed as text only."""
+    return bool(value) and value.isascii() and value.isprintable()
+
 
 @functools.lru_cache(maxsize=1)
 def find_cjk_font() -> tuple[str, int] | None:
@@ -305,7 +310,7 @@ def slip_png(sale: dict, width_px: int = 576) -> bytes:
     line_h = int(font_size * 1.5)
     rows = slip_rows(sale)
     setl_id = str(sale.get("setl_id", ""))
-    code_img = barcode_image(setl_id) if setl_id else None
+    code_img = barcode_image(setl_id) if _barcodable(setl_id) else None
     width = max(width_px, (code_img.width + 2 * margin) if code_img else 0)
     height = margin * 2 + line_h * (len(rows) + 2) + (code_img.height + line_h if code_img else 0)
     image = Image.new("L", (width, height), 255)

@@ -63,6 +63,10 @@ class SaleService:
     def _lock(self, sale_id: str) -> threading.RLock:
         return self._locks[hash(sale_id) % len(self._locks)]
 
+    def lock(self, sale_id: str) -> threading.RLock:
+        """The lock every change of this sale holds, for the services beside this one (plugin/drafts.py)."""
+        return self._lock(sale_id)
+
     def _publish(self, sale_id: str, state: str) -> None:
         self.events.publish("sale", {"id": sale_id, "state": str(state)})
 

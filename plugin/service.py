@@ -13,7 +13,7 @@ from pathlib import Path
 import platformdirs
 
 from adapters.nhsa.client import GatewayClient, GatewaySettings, MsgIdGenerator
-from plugin import __version__
+from plugin import __version__, drafts
 from plugin.api.metrics import observe_upstream
 from plugin.catalog import Catalog
 from plugin.config import Settings
@@ -25,6 +25,7 @@ from plugin.outbox import Outbox
 from plugin.policy import Policy, load_policy, load_region
 from plugin.reconcile import run_if_due
 from plugin.recovery import Recovery, adopt_interrupted
+from plugin.packs import uploaded_kinds
 from plugin.sales import SaleService
 from plugin.tracecode import ScanRules
 from plugin.upstream import Upstream
@@ -74,6 +75,8 @@ class Service:
 
     def start_background(self) -> None:
         self.recovery.add_round(lambda: run_if_due(self, datetime.now(), self.settings.reconcile.at))
+        self.recovery.add_round(lambda: drafts.expire(self.sales, datetime.now(),
+                                                      self.settings.store.draft_expiry_minutes))
         if self.settings.hq.heartbeat_url:
             from plugin.api.health import health_report
             beat = Heartbeat(self.settings.hq.heartbeat_url, self.settings.hq.heartbeat_s,
@@ -122,7 +125,8 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
                         trace_prefix_len=settings.store.trace_prefix_len, events=events,
                         on_in_doubt=lambda sale_id: recovery_box["r"].kick(),
                         on_uploads=lambda: recovery_box["r"].kick(), scan_rules=rules)
-    outbox = Outbox(ledger, upstream, opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name)
+    outbox = Outbox(ledger, upstream, opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name,
+                    upload_kinds=uploaded_kinds(settings.scanning.upload_other_codes))
     recovery = Recovery(sales, outbox)
     recovery_box["r"] = recovery
     refs = ScanRefs()
