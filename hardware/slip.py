@@ -150,17 +150,30 @@ def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` cut into lines of at most ``width`` columns (a narrow printer must not run a drug name off)."""
+    lines, line, used = [], "", 0
+    for ch in text:
+        w = display_width(ch)
+        if used + w > width and line:
+            lines.append(line)
+            line, used = "", 0
+        line += ch
+        used += w
+    return lines + [line] if line or not lines else lines
+
+
 def _layout(row: Row, width: int) -> str:
     if row.style == "rule":
         return "-" * width
     if row.style in ("title", "center") and not row.right:
-        pad = max(0, (width - display_width(row.left)) // 2)
-        return " " * pad + row.left
+        return "\n".join(" " * max(0, (width - display_width(part)) // 2) + part for part in _wrap(row.left, width))
     if not row.right:
-        return row.left
+        return "\n".join(_wrap(row.left, width))
     gap = width - display_width(row.left) - display_width(row.right)
     if gap < 1:
-        return f"{row.left}\n{' ' * max(0, width - display_width(row.right))}{row.right}"
+        right = "\n".join(" " * max(0, width - display_width(part)) + part for part in _wrap(row.right, width))
+        return "\n".join(_wrap(row.left, width)) + "\n" + right
     return row.left + " " * gap + row.right
 
 

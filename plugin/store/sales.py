@@ -118,7 +118,7 @@ class SalesTable:
         if hi_rxno is not None:
             where.append("hi_rxno = ?")
             args.append(hi_rxno)
-        rows = self.db.read(f"SELECT * FROM sales WHERE {' AND '.join(where)} ORDER BY updated_at DESC, id DESC "
+        rows = self.db.read(f"SELECT * FROM sales WHERE {' AND '.join(where)} ORDER BY updated_at DESC, rowid DESC "
                             "LIMIT 50", tuple(args))
         return [_sale(r, self.lines(r["id"])) for r in rows]
 
