@@ -93,6 +93,8 @@ def url_case_swapped(text: str) -> bool:
 
 def has_ideographs(text: str) -> bool:
     """Wide (CJK) characters left after full-width folding: an input method composed them."""
+    if text.isascii():   # the common case, and the fast one: most scans are plain ASCII
+        return False
     return any(unicodedata.east_asian_width(ch) == "W" for ch in text if not ch.isascii())
 
 

@@ -336,6 +336,13 @@ def test_ui_gs1_stand_in_separator_and_demo_prescription_numbers_are_read(screen
     expect(page.locator("#sale tr[data-line='1'] .packs")).to_contain_text("010690123456701421SER456")
     screen.scan("HX36011100301999999999")                    # a number in that format that is not the patient's
     expect(page.locator("#scan-msg")).to_contain_text("不在该患者的流转处方中")
+    page.keyboard.press("Delete")                            # take the pack back, then scan it as a wedge does:
+    expect(page.locator("#sale tr[data-line='1'] .pack-count")).to_have_text("0 / 1 盒")
+    page.keyboard.type("010690123456701417281231" "10LOT123")
+    page.keyboard.press("Control+BracketRight")              # GS as Ctrl+], which a browser field would drop
+    screen.scan("21SER456")
+    expect(page.locator("#sale tr[data-line='1'] .pack-count")).to_have_text("1 / 1 盒")
+    expect(page.locator("#sale tr[data-line='1'] .packs")).to_contain_text("010690123456701421SER456")
 
 
 # --- what the page says ---------------------------------------------------------------------------------------------
