@@ -41,6 +41,10 @@ TEST_SALE = {
 }
 
 
+def _no_printer(name: str | None) -> dict:
+    return {"name": name, "ok": False, "error": f"no printer named {name!r}" if name else "no printer configured"}
+
+
 def driver_for(config: DeviceConfig):
     if config.kind == "printer":
         return Printer(config)
@@ -152,7 +156,7 @@ class DeviceManager:
         """Send a job to `name`, or to the first printer. Never raises: `{name, ok, error}`."""
         entry = self._printer(name)
         if entry is None:
-            return {"name": name, "ok": False, "error": f"no printer named {name!r}" if name else "no printer configured"}
+            return _no_printer(name)
         return self._print_to(entry, data)
 
     def print_slip(self, name: str | None, sale: dict) -> dict:
@@ -160,12 +164,13 @@ class DeviceManager:
         a slip that cannot be rendered is `{ok: False, error}` like a printer that is off."""
         entry = self._printer(name)
         if entry is None:
-            return {"name": name, "ok": False, "error": f"no printer named {name!r}" if name else "no printer configured"}
+            return _no_printer(name)
         try:
             job = slip_escpos(sale, entry.config.code_page or "gb18030", entry.config.columns)
         except Exception as exc:  # a slip that cannot be laid out must not fail the sale that moved money
             log.exception("rendering the slip for %s failed", entry.config.name)
-            return {"name": entry.config.name, "kind": "printer", "ok": False, "error": f"cannot render the slip: {exc}"}
+            return {"name": entry.config.name, "kind": "printer", "ok": False,
+                    "error": f"cannot render the slip: {exc}"}
         return self._print_to(entry, job)
 
     def _printer(self, name: str | None) -> _Entry | None:

@@ -118,7 +118,8 @@ class _Tally:
 
 def _prescription_of(sale: dict) -> str:
     """What makes two sales one prescription: its number; a sale without one stands alone."""
-    rx = sale.get("rx") if isinstance(sale.get("rx"), dict) else {}
+    held = sale.get("rx")
+    rx: dict[str, Any] = held if isinstance(held, dict) else {}
     rxno = sale.get("hi_rxno") or rx.get("hi_rxno")
     return f"rx:{rxno}" if rxno else f"sale:{sale['id']}"
 
@@ -257,6 +258,7 @@ def monthly_figure(report: dict[str, Any]) -> Any:
 
     font = cjk_font()
     days = _month_days(report["month"])
+    x = [float(v) for v in mdates.date2num(days)]
     by_day = {d["date"]: d for d in report["daily"]}
 
     def series(key: str) -> list[float]:   # floats for drawing only, never for sums
@@ -267,16 +269,16 @@ def monthly_figure(report: dict[str, Any]) -> Any:
     fig.subplots_adjust(left=0.08, right=0.76, top=0.86, bottom=0.12)
     ax = fig.add_subplot(1, 1, 1)
     props = {"fontfamily": font} if font else {}
-    ax.bar(days, series("medfee_sumamt"), width=0.8, color="#9ecae1",
+    ax.bar(x, series("medfee_sumamt"), width=0.8, color="#9ecae1",
            label="医疗费总额 medfee" if font else "medfee_sumamt")
-    ax.bar(days, series("fund_pay_sumamt"), width=0.5, color="#3182bd",
+    ax.bar(x, series("fund_pay_sumamt"), width=0.5, color="#3182bd",
            label="基金支付 fund share" if font else "fund_pay_sumamt")
-    ax.plot(days, series("net_medfee_sumamt"), color="#d94801", marker="o", markersize=3, linewidth=1.5,
+    ax.plot(x, series("net_medfee_sumamt"), color="#d94801", marker="o", markersize=3, linewidth=1.5,
             label="退费后净额 net of refunds" if font else "net of refunds")
     ax.xaxis.set_major_locator(mdates.DayLocator(bymonthday=(1, 5, 10, 15, 20, 25)))
     ax.xaxis.set_minor_locator(mdates.DayLocator())
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
-    ax.set_xlim(mdates.date2num(days[0]) - 0.6, mdates.date2num(days[-1]) + 0.6)
+    ax.set_xlim(x[0] - 0.6, x[-1] + 0.6)
     ax.grid(axis="y", color="#dddddd", linewidth=0.6)
     store = report.get("store") or {}
     name = store.get("fixmedins_name", "") if font else store.get("fixmedins_code", "")

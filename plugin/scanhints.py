@@ -57,7 +57,8 @@ class Hint:
 
 HINTS: dict[str, Hint] = {h.code: h for h in [
     Hint("caps_lock", "Caps Lock seems to be on: the scanner's letters arrived with their case swapped. Turn Caps "
-         "Lock off and scan again.", "大写锁定（Caps Lock）似乎已开启，扫码内容的字母大小写被颠倒；请关闭大写锁定后重新扫描。"),
+         "Lock off and scan again.",
+         "大写锁定（Caps Lock）似乎已开启，扫码内容的字母大小写被颠倒；请关闭大写锁定后重新扫描。"),
     Hint("input_method", "The scan holds Chinese characters: an input method changed it on the way. Switch the input "
          "method to English (half-width) and scan again.",
          "扫描内容含有汉字，已被输入法改变；请将输入法切换为英文（半角）后重新扫描。"),

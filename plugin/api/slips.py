@@ -37,9 +37,9 @@ def slip_data(svc, sale_id: str) -> dict[str, Any]:
         "patient": {"name_masked": mask_name(person.get("psn_name", "")),
                     "certno_masked": mask_certno(person.get("certno", "")), "insutype": sale["patient"]["insutype"]},
         "setl_id": sale["setl_id"] or "", "hi_rxno": sale["hi_rxno"] or "",
-        "lines": [{"name": l["drug_name"] or l["generic_name"], "spec": l["spec"], "qty": l["qty"],
-                   "price": l["price"], "line_total": l["line_total"], "trace_codes": l["trace_codes"]}
-                  for l in sale["lines"]],
+        "lines": [{"name": ln["drug_name"] or ln["generic_name"], "spec": ln["spec"], "qty": ln["qty"],
+                   "price": ln["price"], "line_total": ln["line_total"], "trace_codes": ln["trace_codes"]}
+                  for ln in sale["lines"]],
         "split": sale["split"] or {},
         "state": sale["state"],
         "refund": {"refunded_at": refund.get("refunded_at", ""), "reason": refund.get("reason", "")},
@@ -54,7 +54,8 @@ def _columns(svc) -> int:
 def _unrenderable(exc: Exception) -> RxlaneError:
     log.exception("slip rendering failed")
     return RxlaneError("PRINTER_UNAVAILABLE", message=f"The slip could not be rendered: {type(exc).__name__}.",
-                       message_zh="结算凭条生成失败，结算不受影响；请联系技术支持。", details={"error": type(exc).__name__})
+                       message_zh="结算凭条生成失败，结算不受影响；请联系技术支持。",
+                       details={"error": type(exc).__name__})
 
 
 @bp.get("/v1/sales/<sale_id>/slip.txt")

@@ -4,6 +4,7 @@ path answering 500 whatever the sale's state or the printer's."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -81,8 +82,9 @@ def test_serve_refuses_to_start_with_an_unknown_code_page(tmp_path):
                       encoding="utf-8")
     proc = subprocess.run([sys.executable, "-m", "plugin.cli", "serve", "--config", str(config), "--port", "0",
                            "--sandbox-port", "0", "--data-dir", str(tmp_path / "data")], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-                                                                           "PYTHONPATH": str(ROOT)})
+                          capture_output=True, text=True, timeout=60,
+                          env={**{k: v for k, v in os.environ.items() if not k.startswith("RXLANE_")},
+                               "HOME": str(tmp_path)})
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "code_page" in proc.stderr and "rxlane listening" not in proc.stdout
 

@@ -40,9 +40,9 @@ def test_the_net_series_is_the_fees_less_refunds_each_day(month_ledger):
     ax = reports.monthly_figure(report).axes[0]
     [net] = [line for line in ax.get_lines() if "net" in line.get_label()]
     by_day = {d["date"]: Decimal(d["net_medfee_sumamt"]) for d in report["daily"]}
-    days = list(net.get_xdata())
+    days = [mdates.num2date(x).date() for x in net.get_xdata()]
     assert days[0] == date(2026, 11, 1) and days[-1] == date(2026, 11, 30) and len(days) == 30
-    for day, y in zip(days, net.get_ydata()):   # drawn as floats; the report's own figures stay Decimal
+    for day, y in zip(days, net.get_ydata(), strict=True):   # drawn as floats; the report's own figures stay Decimal
         assert abs(float(by_day.get(day.isoformat(), Decimal(0))) - y) < 0.005
     assert any(by_day[d["date"]] != Decimal(d["medfee_sumamt"]) for d in report["daily"])   # refunds show
 

@@ -61,7 +61,8 @@ def test_a_refunded_slip_is_marked_at_the_top_and_says_what_went_back(sale):
     sale.update(state="refunded", refund={"refunded_at": "2024-05-02 09:00:00", "reason": "患者退药"})
     text = slip_text(sale)
     assert text.index("已退费") < text.index("结算号")
-    for words in ("已退费（医保结算已撤销）", "退费时间", "2024-05-02 09:00:00", "退还现金", "退回个人账户", "患者退药"):
+    for words in ("已退费（医保结算已撤销）", "退费时间", "2024-05-02 09:00:00", "退还现金", "退回个人账户",
+                  "患者退药"):
         assert words in text
     assert "已退费" not in slip_text({**sale, "state": "settled"})
 

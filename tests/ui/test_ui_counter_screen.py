@@ -16,7 +16,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.ui.test_ui_counter import CHEN_ID, OSIMERTINIB_PACK, OSIMERTINIB_RX, SALE_ID, ZHANG_ECARD, ZHANG_ID, rx_number
+from tests.ui.test_ui_counter import (CHEN_ID, OSIMERTINIB_PACK, OSIMERTINIB_RX, SALE_ID, ZHANG_ECARD, ZHANG_ID,
+                                     rx_number)
 
 expect = pytest.importorskip("playwright.sync_api", reason="playwright (the [test] extra) is not installed").expect
 
@@ -147,7 +148,7 @@ def test_ui_refund_is_a_warning_stores_its_reason_and_shows_what_to_give_back(sc
     sale = http.get(f"/v1/sales/{sale_id}").json()
     assert sale["state"] == "refunded" and sale["refund"]["reason"] == "收费有误"
     slip = http.get(f"/v1/sales/{sale_id}/slip.txt").text
-    assert "已退费" in slip and "收费有误" in slip and f"退还现金" in slip
+    assert "已退费" in slip and "收费有误" in slip and "退还现金" in slip
     for sel in ("#m-cash", "#m-acct", "#rx-list li.rx"):
         assert in_view(page, sel)
 
