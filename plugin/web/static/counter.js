@@ -234,9 +234,14 @@
       if (S.rxs && S.rxs.length && !S.sale) return chooseRx(0);
       return;
     }
-    if (S.refundArmed) {           // the refund's reason, typed (a number of the list, or words)
-      S.refundReason = refundReason(text);
-      return showRefundWarning();
+    if (S.refundArmed) {
+      if (/^[1-9]$/.test(text) || /[^\x00-\x7f]/.test(text)) {   // the refund's reason: a number of the list, or words
+        S.refundReason = refundReason(text);
+        return showRefundWarning();
+      }
+      S.refundArmed = false;       // a scan is not a reason: the refund waits for another F8
+      $("btn-refund").classList.remove("armed");
+      clearAlert();
     }
     if (/^\d{1,2}$/.test(text) && S.rxs && S.rxs.length && !S.sale) return chooseRx(parseInt(text, 10) - 1);
     if (SALE_ID.test(text)) return loadSale(text.toUpperCase());
