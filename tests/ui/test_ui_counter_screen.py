@@ -98,6 +98,7 @@ def test_ui_1366_whole_sale_keeps_the_split_and_prescriptions_in_view_after_f2_a
 
     screen.press("F4")
     expect(page.locator("#sale-state")).to_have_text("已结算")
+    expect(page.locator("#slip img")).to_be_visible()        # the slip beside the money, below the lines
     screen.shot("settled")
     sale = http.get(f"/v1/sales/{sale_id}").json()
     for sel in ("#m-hifp", "#m-acct", "#m-cash", "#m-balc", "#rx-list li.rx", "#p-balc-after"):
