@@ -161,10 +161,12 @@ def config() -> None:
 def config_check(config_file) -> None:
     """Validate every layer and print the effective configuration with secrets masked."""
     from plugin.config import permission_warnings
+    from plugin.devices import device_configs
     from plugin.service import store_policy
     settings = _settings(config_file)
     try:
         policy = store_policy(settings)
+        device_configs(settings.devices)   # a printer's code page, a scanner's framing: refused here, not at a sale
     except RxlaneError as exc:
         _fail(exc)
     for warning in permission_warnings(settings, config_file):

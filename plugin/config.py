@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from plugin.errors import InvalidInput
+from plugin.scanhints import usable_standin
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULTS_FILE = CONFIG_DIR / "defaults.toml"
@@ -34,6 +35,26 @@ class StoreSettings(_Section):
     policy_file: str = ""
     trace_prefix_len: int = Field(default=7, ge=1, le=19)
     counter_no: int = Field(default=0, ge=0, le=9)
+    draft_expiry_minutes: int = Field(default=240, ge=0, le=10080, description=(
+        "an unsettled sale untouched this long is cancelled and its packs released; 0 keeps drafts for ever"))
+
+
+class ScanningSettings(_Section):
+    """How scans are read (plugin/scanhints.py, plugin/tracecode.py)."""
+    gs_standins: list[str] = Field(default_factory=lambda: ["|", "\u241d"], max_length=4, description=(
+        "characters the scanners send for the GS1 separator (FNC1/GS); a device's own gs_standins wins"))
+    other_codes: bool = Field(default=False, description=(
+        "accept manufacturers' own 20-digit traceability codes (not beginning with 8) as kind other_code"))
+    upload_other_codes: bool = Field(default=False, description=(
+        "send other_code packs in the traceability upload (3505/3506); the gateway profile decides"))
+
+    @field_validator("gs_standins")
+    @classmethod
+    def _standins(cls, v: list[str]) -> list[str]:
+        for ch in v:
+            if not usable_standin(ch):
+                raise ValueError(f"{ch!r}: a stand-in is one character that GS1 data never holds, such as '|'")
+        return v
 
 
 class ServerSettings(_Section):
@@ -183,6 +204,7 @@ class Settings(_Section):
     reconcile: ReconcileSettings = ReconcileSettings()
     hq: HqSettings = HqSettings()
     catalog: CatalogSettings = CatalogSettings()
+    scanning: ScanningSettings = ScanningSettings()
     devices: list[DeviceSettings] = []
 
     @property

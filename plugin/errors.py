@@ -54,6 +54,9 @@ ERRORS: dict[str, ErrorSpec] = {s.code: s for s in [
     _spec("UPSTREAM_REFUSED", 502, "The insurer refused the request.", "医保中心拒绝了该请求。"),
     _spec("UPSTREAM_UNAVAILABLE", 503, "The insurer cannot be reached; nothing was charged.",
           "医保中心暂时无法连接，未发生扣费，请稍后重试。"),
+    _spec("ACCOUNT_REQUIRED", 422,
+          "This region's rules pay the personal part from the personal account first: it cannot be left out.",
+          "本地区规定个人自付部分先由个人账户支付，不能关闭个人账户。"),
     _spec("PARTIAL_REFUND_UNSUPPORTED", 422,
           "Only a whole sale can be refunded: the insurer cancels a settlement as a whole (2103).",
           "医保结算只能整单撤销：请退整单后，再为患者保留的药品重新结算。"),
@@ -70,6 +73,10 @@ ERRORS: dict[str, ErrorSpec] = {s.code: s for s in [
           "药品追溯码格式不正确，请重新扫描药盒上的追溯码。"),
     _spec("TRACE_CODE_ALREADY_SOLD", 409, "This pack was already sold.",
           "该追溯码对应的药品已售出，同一盒药不能重复销售。"),
+    _spec("TRACE_CODE_CASE_VARIANT", 409,
+          "This pack's code differs from a pack on another sale only by letter case (Caps Lock?); it is most likely "
+          "the same box.",
+          "该追溯码与其他销售单中的药盒仅字母大小写不同（可能开启了大写锁定），很可能是同一盒药；请关闭大写锁定后重新扫描。"),
     _spec("TRACE_CODE_PRODUCT_MISMATCH", 422, "This pack belongs to another drug.",
           "扫描的药盒与该行药品不一致，请扫描正确药品的追溯码。"),
     _spec("TRACE_CODE_DUPLICATE", 409, "This pack was scanned twice for this sale.",
@@ -212,10 +219,20 @@ class NotFound(RxlaneError):
         super().__init__("NOT_FOUND", f"{what} not found.", f"未找到{what}。", details)
 
 
+#: The sale's states as the pharmacist reads them (the counter page's labels say the same).
+STATE_NAMES_ZH = {"draft": "待结算", "presettled": "已预结算", "settling": "结算中", "settled": "已结算",
+                  "in_doubt": "结果待核实", "reversed": "已冲正", "refunding": "退费中", "refunded": "已退费",
+                  "refund_in_doubt": "退费待核实", "cancelled": "已取消"}
+_ACTIONS_ZH = {"presettled": "预结算", "changed": "修改", "settled": "结算", "refunded": "退费", "cancelled": "取消",
+               "printed": "打印结算凭条"}
+
+
 class InvalidState(RxlaneError):
     def __init__(self, state: str, action: str, **details: Any):
+        state_zh = STATE_NAMES_ZH.get(state, state)
+        action_zh = f"不能{_ACTIONS_ZH[action]}" if action in _ACTIONS_ZH else "不能执行该操作"
         super().__init__("INVALID_STATE", f"A sale in state '{state}' cannot be {action}.",
-                         f"销售单当前状态为“{state}”，不能执行该操作。", {"state": state, **details})
+                         f"销售单当前状态为“{state_zh}”，{action_zh}。", {"state": state, **details})
 
 
 class UpstreamRefused(RxlaneError):

@@ -14,7 +14,7 @@ import platformdirs
 
 from adapters.nhsa.client import GatewayClient, GatewaySettings, MsgIdGenerator
 from adapters.nhsa.dll import DllTransport
-from plugin import __version__
+from plugin import __version__, drafts
 from plugin.api.metrics import observe_upstream
 from plugin.catalog import Catalog
 from plugin.config import Settings
@@ -26,7 +26,9 @@ from plugin.outbox import Outbox
 from plugin.policy import Policy, load_policy, load_region
 from plugin.reconcile import run_if_due
 from plugin.recovery import Recovery, adopt_interrupted
+from plugin.packs import uploaded_kinds
 from plugin.sales import SaleService
+from plugin.tracecode import ScanRules
 from plugin.upstream import Upstream
 
 log = logging.getLogger("rxlane")
@@ -74,6 +76,8 @@ class Service:
 
     def start_background(self) -> None:
         self.recovery.add_round(lambda: run_if_due(self, datetime.now(), self.settings.reconcile.at))
+        self.recovery.add_round(lambda: drafts.expire(self.sales, datetime.now(),
+                                                      self.settings.store.draft_expiry_minutes))
         if self.settings.hq.heartbeat_url:
             from plugin.api.health import health_report
             beat = Heartbeat(self.settings.hq.heartbeat_url, self.settings.hq.heartbeat_s,
@@ -130,17 +134,20 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
     upstream = Upstream(client, on_latency=observe_upstream)
     catalog = Catalog(ledger, upstream, admdvs)
     recovery_box: dict[str, Recovery] = {}
+    rules = ScanRules(product_prefix_len=settings.store.trace_prefix_len,
+                      gs_standins=tuple(settings.scanning.gs_standins), other_codes=settings.scanning.other_codes)
     sales = SaleService(ledger, upstream, catalog, policy, pharmacy_admdvs=admdvs,
                         trace_prefix_len=settings.store.trace_prefix_len, events=events,
                         on_in_doubt=lambda sale_id: recovery_box["r"].kick(),
-                        on_uploads=lambda: recovery_box["r"].kick())
-    outbox = Outbox(ledger, upstream, opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name)
+                        on_uploads=lambda: recovery_box["r"].kick(), scan_rules=rules)
+    outbox = Outbox(ledger, upstream, opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name,
+                    upload_kinds=uploaded_kinds(settings.scanning.upload_other_codes))
     recovery = Recovery(sales, outbox)
     recovery_box["r"] = recovery
     refs = ScanRefs()
     devices = None
     if settings.devices:
-        devices = CounterDevices(device_configs(settings.devices), events, refs, settings.store.trace_prefix_len)
+        devices = CounterDevices(device_configs(settings.devices), events, refs, rules)
     return Service(settings=settings, ledger=ledger, upstream=upstream, policy=policy, catalog=catalog,
                    sales=sales, outbox=outbox, recovery=recovery, events=events,
                    gateway_url=f"dll:{settings.nhsa.dll_path}" if transport is not None else url,

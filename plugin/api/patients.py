@@ -10,6 +10,7 @@ from plugin.errors import InvalidInput
 from plugin.api.http import idempotent, json_response, parse
 from plugin.api.models import IdentifyIn
 from plugin.rxview import prescription_view
+from plugin.scanhints import hint
 
 bp = Blueprint("patients", __name__)
 
@@ -22,6 +23,11 @@ def identify():
     if req.scan_ref:
         cert_type, cert_no, card_sn = svc.scan_refs.take(req.scan_ref)
         req = req.model_copy(update={"cert_type": cert_type, "cert_no": cert_no, "card_sn": card_sn})
+    if req.mdtrt_cert_type == "03" and not req.card_sn.strip():
+        # 03 needs the card's identification code (卡识别码), which only a card reader reads: without it the
+        # insurer can only answer "not found", which would send the pharmacist looking for the wrong fault
+        needed = hint("card_sn_needed")
+        raise InvalidInput(needed.message, needed.message_zh, field="card_sn")
     return json_response(patients.identify(svc.ledger, svc.upstream, req.credential(), pii=pii_allowed()))
 
 

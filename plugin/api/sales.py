@@ -6,10 +6,11 @@ from datetime import date
 
 from flask import Blueprint, current_app, request
 
+from plugin import drafts
 from plugin.api.auth import pii_allowed
 from plugin.errors import InvalidInput, NotFound
 from plugin.api.http import body_json, idempotent, json_response, parse
-from plugin.api.models import RefundIn, SaleIn, SettleIn, TraceCodesIn
+from plugin.api.models import AccountIn, RefundIn, SaleIn, SettleIn, TraceCodesIn
 from plugin.saleview import day_sales, sale_view
 
 bp = Blueprint("sales", __name__)
@@ -41,6 +42,8 @@ def _optional(model):
 def create():
     req = parse(SaleIn)
     svc = _svc()
+    if not req.acct_used and not svc.policy.account_optional:
+        raise drafts.account_required(svc.policy.name)
     sale_id = svc.sales.create(req.order())
     return json_response(_view(sale_id), 201, {"Location": f"/v1/sales/{sale_id}"})
 
@@ -58,6 +61,15 @@ def list_day():
     except ValueError:
         raise InvalidInput("date must be YYYY-MM-DD.", "日期格式应为 YYYY-MM-DD。", field="date") from None
     return json_response({"date": day, "sales": day_sales(_svc().ledger, day)})
+
+
+@bp.get("/v1/sales/open")
+def list_open():
+    """Unsettled sales of a patient and/or for a prescription: the counter resumes one instead of starting another."""
+    ref = request.args.get("patient_ref", "")[:64] or None
+    hi_rxno = request.args.get("hi_rxno", "")[:64] or None
+    found = drafts.open_sales(_svc().ledger, patient_ref=ref, hi_rxno=hi_rxno)
+    return json_response({"sales": [_view(s.id) for s in found]})
 
 
 @bp.get("/v1/sales/<sale_id>")
@@ -105,7 +117,7 @@ def resolve(sale_id: str):
 def add_trace_codes(sale_id: str):
     req = parse(TraceCodesIn)
     svc = _svc()
-    added = svc.sales.add_trace_codes(_known(sale_id), req.codes, req.line_no)
+    added = svc.sales.add_trace_codes(_known(sale_id), req.codes, req.line_no, tuple(req.distinct_from))
     return json_response({**_view(sale_id), "added": added})
 
 
@@ -115,6 +127,14 @@ def remove_trace_codes(sale_id: str):
     req = parse(TraceCodesIn)
     svc = _svc()
     svc.sales.remove_trace_codes(_known(sale_id), req.codes)
+    return json_response(_view(sale_id))
+
+
+@bp.post("/v1/sales/<sale_id>/account")
+@idempotent
+def set_account(sale_id: str):
+    req = parse(AccountIn)
+    drafts.set_account(_svc().sales, _known(sale_id), req.acct_used)
     return json_response(_view(sale_id))
 
 

@@ -61,6 +61,9 @@ class Policy:
     ratio: dict[str, Decimal]
     annual_cap: dict[str, Decimal]
     supplementary: dict[str, Supplementary] = field(default_factory=dict)
+    #: May the patient keep the personal account out of a sale (the 2102 ``acct_used_flag`` left 0)? Absent
+    #: in a file: yes. A region whose rules pay the personal part from the account first says ``false``.
+    account_optional: bool = True
 
     def to_mapping(self) -> dict[str, Any]:
         """The policy in the TOML schema as JSON-able data (decimals as strings), e.g. for ``PUT /sandbox/policy``;
@@ -84,6 +87,7 @@ class Policy:
             "ratio": {k: plain(v) for k, v in self.ratio.items()},
             "annual_cap": {k: plain(v) for k, v in self.annual_cap.items()},
             "supplementary": supplementary,
+            "account_optional": self.account_optional,
         }
 
 

@@ -92,3 +92,10 @@ MIGRATIONS.append(
     # (trdn_flag). RENAME COLUMN also rewrites the one-sale-per-pack partial index that reads it.
     "ALTER TABLE trace_codes RENAME COLUMN split TO trdn;"
 )
+
+
+MIGRATIONS.append(
+    # 6: one sale per pack whatever the letter case: a GS1 serial typed with Caps Lock on ("sNq5" for "SnQ5") is
+    # found among the held packs (trace_codes.py ``case_twins``) before it can be sold a second time.
+    "CREATE INDEX trace_codes_by_code_nocase ON trace_codes(code COLLATE NOCASE) WHERE released = 0;"
+)

@@ -17,7 +17,7 @@ from plugin.store.db import Connection, Database, Row, dumps, loads, now
 
 _JSON = {"rx": "rx_json", "presettle": "presettle_json", "split": "split_json", "estimate": "estimate_json",
          "mismatch": "mismatch_json", "refund": "refund_json", "last_error": "last_error_json"}
-_PLAIN = ("setl_id", "mdtrt_id", "settle_msgid", "setl_time", "confirm_selfpay")
+_PLAIN = ("setl_id", "mdtrt_id", "settle_msgid", "setl_time", "confirm_selfpay", "acct_used")
 
 
 def _split(text: str | None) -> Split | None:
@@ -106,6 +106,28 @@ class SalesTable:
             f"ORDER BY l.sale_id, l.line_no", args)]
         return sales, lines
 
+    def open_ones(self, states: tuple[str, ...], *, psn_no: str | None = None,
+                  hi_rxno: str | None = None) -> list[Sale]:
+        """Sales in ``states`` (the unsettled ones) of this person and/or this prescription, newest first, with
+        their lines."""
+        marks = ",".join("?" * len(states))
+        where, args = [f"state IN ({marks})"], list(states)
+        if psn_no is not None:
+            where.append("psn_no = ?")
+            args.append(psn_no)
+        if hi_rxno is not None:
+            where.append("hi_rxno = ?")
+            args.append(hi_rxno)
+        rows = self.db.read(f"SELECT * FROM sales WHERE {' AND '.join(where)} ORDER BY updated_at DESC, rowid DESC "
+                            "LIMIT 50", tuple(args))
+        return [_sale(r, self.lines(r["id"])) for r in rows]
+
+    def untouched_since(self, states: tuple[str, ...], before: str) -> list[str]:
+        """Ids of sales in ``states`` last changed before ``before`` (``now()`` format), oldest first."""
+        marks = ",".join("?" * len(states))
+        return [r["id"] for r in self.db.read(
+            f"SELECT id FROM sales WHERE state IN ({marks}) AND updated_at < ? ORDER BY updated_at", (*states, before))]
+
     def count_by_state(self) -> list[tuple[str, int]]:
         return [(r[0], r[1]) for r in self.db.read("SELECT state, count(*) FROM sales GROUP BY state ORDER BY state")]
 
@@ -134,7 +156,7 @@ class SalesTable:
         the new state. Refused moves raise ``InvalidState``/``SettlementInDoubt``; a missing sale ``NotFound``.
 
         ``fields`` are Sale attributes: ``rx, presettle, split, estimate, mismatch, refund, last_error`` (stored as
-        JSON, None clears) and ``setl_id, mdtrt_id, settle_msgid, setl_time, confirm_selfpay``."""
+        JSON, None clears) and ``setl_id, mdtrt_id, settle_msgid, setl_time, confirm_selfpay, acct_used``."""
         current = self.state(sale_id, conn)
         if current is None:
             raise NotFound("sale", id=sale_id[:64])
