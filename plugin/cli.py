@@ -46,49 +46,77 @@ def main() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Where the ledger lives.")
 @click.option("--no-demo", is_flag=True, help="Start the embedded sandbox empty.")
 @click.option("--workers", type=int, help="Worker threads (waitress).")
-def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
+def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:  # noqa: C901 — one start sequence
     """Run the service (and, with no [nhsa] url, the embedded sandbox insurer)."""
-    import waitress
-
+    from plugin import datadir
+    from plugin.api.auth import bind
     from plugin.app import create_app
+    from plugin.config import binds_loopback
+    from plugin.httpserver import EventStreams, serve as http_serve
     from plugin.logs import configure_logging
-    from plugin.service import build_service, store_policy
+    from plugin.service import build_service, data_dir as resolve_dir, store_policy
 
     settings = _settings(config, server__host=host, server__port=port, sandbox__port=sandbox_port,
                          server__data_dir=data_dir, server__workers=workers,
                          sandbox__demo=False if no_demo else None)
     configure_logging()
+    # one owner per data directory, taken before anything touches it (docs/reliability.md)
+    try:
+        owner = datadir.claim(resolve_dir(settings), "rxlane serve")
+    except RxlaneError as exc:
+        _fail(exc)
     sandbox = None
+    svc = None
     try:
         if settings.embedded_sandbox:
             from adapters.sandbox.server import start_sandbox
             sandbox = start_sandbox(settings.sandbox.host, settings.sandbox.port, demo=settings.sandbox.demo,
                                     policy=store_policy(settings))
         svc = build_service(settings, gateway_url=sandbox.url if sandbox else None)
-    except RxlaneError as exc:
+        svc.check_ledger()
+        svc.recover_at_start()
+    except (RxlaneError, OSError) as exc:
+        if svc is not None:
+            svc.close()
         if sandbox:
             sandbox.shutdown()
-        _fail(exc)
-    except OSError as exc:
-        if sandbox:
-            sandbox.shutdown()
+        owner.release()
+        if isinstance(exc, RxlaneError):
+            _fail(exc)
         click.echo(f"rxlane: cannot start: {exc.strerror or exc}", err=True)
         sys.exit(1)
     if sandbox and svc.upstream.client.crypto.active:
         # the embedded insurer plays a province with the same 国密 settings, so a demo of them works end to end
         sandbox.crypto = svc.upstream.client.crypto.insurer_side()
     app = create_app(svc)
+    server_settings = settings.server
+    streams = EventStreams(server_settings.event_streams_max)
+    svc.extras["event_streams"] = streams
     try:
-        server = waitress.create_server(app, host=settings.server.host, port=settings.server.port,
-                                        threads=settings.server.workers, ident="rxlane", channel_timeout=300)
+        server = http_serve(app, host=server_settings.host, port=server_settings.port,
+                            threads=server_settings.workers, connection_limit=server_settings.connection_limit,
+                            idle_timeout_s=server_settings.idle_timeout_s,
+                            request_timeout_s=server_settings.request_timeout_s, streams=streams)
     except OSError as exc:
         svc.close()
         if sandbox:
             sandbox.shutdown()
+        owner.release()
         click.echo(f"rxlane: cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}",
                    err=True)
         sys.exit(1)
-    click.echo(f"rxlane listening on http://{settings.server.host}:{server.effective_port}")
+    bind(app, server.effective_host)
+    if not binds_loopback(server.effective_host):
+        click.echo(f"warning: rxlane listens on {server.effective_host}, beyond this computer: every call — "
+                   "/v1/health, /metrics and the counter page included — needs a token (rxlane token create); "
+                   "list the names the POS uses in [server] allowed_hosts. "
+                   f"警告：rxlane 在 {server.effective_host} 上监听，本机以外可访问：所有请求都需要令牌。", err=True)
+        logging.getLogger("rxlane").warning("listening beyond loopback on %s: tokens required for every call",
+                                            server.effective_host)
+    shown_host = f"[{server.effective_host}]" if ":" in server.effective_host else server.effective_host
+    url = f"http://{shown_host}:{server.effective_port}"
+    owner.announce(url)
+    click.echo(f"rxlane listening on {url}")
     if sandbox:
         click.echo(f"sandbox listening on {sandbox.url}")
     sys.stdout.flush()
@@ -96,7 +124,6 @@ def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
     def stop(signum, frame):  # noqa: ARG001 — signal handler signature
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, stop)
-    svc.recover_at_start()
     svc.start_background()
     threading.Thread(target=_warm_up, args=(svc,), name="rxlane-warmup", daemon=True).start()
     try:
@@ -105,11 +132,11 @@ def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
         pass
     finally:
         svc.extras.setdefault("stopping", threading.Event()).set()
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=10)
         server.close()
         svc.close()
         if sandbox:
             sandbox.shutdown()
+        owner.release()
         click.echo("rxlane stopped")
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from typing import Any, Iterator
+import time
+from typing import Any, Callable, Iterator
 
 
 class EventBus:
@@ -44,14 +45,26 @@ class EventBus:
         with self._lock:
             return len(self._subscribers)
 
-    def stream(self, heartbeat_s: float = 15.0, stop: threading.Event | None = None) -> Iterator[str]:
-        """SSE text frames; a comment line every `heartbeat_s` keeps proxies and the browser connected."""
+    def stream(self, heartbeat_s: float = 15.0, stop: threading.Event | None = None, *, max_s: float | None = None,
+               pending: Callable[[], int] | None = None, slow_bytes: int = 256 * 1024,
+               flush: Callable[[], None] | None = None, clock: Callable[[], float] = time.monotonic) -> Iterator[str]:
+        """SSE text frames; a comment line every `heartbeat_s` keeps proxies and the browser connected.
+
+        The stream ends (and frees its thread, plugin/httpserver.py) after ``max_s`` — the ``retry`` field tells
+        EventSource to come back in 3 s — or when the client has stopped reading: more than ``slow_bytes`` written
+        and not yet sent (``pending``). ``flush`` wakes the server to send a frame at once."""
         q = self.subscribe()
+        ends = None if max_s is None else clock() + max_s
         try:
-            yield ": connected\n\n"
-            while stop is None or not stop.is_set():
+            yield "retry: 3000\n: connected\n\n"
+            while (stop is None or not stop.is_set()) and (ends is None or clock() < ends):
+                if flush is not None:
+                    flush()
+                if pending is not None and pending() > slow_bytes:
+                    return
                 try:
-                    event, data = q.get(timeout=heartbeat_s)
+                    event, data = q.get(timeout=heartbeat_s if ends is None else max(0.05, min(heartbeat_s,
+                                                                                           ends - clock())))
                 except queue.Empty:
                     yield ": heartbeat\n\n"
                     continue
