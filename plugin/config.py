@@ -62,7 +62,7 @@ class ServerSettings(_Section):
     require_tokens: bool = False
     identify_per_minute: int = Field(default=60, ge=1, le=10000)
     # docs/reliability.md: who may call, connections, retries, the ledger
-    allowed_hosts: list[str] = ["localhost", "127.0.0.1", "::1"]
+    allowed_hosts: list[str] = []
     allowed_origins: list[str] = []
     idempotency_ttl_h: float = Field(default=24, gt=0, le=2160)
     event_streams_max: int = Field(default=256, ge=1, le=2048)

@@ -18,7 +18,7 @@ from typing import Any
 import filelock
 
 from plugin.errors import DataDirInUse
-from plugin.store.files import private_dir
+from plugin.store.files import private_dir, unusable
 
 LOCK_FILE = "rxlane.lock"
 OWNER_FILE = "owner.json"
@@ -68,6 +68,8 @@ def claim(directory: Path, role: str) -> Ownership:
         lock.acquire()
     except filelock.Timeout:
         raise DataDirInUse(str(directory), holder(directory)) from None
+    except OSError as exc:      # a read-only or full disk: the lock file cannot even be made
+        raise unusable(exc, directory / LOCK_FILE) from None
     return Ownership(directory, lock, role)
 
 
@@ -90,5 +92,7 @@ def in_use(directory: Path) -> dict[str, Any] | None:
         lock.acquire()
     except filelock.Timeout:
         return holder(directory) or {}
+    except OSError:
+        return None     # cannot even be locked (read-only): no live service writes there either
     lock.release()
     return None

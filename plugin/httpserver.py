@@ -148,7 +148,9 @@ def serve(app: Callable[..., Any], *, host: str, port: int, threads: int, connec
     """Bind (raises OSError when the address is taken) and return the server, not yet running."""
     adj = Adjustments(host=host, port=port, threads=threads, ident=ident, connection_limit=connection_limit,
                       channel_timeout=max(1, int(idle_timeout_s)), cleanup_interval=max(1, min(10, int(idle_timeout_s))),
-                      asyncore_use_poll=True, outbuf_overflow=1048576, backlog=1024)
+                      asyncore_use_poll=True, outbuf_overflow=1048576, backlog=1024,
+                      # keep reading while a request runs, so a stream whose client went away notices it
+                      channel_request_lookahead=1)
     _raise_open_files(connection_limit)
     dispatcher = ThreadedTaskDispatcher()
     dispatcher.set_thread_count(threads)

@@ -1,7 +1,7 @@
 """Who may call (docs/reliability.md "Who may call"; docs/security.md).
 
-- **Host**: only the host names rxlane is meant to be reached by (``[server] allowed_hosts``: the loopback names by
-  default, plus the address it is bound to) — a web page that re-points its own name at 127.0.0.1 (DNS rebinding)
+- **Host**: only the host names rxlane is meant to be reached by (the loopback names, the address it is bound to,
+  and the names listed in ``[server] allowed_hosts``) — a web page that re-points its own name at 127.0.0.1 (DNS rebinding)
   sends its own name and is refused ``HOST_NOT_ALLOWED``. IP literals are accepted when bound to every interface:
   rebinding needs a name.
 - **Origin**: a request that changes something must come from rxlane's own origin (the counter page) or from no
@@ -36,6 +36,8 @@ STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 SAME_ORIGIN_FETCH = frozenset({"same-origin", "none"})
 COOKIE = "rxlane_token"
 WILDCARDS = frozenset({"", "0.0.0.0", "::", "*"})
+#: Always rxlane's own: no web page can make "localhost" or a loopback address mean its own server.
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 def pii_allowed() -> bool:
@@ -102,7 +104,7 @@ def install(app: Flask, *, required: bool, identify_per_minute: int, host: str =
     """``required``: tokens even on loopback (``[server] require_tokens``); ``host``: the configured bind address,
     until ``bind`` tells the bound one."""
     limiter = RateLimit(identify_per_minute)
-    names = frozenset(h.strip().strip("[]").lower() for h in allowed_hosts if h.strip())
+    names = LOOPBACK_NAMES | frozenset(h.strip().strip("[]").lower() for h in allowed_hosts if h.strip())
     origins = frozenset(o.rstrip("/").lower() for o in allowed_origins if o.strip())
     bind(app, host)
 

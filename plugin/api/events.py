@@ -24,6 +24,7 @@ def events():
     server = svc.settings.server
     stream = svc.events.stream(heartbeat_s=svc.extras.get("heartbeat_s", 15.0), stop=stop,
                                max_s=server.event_stream_max_s, pending=request.environ.get("rxlane.pending_output"),
+                               gone=request.environ.get("waitress.client_disconnected"),
                                flush=request.environ.get("rxlane.flush"))
     return Response(stream_with_context(stream), mimetype="text/event-stream",
                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

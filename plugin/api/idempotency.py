@@ -25,6 +25,7 @@ from typing import Any, Callable
 from flask import Response, current_app, g, request
 
 from plugin.api.render import error_response
+from plugin.crashpoints import crash_point
 from plugin.errors import InvalidInput, LedgerFault, RxlaneError
 from plugin.logs import get_logger
 from plugin.store.db import Row
@@ -134,6 +135,7 @@ def _run(view: Callable[..., Response], args: tuple, kwargs: dict[str, Any], tab
             resp.headers["Idempotent-Recovered"] = "true"
     finally:
         CURRENT_CLAIM.reset(token)
+    crash_point("idempotency.before_finish")    # done, not yet remembered: the retry must still get its answer
     if resp.status_code in FORGET_STATUSES:
         _quietly(table.forget, who, key)
     else:

@@ -8,6 +8,7 @@ string, the page size at offset 16 (1 means 65536), the change counter at 24, th
 """
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import stat
@@ -49,8 +50,18 @@ def fault_of(exc: sqlite3.Error, writing: bool) -> LedgerFault | None:
 # -- permissions ---------------------------------------------------------------------------------------------------
 def private_dir(directory: Path) -> None:
     """Create ``directory`` (0700) or take group and other access away from it. Personal data lives inside."""
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise unusable(exc, directory) from None
     _private(directory, 0o700)
+
+
+def unusable(exc: OSError, path: Path) -> LedgerFault:
+    """The fault an OS error on the data directory or a ledger file stands for."""
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return LedgerFault("LEDGER_READ_ONLY", f"{path.name}: {exc.strerror}")
+    return LedgerFault("LEDGER_WRITE_FAILED", f"{path.name}: {exc.strerror}")
 
 
 def private_file(path: Path) -> None:
@@ -69,8 +80,8 @@ def _private(path: Path, mode: int) -> None:
             os.chmod(path, mode)
     except FileNotFoundError:
         pass
-    except PermissionError as exc:
-        raise LedgerFault("LEDGER_READ_ONLY", f"cannot make {path.name} private: {exc.strerror}") from None
+    except OSError as exc:
+        raise unusable(exc, path) from None
 
 
 def create_private(path: Path) -> None:
