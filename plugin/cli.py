@@ -85,7 +85,8 @@ def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
         owner.release()
         if isinstance(exc, RxlaneError):
             _fail(exc)
-        click.echo(f"rxlane: cannot start: {exc.strerror or exc}", err=True)
+        else:
+            click.echo(f"rxlane: cannot start: {exc.strerror or exc}", err=True)
         sys.exit(1)
     if sandbox and svc.upstream.client.crypto.active:
         # the embedded insurer plays a province with the same 国密 settings, so a demo of them works end to end

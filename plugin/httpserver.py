@@ -147,7 +147,8 @@ def serve(app: Callable[..., Any], *, host: str, port: int, threads: int, connec
           ident: str = "rxlane") -> Served:
     """Bind (raises OSError when the address is taken) and return the server, not yet running."""
     adj = Adjustments(host=host, port=port, threads=threads, ident=ident, connection_limit=connection_limit,
-                      channel_timeout=max(1, int(idle_timeout_s)), cleanup_interval=max(1, min(10, int(idle_timeout_s))),
+                      channel_timeout=max(1, int(idle_timeout_s)),
+                      cleanup_interval=max(1, min(10, int(idle_timeout_s))),
                       asyncore_use_poll=True, outbuf_overflow=1048576, backlog=1024,
                       # keep reading while a request runs, so a stream whose client went away notices it
                       channel_request_lookahead=1)

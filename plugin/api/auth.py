@@ -1,9 +1,9 @@
-"""Who may call (docs/reliability.md "Who may call"; docs/security.md).
+"""Who may call (docs/reliability.md, "Who may call").
 
 - **Host**: only the host names rxlane is meant to be reached by (the loopback names, the address it is bound to,
-  and the names listed in ``[server] allowed_hosts``) — a web page that re-points its own name at 127.0.0.1 (DNS rebinding)
-  sends its own name and is refused ``HOST_NOT_ALLOWED``. IP literals are accepted when bound to every interface:
-  rebinding needs a name.
+  and the names listed in ``[server] allowed_hosts``) — a web page that re-points its own name at 127.0.0.1 (DNS
+  rebinding) sends its own name and is refused ``HOST_NOT_ALLOWED``. IP literals are accepted when bound to every
+  interface: rebinding needs a name.
 - **Origin**: a request that changes something must come from rxlane's own origin (the counter page) or from no
   browser at all (the POS): a browser's ``Sec-Fetch-Site`` other than ``same-origin``/``none``, or an ``Origin``
   that is not rxlane's own (nor in ``[server] allowed_origins``), is refused ``CROSS_ORIGIN_REFUSED``. Together with
@@ -22,7 +22,8 @@ import time
 from collections import deque
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, g, redirect, request
+from flask import Flask, current_app, g, redirect, request
+from werkzeug.wrappers import Response as ResponseBase
 
 from plugin import tokens
 from plugin.config import binds_loopback as is_loopback
@@ -133,7 +134,7 @@ def install(app: Flask, *, required: bool, identify_per_minute: int, host: str =
                 raise RxlaneError("CROSS_ORIGIN_REFUSED", details={"origin": origin[:120]})
 
     @app.before_request
-    def _authenticate() -> Response | None:
+    def _authenticate() -> ResponseBase | None:
         g.pii, g.terminal, g.caller = False, "local", "local"
         loopback = bool(app.config["RXLANE_LOOPBACK"])
         scope = _needed_scope(request.path, request.method, loopback)
@@ -167,7 +168,7 @@ def install(app: Flask, *, required: bool, identify_per_minute: int, host: str =
         return None
 
 
-def _page_login(secret: str) -> Response:
+def _page_login(secret: str) -> ResponseBase:
     """``/?token=…``: the counter page's way in beyond loopback. The token becomes a cookie the page's own calls
     carry (HttpOnly: no script reads it; SameSite=Strict: no other site's page sends it), then the address bar
     loses it."""

@@ -29,7 +29,8 @@ def _state(http, sale_id: str) -> str:
 
 
 # -- bodies --------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"])
+@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded",
+                                   "multipart/form-data; boundary=x"])
 def test_a_write_whose_body_is_not_declared_json_is_refused_and_changes_nothing(rx, ctype):
     _, http = rx
     sale_id = _settled(http)

@@ -77,8 +77,8 @@ def test_a_foreign_page_cannot_refund_with_a_text_plain_fetch_or_a_form_post(chr
                                body: JSON.stringify({{reason: "attack"}})}});
   }} catch (e) {{}}
   try {{
-    await fetch("{target}", {{method: "POST", mode: "no-cors",
-                               headers: {{"Content-Type": "application/x-www-form-urlencoded"}}, body: "reason=attack"}});
+    await fetch("{target}", {{method: "POST", mode: "no-cors", body: "reason=attack",
+                               headers: {{"Content-Type": "application/x-www-form-urlencoded"}}}});
   }} catch (e) {{}}
   document.getElementById("f").submit();
   setTimeout(() => {{ window.done = true; }}, 1500);
