@@ -105,8 +105,9 @@ class InFlight:
         """(msgids, sale ids) in flight; a reply handed out longer than HANDOFF_GRACE_S ago no longer counts."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            live = {m: f for m, f in self._flights.items()
-                    if f.handed_at is None or now - f.handed_at < HANDOFF_GRACE_S}
+            self._flights = {m: f for m, f in self._flights.items()
+                             if f.handed_at is None or now - f.handed_at < HANDOFF_GRACE_S}
+            live = dict(self._flights)
         return frozenset(live), frozenset(f.sale_id for f in live.values() if f.sale_id)
 
 
