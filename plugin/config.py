@@ -6,7 +6,9 @@ than a silently ignored setting. Secrets are read from the environment or a secr
 from __future__ import annotations
 
 import codecs
+import ipaddress
 import os
+import socket
 import stat
 import tomllib
 from pathlib import Path
@@ -21,6 +23,23 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULTS_FILE = CONFIG_DIR / "defaults.toml"
 SECRET_KEYS = {("nhsa", "secret"), ("nhsa", "paasid"), ("nhsa", "sm4_key"), ("nhsa", "sm2_private_key"),
                ("hq", "token"), ("hq", "admin_token"), ("hq", "database_url")}
+
+
+def binds_loopback(host: str) -> bool:
+    """Does binding ``host`` keep rxlane on this machine? An address literal is judged as an address, a name by
+    every address it resolves to (one that does not resolve is not assumed local); never by its spelling."""
+    name = host.strip().strip("[]")
+    if name in ("", "0.0.0.0", "::", "*"):
+        return False
+    try:
+        return ipaddress.ip_address(name.split("%")[0]).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(name, None)
+    except (OSError, UnicodeError):
+        return False
+    return bool(infos) and all(ipaddress.ip_address(str(i[4][0]).split("%")[0]).is_loopback for i in infos)
 
 
 class _Section(BaseModel):
@@ -66,11 +85,21 @@ class ServerSettings(_Section):
     require_tokens: bool = False
     identify_per_minute: int = Field(default=60, ge=1, le=10000)
     log_file: str = ""          # "" stderr only; "auto" the platform's log folder (platformdirs); or a path
+    # docs/reliability.md: who may call, connections, retries, the ledger
+    allowed_hosts: list[str] = []
+    allowed_origins: list[str] = []
+    idempotency_ttl_h: float = Field(default=24, gt=0, le=2160)
+    event_streams_max: int = Field(default=256, ge=1, le=2048)
+    event_stream_max_s: float = Field(default=3600, ge=10, le=86400)
+    connection_limit: int = Field(default=1000, ge=10, le=10000)
+    idle_timeout_s: float = Field(default=60, ge=1, le=3600)
+    request_timeout_s: float = Field(default=30, ge=1, le=600)
+    checkpoint_s: float = Field(default=60, ge=1, le=3600)
 
     @property
     def tokens_required(self) -> bool:
         """Beyond loopback every call needs a token, whatever the file says (docs/security.md)."""
-        return self.require_tokens or not self.host.startswith(("127.", "::1", "localhost"))
+        return self.require_tokens or not binds_loopback(self.host)
 
 
 class NhsaSettings(_Section):
@@ -86,6 +115,7 @@ class NhsaSettings(_Section):
     verify_tls: bool = True
     ca_bundle: str = ""
     proxy: str = ""
+    clock_skew_max_s: float = Field(default=120, ge=1, le=86400)
     # 国密 envelope protection (adapters/nhsa/smcrypto.py), off by default
     signtype: Literal["", "SM3", "SM2"] = ""
     sm2_private_key: str = Field(default="", repr=False, pattern=r"^([0-9A-Fa-f]{64})?$")

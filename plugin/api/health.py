@@ -4,6 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app
 
 from plugin.api.http import json_response
+from plugin.errors import LedgerFault
+from plugin.recovery import stranded_ids
 
 bp = Blueprint("health", __name__)
 
@@ -11,15 +13,25 @@ bp = Blueprint("health", __name__)
 def health_report(svc) -> dict:
     status = svc.upstream.status
     outbox = svc.outbox.depth()
-    in_doubt_ids = svc.sales.in_doubt_ids()
+    # a sale whose settlement's outcome could not be written (a full disk) is in doubt before the ledger says so
+    in_doubt_ids = svc.sales.in_doubt_ids() + [s for s in stranded_ids(svc.ledger)]
     in_doubt = len(in_doubt_ids)
     devices = svc.devices.states() if svc.devices is not None else []
     ledger_ok = svc.ledger.healthy()
+    fault = svc.ledger.fault
+    write_fault = svc.ledger.write_failed_recently()
+    skew = status.clock_skew_s
     problems = []
     if not ledger_ok:
         problems.append("ledger")
+    if fault is not None:
+        problems.append({"LEDGER_FILES_LOST": "ledger_files_lost"}.get(fault.code, "ledger_damaged"))
+    if write_fault is not None:
+        problems.append("ledger_write_failed")
     if status.reachable is False:
         problems.append("upstream_unreachable")
+    if skew is not None and abs(skew) > svc.settings.nhsa.clock_skew_max_s:
+        problems.append("clock_skew")
     if in_doubt:
         problems.append("in_doubt_sales")
     if outbox["parked"]:
@@ -32,7 +44,10 @@ def health_report(svc) -> dict:
         "version": svc.version,
         "store": {"fixmedins_code": svc.settings.store.fixmedins_code,
                   "fixmedins_name": svc.settings.store.fixmedins_name, "region": svc.policy.region},
-        "ledger": {"ok": ledger_ok, "schema_version": svc.ledger.schema_version},
+        "ledger": {"ok": ledger_ok and fault is None, "schema_version": _schema(svc),
+                   "fault": fault.to_body()["error"] if fault is not None else None,
+                   "write_failed": write_fault.to_body()["error"] if write_fault is not None else None},
+        "clock": {"skew_s": skew, "max_s": svc.settings.nhsa.clock_skew_max_s},
         "upstream": {"url": svc.gateway_url, "embedded_sandbox": svc.settings.embedded_sandbox,
                      "reachable": status.reachable, "signed_in": status.signed_in,
                      "signed_in_at": status.signed_in_at, "last_error": status.last_error,
@@ -43,6 +58,13 @@ def health_report(svc) -> dict:
         "devices": devices,
         "catalog_synced_at": svc.ledger.catalog.synced_at(),
     }
+
+
+def _schema(svc) -> int | None:
+    try:
+        return svc.ledger.schema_version
+    except LedgerFault:
+        return None
 
 
 @bp.get("/v1/health")

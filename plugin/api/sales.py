@@ -22,9 +22,30 @@ def _svc():
 
 
 def _known(sale_id: str) -> str:
-    if not _SALE_ID.match(sale_id) or not _svc().ledger.sales.exists(sale_id):
-        raise NotFound("sale", id=sale_id[:64])
+    if not _SALE_ID.match(sale_id):
+        raise NotFound("sale")     # not a sale id at all (an ID number scanned into the wrong field): not echoed
+    if not _svc().ledger.sales.exists(sale_id):
+        raise NotFound("sale", id=sale_id)
     return sale_id
+
+
+# -- the retry of a request a crash interrupted (plugin/api/idempotency.py) -----------------------------------------
+def _created(claim, error, kwargs):
+    """POST /v1/sales: the sale the first attempt committed (linked to the key in the same transaction)."""
+    if error is None and claim["resource"] and _svc().ledger.sales.exists(claim["resource"]):
+        sale_id = claim["resource"]
+        return json_response(_view(sale_id), 201, {"Location": f"/v1/sales/{sale_id}"})
+    return None
+
+
+def _reached(*states: str):
+    """A sale action refused because the sale already is where the first attempt took it: answer with the sale."""
+    def recover(claim, error, kwargs):
+        if error is None or "sale_id" not in kwargs:
+            return None
+        state = _svc().ledger.sales.state(kwargs["sale_id"]) if _SALE_ID.match(kwargs["sale_id"]) else None
+        return json_response(_view(kwargs["sale_id"])) if state in states else None
+    return recover
 
 
 def _view(sale_id: str) -> dict:
@@ -38,7 +59,7 @@ def _optional(model):
 
 
 @bp.post("/v1/sales")
-@idempotent
+@idempotent(recover=_created)
 def create():
     req = parse(SaleIn)
     svc = _svc()
@@ -87,7 +108,7 @@ def presettle(sale_id: str):
 
 
 @bp.post("/v1/sales/<sale_id>/settle")
-@idempotent
+@idempotent(recover=_reached("settled"))
 def settle(sale_id: str):
     req = _optional(SettleIn)
     svc = _svc()
@@ -97,7 +118,7 @@ def settle(sale_id: str):
 
 
 @bp.post("/v1/sales/<sale_id>/refund")
-@idempotent
+@idempotent(recover=_reached("refunded"))
 def refund(sale_id: str):
     req = _optional(RefundIn)
     result = _svc().sales.refund(_known(sale_id), req.reason, lines=req.lines)
@@ -139,7 +160,7 @@ def set_account(sale_id: str):
 
 
 @bp.delete("/v1/sales/<sale_id>")
-@idempotent
+@idempotent(recover=_reached("cancelled"))
 def cancel(sale_id: str):
     svc = _svc()
     svc.sales.cancel(_known(sale_id))

@@ -14,6 +14,7 @@ from plugin.errors import NotFound
 from plugin.policy.model import Split
 from plugin.sale import Sale, SaleEvent, SaleLine, SaleState, transition
 from plugin.store.db import Connection, Database, Row, dumps, loads, now
+from plugin.store.idempotency import link_claim
 
 _JSON = {"rx": "rx_json", "presettle": "presettle_json", "split": "split_json", "estimate": "estimate_json",
          "mismatch": "mismatch_json", "refund": "refund_json", "last_error": "last_error_json"}
@@ -149,6 +150,9 @@ class SalesTable:
             [(sale_id, ln.line_no, ln.med_list_codg, ln.generic_name, ln.drug_name, ln.spec, ln.category,
               str(ln.qty), f"{ln.price:.2f}", f"{ln.payment_standard:.2f}", f"{ln.line_total:.2f}",
               int(ln.donated), int(ln.trdn), int(ln.eligible), dumps(list(ln.reasons))) for ln in lines])
+        # the request's Idempotency-Key learns its sale in this same transaction: a retry after a crash answers with
+        # this sale rather than creating a second one that finds the packs already held
+        link_claim(conn, sale_id)
 
     def move(self, conn: Connection, sale_id: str, event: SaleEvent, *, previous: str | None = None,
              **fields: Any) -> SaleState:
@@ -180,13 +184,19 @@ class SalesTable:
     def touch(self, conn: Connection, sale_id: str) -> None:
         conn.execute("UPDATE sales SET updated_at = ? WHERE id = ?", (now(), sale_id))
 
-    def adopt_interrupted(self, conn: Connection) -> int:
-        """Sales a crash left mid-flight (settling/refunding) take the LOST move; returns how many."""
-        moved = 0
-        for r in conn.execute("SELECT id FROM sales WHERE state IN (?, ?)",
-                              (SaleState.SETTLING.value, SaleState.REFUNDING.value)).fetchall():
-            self.move(conn, r["id"], SaleEvent.LOST)
-            moved += 1
+    def mid_flight(self, conn: Connection | None = None) -> list[str]:
+        """Sales whose 2102/2103 is journaled and whose outcome is not recorded (settling/refunding)."""
+        sql, args = "SELECT id FROM sales WHERE state IN (?, ?) ORDER BY updated_at", (SaleState.SETTLING.value,
+                                                                                       SaleState.REFUNDING.value)
+        rows = conn.execute(sql, args).fetchall() if conn is not None else self.db.read(sql, args)
+        return [r["id"] for r in rows]
+
+    def adopt_interrupted(self, conn: Connection, flying: frozenset[str] = frozenset()) -> list[str]:
+        """Sales a crash (or a failed write) left mid-flight take the LOST move, except those whose exchange is
+        still ``flying`` in this process; returns their ids."""
+        moved = [sale_id for sale_id in self.mid_flight(conn) if sale_id not in flying]
+        for sale_id in moved:
+            self.move(conn, sale_id, SaleEvent.LOST)
         return moved
 
 

@@ -79,3 +79,15 @@ def test_shutdown_interrupts_a_held_timeout_request():
         client.call("1312", tx.catalog_query_input())
     server.shutdown()
     assert server.faults.stopping.is_set()
+
+
+def test_the_sandbox_runs_on_the_production_server_and_a_dropped_answer_is_no_answer_at_all(sandbox, gateway):
+    """The embedded insurer runs on waitress, as rxlane does (a development server is not what a store runs);
+    ``drop_response`` still commits and then closes the connection without a single byte of answer (not an HTML
+    error page, which would be another kind of fault)."""
+    import requests
+    assert requests.get(f"{sandbox.url}/sandbox/ledger", timeout=10).headers["Server"] == "rxlane-sandbox"
+    arm(sandbox, infno="2102", mode="drop_response", times=1)
+    with pytest.raises(GatewayConnectionLost):
+        send_settlement(gateway)
+    assert [s["state"] for s in settlements(sandbox)] == ["settled"]
