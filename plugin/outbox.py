@@ -26,8 +26,10 @@ CODES_PER_MESSAGE = 100   # the traceability platform takes at most 100 codes pe
 
 class Outbox:
     def __init__(self, ledger: Ledger, upstream: Upstream, *, opter: str = "", opter_name: str = "",
-                 retry: RetryPolicy = OUTBOX, rng: random.Random | None = None):
+                 retry: RetryPolicy = OUTBOX, rng: random.Random | None = None,
+                 upload_kinds: tuple[str, ...] | None = None):
         self.ledger = ledger
+        self.upload_kinds = upload_kinds   # pack kinds the gateway takes (plugin/packs.py uploaded_kinds); None: all
         self.exchange = Exchange(ledger, upstream)
         self.store_opter = opter
         self.store_opter_name = opter_name
@@ -132,7 +134,7 @@ class Outbox:
                                       phar_name=self.store_opter_name, rx_chk_stas_codg="1", rx_chk_opnn="审核通过",
                                       rx_chk_time=sale.setl_time or now()), insuplc
         split = sale.split.to_dict() if sale.split else {}
-        codes = self.ledger.trace_codes.codes_per_line(sale_id)
+        codes = self.ledger.trace_codes.codes_per_line(sale_id, self.upload_kinds)
         cancel = bool(body.get("cancel"))
         payload = tx.dispense_result_input(
             hi_rxno=sale.hi_rxno or "", setl_id=sale.setl_id or "", setl_time=sale.setl_time or now(),
@@ -146,7 +148,7 @@ class Outbox:
 
     def _sale_upload(self, sale: Any, infno: str, batch: int) -> dict[str, Any]:
         """One message per 100 codes: batch N carries codes N*100..N*100+99 in line order, with their lines."""
-        per_line = self.ledger.trace_codes.codes_per_line(sale.id)
+        per_line = self.ledger.trace_codes.codes_per_line(sale.id, self.upload_kinds)
         flat = [(line_no, code) for line_no, codes in sorted(per_line.items()) for code in codes]
         mine = flat[batch * CODES_PER_MESSAGE:(batch + 1) * CODES_PER_MESSAGE]
         codes: dict[int, list[str]] = {}

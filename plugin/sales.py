@@ -35,6 +35,7 @@ from plugin.store import Connection, Ledger, now
 from plugin.store.journal import REFUSED as JOURNAL_REFUSED
 from plugin.store.journal import REVERSED as JOURNAL_REVERSED
 from plugin.institutions import InstitutionLevels
+from plugin.tracecode import ScanRules
 from plugin.upstream import Upstream, insurer_data
 
 E = SaleEvent
@@ -48,7 +49,7 @@ class SaleService:
                  pharmacy_admdvs: str, trace_prefix_len: int = 7, events: EventBus | None = None,
                  today: Callable[[], date] = date.today, on_in_doubt: Callable[[str], None] | None = None,
                  on_uploads: Callable[[], None] | None = None, password_seal: PasswordSeal | None = None,
-                 levels: InstitutionLevels | None = None):
+                 levels: InstitutionLevels | None = None, scan_rules: ScanRules | None = None):
         self.ledger = ledger
         self.levels = levels
         self.profile: GatewayProfile = upstream.client.profile
@@ -59,6 +60,7 @@ class SaleService:
         self.policy = policy
         self.pharmacy_admdvs = pharmacy_admdvs
         self.trace_prefix_len = trace_prefix_len
+        self.scan_rules = scan_rules or ScanRules(product_prefix_len=trace_prefix_len)
         self.events = events or EventBus()
         self.today = today
         self.on_in_doubt = on_in_doubt
@@ -69,6 +71,10 @@ class SaleService:
     # -- helpers --------------------------------------------------------------------------------------------
     def _lock(self, sale_id: str) -> threading.RLock:
         return self._locks[hash(sale_id) % len(self._locks)]
+
+    def lock(self, sale_id: str) -> threading.RLock:
+        """The lock every change of this sale holds, for the services beside this one (plugin/drafts.py)."""
+        return self._lock(sale_id)
 
     def _publish(self, sale_id: str, state: str) -> None:
         self.events.publish("sale", {"id": sale_id, "state": str(state)})
@@ -119,22 +125,23 @@ class SaleService:
             for new, line in zip(lines, order.lines):
                 if line.trace_codes:
                     packs.add_codes(self.ledger.trace_codes, c, sale_id, line.trace_codes, lines=lines,
-                                    entries=entries, prefix_len=self.trace_prefix_len, today=today,
+                                    entries=entries, rules=self.scan_rules, today=today,
                                     line_no=new.line_no)
             crash_point("create.before_commit")
         self._publish(sale_id, SaleState.DRAFT)
         return sale_id
 
     # -- packs ----------------------------------------------------------------------------------------------
-    def add_trace_codes(self, sale_id: str, codes: list[str], line_no: int | None = None) -> list[dict[str, Any]]:
+    def add_trace_codes(self, sale_id: str, codes: list[str], line_no: int | None = None,
+                        distinct_from: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         with self._lock(sale_id):
             sale = self.ledger.sales.get(sale_id)
             transition(sale.state, E.EDIT)
             entries = {ln.med_list_codg: self.catalog.entry(ln.med_list_codg) or {} for ln in sale.lines}
             with self.ledger.transaction(durable=False) as c:
                 added = packs.add_codes(self.ledger.trace_codes, c, sale_id, codes, lines=list(sale.lines),
-                                        entries=entries, prefix_len=self.trace_prefix_len, today=self.today(),
-                                        line_no=line_no)
+                                        entries=entries, rules=self.scan_rules, today=self.today(),
+                                        line_no=line_no, distinct_from=distinct_from)
                 self.ledger.sales.move(c, sale_id, E.EDIT)
             return added
 
