@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, Mapping, Protocol, runtime_checkable
 
+from hardware.codepage import canonical_code_page
 from hardware.framing import KINDS as FRAMINGS
 
 State = Literal["connected", "connecting", "disconnected", "error"]
@@ -52,12 +53,14 @@ class DeviceConfig:
     encoding: str = "utf-8"
     prefix: str = ""
     suffix: str = ""
-    code_page: str = ""          # printers: "gb18030" (Chinese mode) or an escpos code page name like "CP437"
+    code_page: str = ""          # printers: gb18030 | gbk | utf-8 | an ESC/POS code page like "CP437" ("" = gb18030)
     reprobe_s: float = 3.0       # longest wait between reconnect attempts
     separator: str = "|"         # card readers: between card number and card serial number
     max_frame: int = 4096
     frame_gap_s: float = 0.1     # `timeout` framing: this much silence ends a frame
     columns: int = 42            # printers: characters per line in font A (80 mm: 42 at 180 dpi, 48 at 203 dpi)
+    any_line_end: bool = True    # scanners on cr/lf/crlf: CR, LF or CRLF ends a scan (the mismatch is reported)
+    gs_standins: tuple[str, ...] | None = None   # scanners: characters sent for the GS1 separator (None: store's)
     # PC/SC card readers: the card's APDU steps as hex, model data (config/devices/pcsc-ssc.toml)
     apdu_select: str = ""        # select the social-security application
     apdu_card_no: tuple[str, ...] = ()   # select file / read record giving the card number (TLV)
@@ -135,6 +138,19 @@ def _checked(m: dict[str, Any], label: str) -> dict[str, Any]:
     for key in ("model", "encoding", "prefix", "suffix", "code_page", "separator"):
         if key in m and not isinstance(m[key], str):
             raise bad(key, "a string")
+    if "any_line_end" in m and not isinstance(m["any_line_end"], bool):
+        raise bad("any_line_end", "true or false")
+    if "gs_standins" in m:
+        standins = m["gs_standins"]
+        if not isinstance(standins, (list, tuple)) or not all(isinstance(c, str) and len(c) == 1 and c.isprintable()
+                                                              and not c.isspace() for c in standins):
+            raise bad("gs_standins", "a list of single printable characters such as [\"|\"]")
+        m["gs_standins"] = tuple(standins)
+    if m.get("code_page"):
+        try:
+            m["code_page"] = canonical_code_page(m["code_page"])
+        except ValueError as exc:
+            raise ValueError(f"{label}: key 'code_page': {exc}") from None
     if "encoding" in m:
         try:
             codecs.lookup(m["encoding"])

@@ -43,6 +43,10 @@ TEST_SALE = {
 }
 
 
+def _no_printer(name: str | None) -> dict:
+    return {"name": name, "ok": False, "error": f"no printer named {name!r}" if name else "no printer configured"}
+
+
 def driver_for(config: DeviceConfig):
     if config.driver == "sscard_lib":
         return LibraryCardReader(config)
@@ -135,8 +139,7 @@ class DeviceManager:
         if entry is None:
             return {"name": name, "ok": False, "error": f"no such device configured: {name}"}
         if entry.config.kind == "printer":
-            return self._print_to(entry, slip_escpos(TEST_SALE, entry.config.code_page or "gb18030",
-                                                     entry.config.columns))
+            return self.print_slip(name, TEST_SALE)
         if _asked(entry):
             try:
                 text = self.read(name)
@@ -197,15 +200,37 @@ class DeviceManager:
                               code="DEVICE_CANNOT_READ", message_zh="该设备扫码或刷卡即自动读取，无需点击读卡。")
         return entry
 
+    def printer_config(self, name: str | None = None) -> DeviceConfig | None:
+        """The printer `name` (or the first printer) as configured, or None."""
+        entry = self._printer(name)
+        return entry.config if entry else None
+
     def print(self, name: str | None, data: bytes) -> dict:
         """Send a job to `name`, or to the first printer. Never raises: `{name, ok, error}`."""
+        entry = self._printer(name)
+        if entry is None:
+            return _no_printer(name)
+        return self._print_to(entry, data)
+
+    def print_slip(self, name: str | None, sale: dict) -> dict:
+        """Render a slip (hardware/slip.py) in the printer's own code page and columns and print it. Never raises:
+        a slip that cannot be rendered is `{ok: False, error}` like a printer that is off."""
+        entry = self._printer(name)
+        if entry is None:
+            return _no_printer(name)
+        try:
+            job = slip_escpos(sale, entry.config.code_page or "gb18030", entry.config.columns)
+        except Exception as exc:  # a slip that cannot be laid out must not fail the sale that moved money
+            log.exception("rendering the slip for %s failed", entry.config.name)
+            return {"name": entry.config.name, "kind": "printer", "ok": False,
+                    "error": f"cannot render the slip: {exc}"}
+        return self._print_to(entry, job)
+
+    def _printer(self, name: str | None) -> _Entry | None:
         printers = [e for e in self._entries.values() if e.config.kind == "printer"]
         if name is not None:
             printers = [e for e in printers if e.config.name == name]
-        if not printers:
-            what = f"no printer named {name!r}" if name else "no printer configured"
-            return {"name": name, "ok": False, "error": what}
-        return self._print_to(printers[0], data)
+        return printers[0] if printers else None
 
     # ---- internals ----
 
@@ -313,6 +338,10 @@ class DeviceManager:
                 continue
             if text is not None:
                 self._deliver(entry, text)
+                notice = getattr(entry.driver, "notice", None)
+                if notice != entry.error and (notice or entry.error):
+                    # the scans get through; the device panel says what to set so they stop needing the tolerance
+                    self._publish(entry, "connected", notice)
 
     def _deliver(self, entry: _Entry, text: str) -> None:
         with entry.lock:

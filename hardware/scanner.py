@@ -36,7 +36,13 @@ class SerialScanner:
     def _new_framer(self) -> Framer:
         enc = self.config.encoding
         return Framer(self.config.framing, max_frame=self.config.max_frame,
-                      prefix=self.config.prefix.encode(enc), suffix=self.config.suffix.encode(enc))
+                      prefix=self.config.prefix.encode(enc), suffix=self.config.suffix.encode(enc),
+                      any_line_end=self.config.any_line_end)
+
+    @property
+    def notice(self) -> str | None:
+        """A configuration the device's own frames contradict, e.g. "scanner ends with CR; line set to LF"."""
+        return self._framer.notice
 
     @property
     def dropped(self) -> int:

@@ -9,7 +9,11 @@ It is given masked values; if an unmasked one slips through, it is masked here a
 
 `sale` = {pharmacy: {name, code}, time, patient: {name_masked, certno_masked, insutype}, setl_id, hi_rxno,
           lines: [{name, spec, qty, price, line_total, trace_codes: [...]}],
-          split: {medfee_sumamt, hifp_pay, hifob_pay, hifmi_pay, acct_pay, psn_cash_pay, fund_pay_sumamt, balc}}
+          split: {medfee_sumamt, hifp_pay, hifob_pay, hifmi_pay, acct_pay, psn_cash_pay, fund_pay_sumamt, balc},
+          state?: "settled" | "refunded", refund?: {refunded_at, reason}}
+
+A refunded sale's slip says so at the top and the bottom (已退费), with the time, the reason and what goes back
+to the patient: the cash paid and the account part (which the insurer returns to the personal account).
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.nhsa.money import wire
+from hardware.codepage import CHINESE, UTF8, canonical_code_page, encode_text
 
 INSUTYPE_NAMES = {
     "310": "职工基本医疗保险",
@@ -35,9 +40,13 @@ INSUTYPE_NAMES = {
     "391": "城镇居民基本医疗保险",
     "392": "城乡居民大病医疗保险",
 }
-# ESC/POS: ESC @ (initialise), FS & (Chinese character mode: GB18030/GBK double-byte text on Chinese firmware)
+# ESC/POS: ESC @ (initialise), FS & (Chinese character mode: GB18030/GBK double-byte text on Chinese firmware),
+# FS . (Chinese mode off), FS ( C fn=48 m=2 (select the UTF-8 encoding system)
 ESC_INIT = b"\x1b@"
 FS_CHINESE_ON = b"\x1c&"
+FS_CHINESE_OFF = b"\x1c."
+FS_UTF8 = b"\x1c(C\x02\x00\x30\x02"
+REFUNDED_MARK = "已退费"
 CUT_FULL = b"\x1dV\x00"
 _COMMON_CJK_FONTS = (
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -91,8 +100,12 @@ def slip_rows(sale: dict) -> list[Row]:
     patient = sale.get("patient") or {}
     split = sale.get("split") or {}
     insutype = str(patient.get("insutype") or "")
+    refunded = sale.get("state") == "refunded"
     rows = [Row(pharmacy.get("name", ""), style="title"),
-            Row("双通道药品医保结算单", style="center"),
+            Row("双通道药品医保结算单", style="center")]
+    if refunded:
+        rows.append(Row(f"*** {REFUNDED_MARK} ***", style="title"))
+    rows += [
             Row("机构编码", pharmacy.get("code", "")),
             Row("结算时间", str(sale.get("time", ""))),
             Row("患者", mask_name(str(patient.get("name_masked", "")))),
@@ -119,6 +132,14 @@ def slip_rows(sale: dict) -> list[Row]:
         rows.append(Row("其中基金支付", _money(split.get("fund_pay_sumamt"))))
     if split.get("balc") not in (None, ""):
         rows.append(Row("个人账户余额", _money(split.get("balc"))))
+    if refunded:
+        refund = sale.get("refund") or {}
+        rows += [Row("", style="rule"), Row(f"{REFUNDED_MARK}（医保结算已撤销）", style="title"),
+                 Row("退费时间", str(refund.get("refunded_at") or "")),
+                 Row("退还现金", _money(split.get("psn_cash_pay"))),
+                 Row("退回个人账户", _money(split.get("acct_pay")))]
+        if refund.get("reason"):
+            rows.append(Row("退费原因", str(refund["reason"])))
     return rows
 
 
@@ -129,17 +150,30 @@ def display_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` cut into lines of at most ``width`` columns (a narrow printer must not run a drug name off)."""
+    lines, line, used = [], "", 0
+    for ch in text:
+        w = display_width(ch)
+        if used + w > width and line:
+            lines.append(line)
+            line, used = "", 0
+        line += ch
+        used += w
+    return lines + [line] if line or not lines else lines
+
+
 def _layout(row: Row, width: int) -> str:
     if row.style == "rule":
         return "-" * width
     if row.style in ("title", "center") and not row.right:
-        pad = max(0, (width - display_width(row.left)) // 2)
-        return " " * pad + row.left
+        return "\n".join(" " * max(0, (width - display_width(part)) // 2) + part for part in _wrap(row.left, width))
     if not row.right:
-        return row.left
+        return "\n".join(_wrap(row.left, width))
     gap = width - display_width(row.left) - display_width(row.right)
     if gap < 1:
-        return f"{row.left}\n{' ' * max(0, width - display_width(row.right))}{row.right}"
+        right = "\n".join(" " * max(0, width - display_width(part)) + part for part in _wrap(row.right, width))
+        return "\n".join(_wrap(row.left, width)) + "\n" + right
     return row.left + " " * gap + row.right
 
 
@@ -150,26 +184,30 @@ def slip_text(sale: dict, width: int = 42) -> str:
 # ---- ESC/POS -------------------------------------------------------------------------------------------
 
 def slip_escpos(sale: dict, code_page: str = "gb18030", width: int = 42) -> bytes:
-    """ESC/POS bytes: text, a CODE128 of setl_id (GS k), a full cut (GS V).
+    """ESC/POS bytes in the printer's code page and width: text, a CODE128 of setl_id (GS k), a full cut (GS V).
 
     python-escpos 3.1 sends GB18030 only for strings holding U+4E00–U+9FA5 and never selects Chinese mode;
-    full-width punctuation such as （） alone comes out as "?" (checked against its magicencode.py). So with
-    `code_page = "gb18030"` (Chinese firmware, the usual case at a Chinese counter) the text bytes are written
-    here: FS & then GB18030. Other code pages go through escpos's own code-page switching.
+    full-width punctuation such as （） alone comes out as "?" (checked against its magicencode.py). So for the
+    Chinese and UTF-8 code pages (hardware/codepage.py) the text bytes are written here: FS & then GB18030 or GBK
+    (characters outside GBK as □), or FS ( C then UTF-8. Single-byte code pages go through escpos's own code-page
+    switching. ``ValueError`` for an unknown code page (the configuration check refuses it first).
     """
     from escpos.printer import Dummy  # python-escpos: layout commands into a buffer, no device
 
+    page = canonical_code_page(code_page)
     printer = Dummy()
     printer._raw(ESC_INIT)
-    chinese = code_page.lower().replace("-", "") in ("gb18030", "gbk", "gb2312", "cp936")
-    if chinese:
+    raw_text = page in CHINESE or page == UTF8
+    if page in CHINESE:
         printer._raw(FS_CHINESE_ON)
-    elif code_page:
-        printer.charcode(code_page)
+    elif page == UTF8:
+        printer._raw(FS_CHINESE_OFF + FS_UTF8)
+    else:
+        printer.charcode(page)
 
     def text(line: str) -> None:
-        if chinese:
-            printer._raw(line.encode("gb18030", errors="replace"))
+        if raw_text:
+            printer._raw(encode_text(line, page))
         else:
             printer.text(line)
 
@@ -180,7 +218,7 @@ def slip_escpos(sale: dict, code_page: str = "gb18030", width: int = 42) -> byte
         if row.style == "title":
             printer.set(align="left", bold=False)
     setl_id = str(sale.get("setl_id", ""))
-    if setl_id:
+    if _barcodable(setl_id):
         # _hw_barcode: the public barcode() prints "Using hardware barcode renderer" to stdout on every call
         printer._hw_barcode("{B" + setl_id, "CODE128", height=80, width=2, pos="BELOW",
                             function_type="B")
@@ -191,6 +229,11 @@ def slip_escpos(sale: dict, code_page: str = "gb18030", width: int = 42) -> byte
 
 
 # ---- PNG -----------------------------------------------------------------------------------------------
+
+def _barcodable(value: str) -> bool:
+    """Code128 set B holds printable ASCII; a settlement id the insurer wrote otherwise is printed as text only."""
+    return bool(value) and value.isascii() and value.isprintable()
+
 
 @functools.lru_cache(maxsize=1)
 def find_cjk_font() -> tuple[str, int] | None:
@@ -280,7 +323,7 @@ def slip_png(sale: dict, width_px: int = 576) -> bytes:
     line_h = int(font_size * 1.5)
     rows = slip_rows(sale)
     setl_id = str(sale.get("setl_id", ""))
-    code_img = barcode_image(setl_id) if setl_id else None
+    code_img = barcode_image(setl_id) if _barcodable(setl_id) else None
     width = max(width_px, (code_img.width + 2 * margin) if code_img else 0)
     height = margin * 2 + line_h * (len(rows) + 2) + (code_img.height + line_h if code_img else 0)
     image = Image.new("L", (width, height), 255)

@@ -20,8 +20,10 @@ def create_app(service: Service) -> Flask:
     app.url_map.strict_slashes = False
     app.url_map.merge_slashes = False   # "//" must be a JSON 404, not an HTML redirect
     http.install(app)
-    auth.install(app, required=service.settings.server.tokens_required,
-                 identify_per_minute=service.settings.server.identify_per_minute)
+    server = service.settings.server
+    auth.install(app, required=server.require_tokens, identify_per_minute=server.identify_per_minute,
+                 host=server.host, allowed_hosts=tuple(server.allowed_hosts),
+                 allowed_origins=tuple(server.allowed_origins))
     for module in BLUEPRINTS:
         app.register_blueprint(module.bp)
     return app

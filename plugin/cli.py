@@ -1,4 +1,4 @@
-"""`rxlane` — the command line: serve, sandbox, config, doctor, catalog, outbox, policy, simulate, devices."""
+"""`rxlane` — the command line: serve, sandbox, config, doctor, catalog, outbox, policy, simulate, devices, backup."""
 from __future__ import annotations
 
 import json
@@ -6,12 +6,14 @@ import logging
 import signal
 import sys
 import threading
-from typing import Any
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
 
 import click
 
 from plugin import __version__
-from plugin.errors import RxlaneError
+from plugin.errors import DataDirInUse, RxlaneError
 
 
 def _fail(exc: RxlaneError) -> None:
@@ -46,13 +48,15 @@ def main() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Where the ledger lives.")
 @click.option("--no-demo", is_flag=True, help="Start the embedded sandbox empty.")
 @click.option("--workers", type=int, help="Worker threads (waitress).")
-def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
+def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:  # noqa: C901 — one start sequence
     """Run the service (and, with no [nhsa] url, the embedded sandbox insurer)."""
-    import waitress
-
+    from plugin import datadir
+    from plugin.api.auth import bind
     from plugin.app import create_app
+    from plugin.config import binds_loopback
+    from plugin.httpserver import EventStreams, serve as http_serve
     from plugin.logs import configure_logging, log_file_path
-    from plugin.service import build_service, store_policy
+    from plugin.service import build_service, data_dir as resolve_dir, store_policy
 
     settings = _settings(config, server__host=host, server__port=port, sandbox__port=sandbox_port,
                          server__data_dir=data_dir, server__workers=workers,
@@ -62,7 +66,13 @@ def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
     except OSError as exc:
         click.echo(f"rxlane: cannot write the log file {settings.server.log_file}: {exc.strerror or exc}", err=True)
         sys.exit(1)
+    # one owner per data directory, taken before anything touches it (docs/reliability.md)
+    try:
+        owner = datadir.claim(resolve_dir(settings), "rxlane serve")
+    except RxlaneError as exc:
+        _fail(exc)
     sandbox = None
+    svc = None
     try:
         if settings.embedded_sandbox:
             from adapters.sandbox.server import start_sandbox
@@ -72,30 +82,51 @@ def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
         if sandbox and settings.sandbox.demo:
             from plugin.demo import install_demo_list
             install_demo_list(svc)
-    except RxlaneError as exc:
+        svc.check_ledger()
+        svc.recover_at_start()
+    except (RxlaneError, OSError) as exc:
+        if svc is not None:
+            svc.close()
         if sandbox:
             sandbox.shutdown()
-        _fail(exc)
-    except OSError as exc:
-        if sandbox:
-            sandbox.shutdown()
-        click.echo(f"rxlane: cannot start: {exc.strerror or exc}", err=True)
+        owner.release()
+        if isinstance(exc, RxlaneError):
+            _fail(exc)
+        else:
+            click.echo(f"rxlane: cannot start: {exc.strerror or exc}", err=True)
         sys.exit(1)
     if sandbox and svc.upstream.client.crypto.active:
         # the embedded insurer plays a province with the same 国密 settings, so a demo of them works end to end
         sandbox.crypto = svc.upstream.client.crypto.insurer_side()
     app = create_app(svc)
+    server_settings = settings.server
+    streams = EventStreams(server_settings.event_streams_max)
+    svc.extras["event_streams"] = streams
     try:
-        server = waitress.create_server(app, host=settings.server.host, port=settings.server.port,
-                                        threads=settings.server.workers, ident="rxlane", channel_timeout=300)
+        server = http_serve(app, host=server_settings.host, port=server_settings.port,
+                            threads=server_settings.workers, connection_limit=server_settings.connection_limit,
+                            idle_timeout_s=server_settings.idle_timeout_s,
+                            request_timeout_s=server_settings.request_timeout_s, streams=streams)
     except OSError as exc:
         svc.close()
         if sandbox:
             sandbox.shutdown()
+        owner.release()
         click.echo(f"rxlane: cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}",
                    err=True)
         sys.exit(1)
-    click.echo(f"rxlane listening on http://{settings.server.host}:{server.effective_port}")
+    bind(app, server.effective_host)
+    if not binds_loopback(server.effective_host):
+        click.echo(f"warning: rxlane listens on {server.effective_host}, beyond this computer: every call — "
+                   "/v1/health, /metrics and the counter page included — needs a token (rxlane token create); "
+                   "list the names the POS uses in [server] allowed_hosts. "
+                   f"警告：rxlane 在 {server.effective_host} 上监听，本机以外可访问：所有请求都需要令牌。", err=True)
+        logging.getLogger("rxlane").warning("listening beyond loopback on %s: tokens required for every call",
+                                            server.effective_host)
+    shown_host = f"[{server.effective_host}]" if ":" in server.effective_host else server.effective_host
+    url = f"http://{shown_host}:{server.effective_port}"
+    owner.announce(url)
+    click.echo(f"rxlane listening on {url}")
     if sandbox:
         click.echo(f"sandbox listening on {sandbox.url}")
     sys.stdout.flush()
@@ -104,9 +135,7 @@ def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, stop)
     from plugin import runtime
-    from plugin.service import data_dir as resolve_dir
     runtime.started(resolve_dir(settings), settings, svc.gateway_url)
-    svc.recover_at_start()
     svc.start_background()
     threading.Thread(target=_warm_up, args=(svc,), name="rxlane-warmup", daemon=True).start()
     try:
@@ -115,12 +144,12 @@ def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
         pass
     finally:
         svc.extras.setdefault("stopping", threading.Event()).set()
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=10)
         server.close()
         svc.close()
         runtime.stopped(resolve_dir(settings))
         if sandbox:
             sandbox.shutdown()
+        owner.release()
         click.echo("rxlane stopped")
 
 
@@ -177,11 +206,13 @@ def config_check(config_file, profile_file) -> None:
     """Validate every layer and the gateway profile; print the effective configuration with secrets masked."""
     from adapters.nhsa.profile import ProfileError, load_profile
     from plugin.config import permission_warnings
+    from plugin.devices import device_configs
     from plugin.service import store_policy
     settings = _settings(config_file)
     try:
         policy = store_policy(settings)
         profile = load_profile(profile_file or settings.nhsa.profile)
+        device_configs(settings.devices)   # a printer's code page, a scanner's framing: refused here, not at a sale
     except RxlaneError as exc:
         _fail(exc)
     except ProfileError as exc:
@@ -195,6 +226,7 @@ def config_check(config_file, profile_file) -> None:
                            "effective": settings.masked()}, ensure_ascii=False, indent=2))
 
 
+GATEWAY_BINDING = ("GATEWAY_MISMATCH", "GATEWAY_NOT_RUNNING")
 #: Where a command that only reads builds its service when no gateway may be reached: a reserved name that never
 #: resolves, so nothing can be delivered there by accident.
 NOWHERE = "http://gateway-unknown.invalid"
@@ -209,10 +241,45 @@ def _offline_service(config_file: str | None, data_dir: str | None, *, sends: bo
     settings = _settings(config_file, server__data_dir=data_dir)
     target = offline_gateway(settings, resolve_dir(settings))
     if sends and target.error is not None:
-        _fail(target.error)
+        raise target.error
     svc = build_service(settings, gateway_url=target.url or NOWHERE)
     svc.extras["gateway"] = target
     return svc
+
+
+@contextmanager
+def _owning(config_file: str | None, data_dir: str | None, role: str) -> Iterator[Any]:
+    """An offline command that changes the books or talks to the insurer: it takes the data directory for its run
+    (a service starting meanwhile is refused), or is itself refused while a service owns it — the service does
+    the same work by itself and through its API (docs/reliability.md, "Offline commands")."""
+    from plugin import datadir
+    from plugin.service import data_dir as resolve_dir
+    settings = _settings(config_file, server__data_dir=data_dir)
+    try:
+        owner = datadir.claim(resolve_dir(settings), role)
+    except RxlaneError as exc:
+        _fail(exc)
+    try:
+        svc = _offline_service(config_file, data_dir)
+    except RxlaneError as exc:
+        owner.release()
+        _fail(exc)
+    try:
+        yield svc
+    finally:
+        svc.ledger.close()
+        owner.release()
+
+
+def _reading(config_file: str | None, data_dir: str | None):
+    """The ledger opened read-only: for commands that only look, beside a running service or not."""
+    from plugin.ledger import Ledger
+    from plugin.service import data_dir as resolve_dir
+    settings = _settings(config_file, server__data_dir=data_dir)
+    try:
+        return Ledger(resolve_dir(settings) / "ledger.sqlite3", read_only=True)
+    except RxlaneError as exc:
+        _fail(exc)
 
 
 @main.command()
@@ -220,29 +287,98 @@ def _offline_service(config_file: str | None, data_dir: str | None, *, sends: bo
 @click.option("--data-dir", type=click.Path(file_okay=False))
 @click.option("--resolve", is_flag=True, help="Resolve in-doubt sales now (2601 reversal) and drain the outbox.")
 def doctor(config_file, data_dir, resolve) -> None:
-    """Check the ledger, the insurer connection, in-doubt sales and the outbox."""
+    """Check the ledger, the insurer connection, in-doubt sales and the outbox.
+
+    Beside a running service it only reads the ledger (and says which process owns it); --resolve then refuses:
+    the service resolves in-doubt sales by itself (POST /v1/sales/{id}/resolve asks it now)."""
+    from plugin import datadir
+    from plugin.service import data_dir as resolve_dir
+    settings = _settings(config_file, server__data_dir=data_dir)
+    directory = resolve_dir(settings)
+    running = datadir.in_use(directory)
+    if running is not None:
+        if resolve:
+            _fail(DataDirInUse(str(directory), running))
+        report = _look(directory / "ledger.sqlite3")
+        report["service"] = {"running": True, **running}
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        sys.exit(0 if report["ok"] else 1)
+    try:
+        owner = datadir.claim(directory, "rxlane doctor")
+    except RxlaneError as exc:
+        _fail(exc)
+    try:
+        try:
+            svc = _offline_service(config_file, data_dir, sends=resolve)
+        except RxlaneError as exc:
+            if exc.code in GATEWAY_BINDING:   # --resolve would send where this ledger is not served
+                owner.release()
+                _fail(exc)
+            # the ledger cannot even be opened (damaged, empty, read-only): a report says why, not a traceback
+            report = _look(directory / "ledger.sqlite3")
+        else:
+            try:
+                report = _doctor(svc, resolve)
+            finally:
+                svc.ledger.close()
+    finally:
+        owner.release()
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    sys.exit(0 if report["ok"] else 1)
+
+
+def _doctor(svc: Any, resolve: bool) -> dict[str, Any]:
     from plugin.api.health import health_report
     from plugin.recovery import resolve_all
-    svc = _offline_service(config_file, data_dir, sends=resolve)
+    target = svc.extras["gateway"]
+    report: dict[str, Any] = {"gateway": target.describe()}
+    if resolve:
+        report["resolved"] = resolve_all(svc.sales, force=True)
+        report["outbox_delivered"] = svc.outbox.drain()
+    if target.url:   # never signs in to a gateway this ledger is not served against
+        try:
+            svc.upstream.ensure_signed_in()
+        except RxlaneError:
+            pass
+    report["health"] = health_report(svc)
+    ok, rows, bad = svc.ledger.audit.verify()
+    report["audit"] = {"ok": ok, "rows": rows, "first_bad_row": bad}
+    report["ledger_integrity"] = svc.ledger.integrity_ok()
+    report["ok"] = report["health"]["status"] == "ok" and ok and report["ledger_integrity"]
+    return report
+
+
+def _look(path: Path) -> dict[str, Any]:
+    """What can be learnt of a ledger by reading it alone (no insurer, no writes): a damaged or missing file is
+    reported, not raised."""
+    from plugin.ledger import Ledger
+    from plugin.sale import IN_DOUBT_STATES
+    from plugin.store.files import check_header, quick_check
+    report: dict[str, Any] = {"ledger": {"path": str(path)}}
     try:
-        target = svc.extras["gateway"]
-        report: dict[str, Any] = {"gateway": target.describe()}
-        if resolve:
-            report["resolved"] = resolve_all(svc.sales, force=True)
-            report["outbox_delivered"] = svc.outbox.drain()
-        if target.url:
-            try:
-                svc.upstream.ensure_signed_in()
-            except RxlaneError:
-                pass
-        report["health"] = health_report(svc)
-        ok, rows, bad = svc.ledger.audit.verify()
-        report["audit"] = {"ok": ok, "rows": rows, "first_bad_row": bad}
-        report["ledger_integrity"] = svc.ledger.integrity_ok()
-        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
-        sys.exit(0 if report["health"]["status"] == "ok" and ok and report["ledger_integrity"] else 1)
+        check_header(path)
+        ledger = Ledger(path, read_only=True)
+    except RxlaneError as exc:
+        report["ledger"].update(ok=False, error=exc.to_body()["error"])
+        report["ok"] = False
+        return report
+    try:
+        in_doubt = ledger.sales.ids_in(*IN_DOUBT_STATES)
+        mid_flight = ledger.sales.mid_flight()
+        pending, _, parked, waiting = ledger.outbox.depth()
+        ok, rows, bad = ledger.audit.verify()
+        integrity = quick_check(path)
+        report["ledger"].update(ok=integrity, schema_version=ledger.schema_version, integrity=integrity)
+        report.update(in_doubt=len(in_doubt), in_doubt_ids=in_doubt[:50], mid_flight_ids=mid_flight[:50],
+                      outbox={"pending": pending, "parked": parked, "waiting": waiting},
+                      audit={"ok": ok, "rows": rows, "first_bad_row": bad})
+        report["ok"] = integrity and ok and not in_doubt and not parked
+    except RxlaneError as exc:
+        report["ledger"].update(ok=False, error=exc.to_body()["error"])
+        report["ok"] = False
     finally:
-        svc.ledger.close()
+        ledger.close()
+    return report
 
 
 @main.group()
@@ -256,14 +392,13 @@ def catalog() -> None:
 @click.option("--full", is_flag=True, help="Ask for every row, not only those updated since the last sync.")
 def catalog_sync(config_file, data_dir, full) -> None:
     """Refresh the gateway's catalogue (1312) and price ceilings (1318) now, incrementally by updt_time; list the
-    drugs whose imported payment standard is above the insurer's ceiling."""
-    svc = _offline_service(config_file, data_dir)
-    try:
-        report = svc.catalog.sync(full=full)
-    except RxlaneError as exc:
-        _fail(exc)
-    finally:
-        svc.ledger.close()
+    drugs whose imported payment standard is above the insurer's ceiling. A running service syncs by itself:
+    refused beside one."""
+    with _owning(config_file, data_dir, "rxlane catalog sync") as svc:
+        try:
+            report = svc.catalog.sync(full=full)
+        except RxlaneError as exc:
+            _fail(exc)
     click.echo(json.dumps({"gateway": svc.gateway_url, "rows": report.rows, "ceilings": report.ceilings,
                            "above_ceiling": report.differences}, ensure_ascii=False, indent=2))
 
@@ -274,19 +409,27 @@ def catalog_sync(config_file, data_dir, full) -> None:
 @click.option("--retry", "retry", is_flag=True, help="Make waiting and parked uploads due now and send them.")
 @click.option("--id", "row_id", type=int, default=None, help="With --retry: only this row.")
 def outbox(config_file, data_dir, retry, row_id) -> None:
-    """List the uploads not yet delivered (3505/3506, 7204/7206), each parked or waiting one with its fix;
-    --retry sends what is waiting, through the gateway the running service uses."""
-    svc = _offline_service(config_file, data_dir, sends=retry)
-    try:
-        result: dict[str, Any] = {"gateway": svc.extras["gateway"].describe()}
-        if retry:
-            result["made_due"] = svc.outbox.retry(row_id)
-            result["delivered"] = svc.outbox.drain()
-        result["depth"] = svc.outbox.depth()
-        result["rows"] = svc.outbox.rows(unfinished=True)
-        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
-    finally:
-        svc.ledger.close()
+    """List the uploads not yet delivered (3505/3506, 7204/7206), each parked or waiting one with its fix.
+    --retry sends what is waiting through the gateway this ledger is served against; beside a running service it is
+    refused — that service retries by itself, and POST /v1/outbox/retry asks it now."""
+    from plugin.runtime import offline_gateway
+    from plugin.service import data_dir as resolve_dir
+    if retry:
+        with _owning(config_file, data_dir, "rxlane outbox --retry") as svc:
+            result: dict[str, Any] = {"gateway": svc.extras["gateway"].describe(),
+                                      "made_due": svc.outbox.retry(row_id), "delivered": svc.outbox.drain(),
+                                      "depth": svc.outbox.depth(), "rows": svc.outbox.rows(unfinished=True)}
+    else:
+        from plugin.outbox import Outbox
+        settings = _settings(config_file, server__data_dir=data_dir)
+        ledger = _reading(config_file, data_dir)
+        try:
+            listing = Outbox(ledger, None)   # listing only: never sends
+            result = {"gateway": offline_gateway(settings, resolve_dir(settings)).describe(),
+                      "depth": listing.depth(), "rows": listing.rows(unfinished=True)}
+        finally:
+            ledger.close()
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2))
 
 
 @main.command("journal")
@@ -294,21 +437,19 @@ def outbox(config_file, data_dir, retry, row_id) -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False))
 @click.option("--config", "config_file", type=click.Path(dir_okay=False))
 def journal(msgid, data_dir, config_file) -> None:
-    """Show one journaled insurer message with its request and answer (ID numbers masked)."""
-    from plugin.ledger import Ledger
-    from plugin.privacy import scrub
-    from plugin.service import data_dir as resolve_dir
-    settings = _settings(config_file, server__data_dir=data_dir)
-    ledger = Ledger(resolve_dir(settings) / "ledger.sqlite3")
+    """Show one journaled insurer message with its request and answer (names, ID and card numbers, tokens
+    masked)."""
+    from plugin.privacy import scrub_data
+    ledger = _reading(config_file, data_dir)
     try:
         message = ledger.journal.message(msgid[:40])
     finally:
         ledger.close()
     if message is None:
-        click.echo(json.dumps({"error": {"code": "NOT_FOUND", "message": f"no journaled message {msgid[:40]}"}}),
-                   err=True)
+        click.echo(json.dumps({"error": {"code": "NOT_FOUND", "message": f"no journaled message {msgid[:40]}",
+                                         "message_zh": "未找到该报文。"}}, ensure_ascii=False), err=True)
         sys.exit(1)
-    click.echo(scrub(json.dumps(message, ensure_ascii=False, indent=2)))
+    click.echo(json.dumps(scrub_data(message), ensure_ascii=False, indent=2))
 
 
 @main.group()
@@ -320,12 +461,12 @@ def audit() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False))
 @click.option("--config", "config_file", type=click.Path(dir_okay=False))
 def audit_verify(data_dir, config_file) -> None:
-    """Check the audit trail's hash chain."""
-    from plugin.ledger import Ledger
-    from plugin.service import data_dir as resolve_dir
-    settings = _settings(config_file, server__data_dir=data_dir)
-    ledger = Ledger(resolve_dir(settings) / "ledger.sqlite3")
-    ok, rows, bad = ledger.audit.verify()
+    """Check the audit trail's hash chain (read-only: beside a running service too)."""
+    ledger = _reading(config_file, data_dir)
+    try:
+        ok, rows, bad = ledger.audit.verify()
+    finally:
+        ledger.close()
     click.echo(json.dumps({"ok": ok, "rows": rows, "first_bad_row": bad}))
     sys.exit(0 if ok else 1)
 
@@ -341,7 +482,9 @@ def _register_commands() -> None:
     from plugin.commands.retention import retention
     from plugin.commands.stock import stock
     from plugin.commands.tokens import token
-    for cmd in (policy, simulate, devices, fleet, report, token, reconcile, gateway, stock, retention):
+    from plugin.commands.backup import backup, restore
+    for cmd in (policy, simulate, devices, fleet, report, token, reconcile, gateway, backup, restore, stock,
+                retention):
         main.add_command(cmd)
     from plugin.commands.dclist import catalog_import, catalog_show
     from plugin.commands.hq import hq

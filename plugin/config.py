@@ -6,7 +6,9 @@ than a silently ignored setting. Secrets are read from the environment or a secr
 from __future__ import annotations
 
 import codecs
+import ipaddress
 import os
+import socket
 import stat
 import tomllib
 from pathlib import Path
@@ -16,12 +18,30 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from plugin.errors import InvalidInput
 from plugin.privacy import mask_certno
+from plugin.scanhints import usable_standin
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DEFAULTS_FILE = CONFIG_DIR / "defaults.toml"
 SECRET_KEYS = {("nhsa", "secret"), ("nhsa", "paasid"), ("nhsa", "sm4_key"), ("nhsa", "sm2_private_key"),
                ("nhsa", "apikey"), ("reconcile", "peer_token"),
                ("hq", "token"), ("hq", "admin_token"), ("hq", "database_url")}
+
+
+def binds_loopback(host: str) -> bool:
+    """Does binding ``host`` keep rxlane on this machine? An address literal is judged as an address, a name by
+    every address it resolves to (one that does not resolve is not assumed local); never by its spelling."""
+    name = host.strip().strip("[]")
+    if name in ("", "0.0.0.0", "::", "*"):
+        return False
+    try:
+        return ipaddress.ip_address(name.split("%")[0]).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(name, None)
+    except (OSError, UnicodeError):
+        return False
+    return bool(infos) and all(ipaddress.ip_address(str(i[4][0]).split("%")[0]).is_loopback for i in infos)
 
 
 class _Section(BaseModel):
@@ -36,6 +56,26 @@ class StoreSettings(_Section):
     policy_file: str = ""
     trace_prefix_len: int = Field(default=7, ge=1, le=19)
     counter_no: int = Field(default=0, ge=0, le=9)
+    draft_expiry_minutes: int = Field(default=240, ge=0, le=10080, description=(
+        "an unsettled sale untouched this long is cancelled and its packs released; 0 keeps drafts for ever"))
+
+
+class ScanningSettings(_Section):
+    """How scans are read (plugin/scanhints.py, plugin/tracecode.py)."""
+    gs_standins: list[str] = Field(default_factory=lambda: ["|", "\u241d"], max_length=4, description=(
+        "characters the scanners send for the GS1 separator (FNC1/GS); a device's own gs_standins wins"))
+    other_codes: bool = Field(default=False, description=(
+        "accept manufacturers' own 20-digit traceability codes (not beginning with 8) as kind other_code"))
+    upload_other_codes: bool = Field(default=False, description=(
+        "send other_code packs in the traceability upload (3505/3506); the gateway profile decides"))
+
+    @field_validator("gs_standins")
+    @classmethod
+    def _standins(cls, v: list[str]) -> list[str]:
+        for ch in v:
+            if not usable_standin(ch):
+                raise ValueError(f"{ch!r}: a stand-in is one character that GS1 data never holds, such as '|'")
+        return v
 
 
 class ServerSettings(_Section):
@@ -47,11 +87,21 @@ class ServerSettings(_Section):
     require_tokens: bool = False
     identify_per_minute: int = Field(default=60, ge=1, le=10000)
     log_file: str = ""          # "" stderr only; "auto" the platform's log folder (platformdirs); or a path
+    # docs/reliability.md: who may call, connections, retries, the ledger
+    allowed_hosts: list[str] = []
+    allowed_origins: list[str] = []
+    idempotency_ttl_h: float = Field(default=24, gt=0, le=2160)
+    event_streams_max: int = Field(default=256, ge=1, le=2048)
+    event_stream_max_s: float = Field(default=3600, ge=10, le=86400)
+    connection_limit: int = Field(default=1000, ge=10, le=10000)
+    idle_timeout_s: float = Field(default=60, ge=1, le=3600)
+    request_timeout_s: float = Field(default=30, ge=1, le=600)
+    checkpoint_s: float = Field(default=60, ge=1, le=3600)
 
     @property
     def tokens_required(self) -> bool:
         """Beyond loopback every call needs a token, whatever the file says (docs/security.md)."""
-        return self.require_tokens or not self.host.startswith(("127.", "::1", "localhost"))
+        return self.require_tokens or not binds_loopback(self.host)
 
 
 class NhsaSettings(_Section):
@@ -72,6 +122,7 @@ class NhsaSettings(_Section):
     verify_tls: bool = True
     ca_bundle: str = ""
     proxy: str = ""
+    clock_skew_max_s: float = Field(default=120, ge=1, le=86400)
     # 国密 envelope protection (adapters/nhsa/smcrypto.py), off by default
     signtype: Literal["", "SM3", "SM2"] = ""
     sm2_private_key: str = Field(default="", repr=False, pattern=r"^([0-9A-Fa-f]{64})?$")
@@ -186,9 +237,10 @@ class ReconcileSettings(_Section):
 
 
 class RetentionSettings(_Section):
-    """What the daily retention job removes, after a backup (docs/reconciliation.md, "Retention")."""
+    """The daily backup and what is pruned after it (docs/reconciliation.md, "Retention")."""
     at: str = Field(default="03:30", pattern=r"^(([01]\d|2[0-3]):[0-5]\d)?$")
-    idempotency_days: int = Field(default=30, ge=1, le=3650)
+    backup_dir: str = ""              # "" = <data dir>/backups; a path on another disk is better
+    backups_kept: int = Field(default=7, ge=1, le=3650)
     outbox_days: int = Field(default=90, ge=1, le=3650)
     journal_years: int = Field(default=30, ge=1, le=100)
 
@@ -274,6 +326,7 @@ class Settings(_Section):
     reconcile: ReconcileSettings = ReconcileSettings()
     hq: HqSettings = HqSettings()
     catalog: CatalogSettings = CatalogSettings()
+    scanning: ScanningSettings = ScanningSettings()
     devices: list[DeviceSettings] = []
     retention: RetentionSettings = RetentionSettings()
     pharmacists: list[PharmacistSettings] = []

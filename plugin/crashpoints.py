@@ -16,6 +16,7 @@ POINTS = (
     "refund.after_journal", "refund.after_send", "refund.after_answer",
     "resolve.after_journal", "resolve.after_send",
     "outbox.after_journal", "outbox.after_send", "outbox.after_answer",
+    "idempotency.before_finish",
 )
 _ARMED = frozenset(p.strip() for p in os.environ.get("RXLANE_CRASH_AT", "").split(",") if p.strip())
 

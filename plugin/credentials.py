@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stdnum.cn import ric
-
 from plugin.errors import InvalidInput, RxlaneError
+from plugin.scanhints import hint, id_number_plausible
 
 E_VOUCHER, ID_NUMBER, SS_CARD = "01", "02", "03"
 
@@ -30,18 +29,11 @@ class Credential:
 
 
 def valid_id_number(number: str) -> bool:
-    """18 characters, 17 digits and the GB 11643 check character, a real birth date.
-
-    Not the birthplace: the first six digits are the county code when the number was issued, and python-stdnum's
-    ``is_valid`` also requires that county to have existed in the birth year — 东湖区 (360102) dates from 1983, so
-    every Nanchang patient born before 1983 would be refused. Whether the person exists is the insurer's answer."""
-    if len(number) != 18 or not number[:17].isdigit():
-        return False
-    try:
-        ric.get_birth_date(number)
-    except ValueError:      # stdnum's InvalidComponent is a ValueError
-        return False
-    return ric.calc_check_digit(number) == number[-1]
+    """18 characters, the GB 11643 check character and a real birth date (plugin/scanhints.py). Not the
+    birthplace: the first six digits are the county code when the number was issued, and python-stdnum's
+    ``is_valid`` requires that county to have existed in the birth year — 东湖区 (360102) dates from 1983, so every
+    Nanchang patient born before 1983 would be refused. Whether the person exists is the insurer's answer."""
+    return id_number_plausible(number)
 
 
 def normalise(cred: Credential) -> Credential:
@@ -55,9 +47,10 @@ def normalise(cred: Credential) -> Credential:
     if cred.cert_type == SS_CARD:
         sn = "".join(cred.card_sn.split()).upper()
         if not sn:
-            raise InvalidInput("A social-security card is identified with its card identification code (card_sn), "
-                               "read from the chip by a card reader.", "社保卡需读卡器读取卡识别码，请在读卡器上刷卡。",
-                               field="card_sn")
+            # without it the insurer can only answer "not found", which would send the pharmacist looking for
+            # the wrong fault
+            needed = hint("card_sn_needed")
+            raise InvalidInput(needed.message, needed.message_zh, field="card_sn")
         return Credential(SS_CARD, no.upper(), sn, cred.psn_name.strip())
     if cred.cert_type == E_VOUCHER:
         if not no:

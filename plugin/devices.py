@@ -5,12 +5,16 @@ that identifies a patient (e-voucher, ID card, social-security card) is publishe
 `scan_ref` that `POST /v1/patients/identify` accepts instead of the number — so the browser never holds it.
 Readers that are asked rather than tapped (a vendor's card library) read on `POST /v1/devices/{name}/read`; their
 card becomes the same `ss_card` scan, and their failures the catalogue's codes (CARD_NOT_PRESENT …).
+A scan altered on the way (plugin/scanhints.py: Caps Lock, an input method, an ID number that fails its check, a
+card number without the card's identification code) gets its `hints` and no `scan_ref`: what the insurer would be
+asked about is not what the scanner read.
 """
 from __future__ import annotations
 
 import secrets
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,8 @@ from hardware.manager import DeviceManager
 from plugin.errors import ERRORS, InvalidInput, NotFound, RxlaneError
 from plugin.events import EventBus
 from plugin.privacy import mask_card
-from plugin.tracecode import Scan, classify
+from plugin.scanhints import BLOCKING
+from plugin.tracecode import Scan, ScanRules
 
 SCAN_REF_TTL_S = 300.0
 PATIENT_KINDS = {"ecard": "01", "id_card": "02", "ss_card": "03"}
@@ -56,6 +61,10 @@ def with_scan_ref(scan: Scan, refs: ScanRefs) -> dict[str, Any]:
     """The scan answer; a patient credential also gets a `scan_ref`, so the caller can identify the patient
     without holding the number (the answer itself is masked)."""
     answer = scan.to_dict()
+    if scan.hints:
+        answer["hints"] = [h.to_dict() for h in scan.hints]
+    if any(h.code in BLOCKING for h in scan.hints):
+        return answer
     if scan.kind in PATIENT_KINDS:
         number = {"ecard": scan.token, "id_card": scan.cert_no, "ss_card": scan.card_no}[scan.kind]
         answer["scan_ref"] = refs.put(PATIENT_KINDS[scan.kind], number or scan.cleaned)
@@ -83,12 +92,15 @@ def device_configs(devices: list[Any], models_dir: Path = MODELS_DIR) -> list[De
 
 
 class CounterDevices:
-    def __init__(self, configs: list[DeviceConfig], events: EventBus, refs: ScanRefs, prefix_len: int,
+    def __init__(self, configs: list[DeviceConfig], events: EventBus, refs: ScanRefs, rules: ScanRules,
                  reprobe_s: float = 3.0):
         self.events = events
         self.refs = refs
-        self.prefix_len = prefix_len
         self.kinds = {c.name: c.kind for c in configs}
+        # a device's own GS1 separator stand-ins win over the store's ([scanning] gs_standins)
+        self.rules = {c.name: rules if c.gs_standins is None else replace(rules, gs_standins=c.gs_standins)
+                      for c in configs}
+        self.default_rules = rules
         self.manager = DeviceManager(configs, on_scan=self._on_scan, on_state=self._on_state, reprobe_s=reprobe_s,
                                      on_bad_frame=self._on_bad_frame)
 
@@ -116,7 +128,7 @@ class CounterDevices:
             return {"kind": "ss_card", "raw_length": len(text), "masked": mask_card(card.card_no),
                     "device": device, "scan_ref": ref}
         try:
-            scan = classify(text, product_prefix_len=self.prefix_len)
+            scan = self.rules.get(device, self.default_rules).classify(text)
         except RxlaneError as exc:
             return {"device": device, "kind": "unknown", "raw_length": len(text), **exc.to_body()}
         return {**with_scan_ref(scan, self.refs), "device": device}

@@ -54,6 +54,9 @@ ERRORS: dict[str, ErrorSpec] = {s.code: s for s in [
     _spec("UPSTREAM_REFUSED", 502, "The insurer refused the request.", "医保中心拒绝了该请求。"),
     _spec("UPSTREAM_UNAVAILABLE", 503, "The insurer cannot be reached; nothing was charged.",
           "医保中心暂时无法连接，未发生扣费，请稍后重试。"),
+    _spec("ACCOUNT_REQUIRED", 422,
+          "This region's rules pay the personal part from the personal account first: it cannot be left out.",
+          "本地区规定个人自付部分先由个人账户支付，不能关闭个人账户。"),
     _spec("PARTIAL_REFUND_UNSUPPORTED", 422,
           "Only a whole sale can be refunded: the insurer cancels a settlement as a whole (2103).",
           "医保结算只能整单撤销：请退整单后，再为患者保留的药品重新结算。"),
@@ -70,6 +73,10 @@ ERRORS: dict[str, ErrorSpec] = {s.code: s for s in [
           "药品追溯码格式不正确，请重新扫描药盒上的追溯码。"),
     _spec("TRACE_CODE_ALREADY_SOLD", 409, "This pack was already sold.",
           "该追溯码对应的药品已售出，同一盒药不能重复销售。"),
+    _spec("TRACE_CODE_CASE_VARIANT", 409,
+          "This pack's code differs from a pack on another sale only by letter case (Caps Lock?); it is most likely "
+          "the same box.",
+          "该追溯码与其他销售单中的药盒仅字母大小写不同（可能开启了大写锁定），很可能是同一盒药；请关闭大写锁定后重新扫描。"),
     _spec("TRACE_CODE_PRODUCT_MISMATCH", 422, "This pack belongs to another drug.",
           "扫描的药盒与该行药品不一致，请扫描正确药品的追溯码。"),
     _spec("TRACE_CODE_DUPLICATE", 409, "This pack was scanned twice for this sale.",
@@ -191,6 +198,36 @@ ERRORS: dict[str, ErrorSpec] = {s.code: s for s in [
           "总部已收到该月份数字不同的月报：本次月报已保存并标记待核对，未覆盖原月报。"),
     _spec("INTERNAL", 500, "Internal error; nothing was charged twice. Please report the request id.",
           "系统内部错误，请记录请求编号并联系技术支持。"),
+    # -- the request's origin and shape (docs/reliability.md, "Who may call") --------------------------------------
+    _spec("UNSUPPORTED_MEDIA_TYPE", 415, "Send the body as JSON with 'Content-Type: application/json'.",
+          "请求内容必须是 JSON，并带有 Content-Type: application/json 头。"),
+    _spec("CROSS_ORIGIN_REFUSED", 403,
+          "A request from another web page was refused: only the counter page and the POS may change sales.",
+          "已拒绝来自其他网页的请求：只有收银台页面和POS系统可以操作销售单。"),
+    _spec("HOST_NOT_ALLOWED", 421,
+          "This host name is not one rxlane answers to; add it to [server] allowed_hosts if it is yours.",
+          "该主机名不在允许列表中；如确属本机，请将其加入 [server] allowed_hosts 配置。"),
+    _spec("REQUEST_IN_PROGRESS", 409,
+          "A request with this Idempotency-Key is still being processed; ask again in a moment with the same key.",
+          "相同幂等键的请求仍在处理中，请稍后用同一幂等键再次查询结果。"),
+    _spec("EVENTS_BUSY", 503, "Too many event streams are open; try again in a moment.",
+          "实时事件连接数已满，请稍后重试。"),
+    # -- the ledger and its data directory (docs/reliability.md, "The ledger") ---------------------------------------
+    _spec("LEDGER_WRITE_FAILED", 503,
+          "The ledger could not be written (disk full or failing); nothing was charged. Free disk space and retry.",
+          "本地账本无法写入（磁盘已满或故障），未发生扣费。请清理磁盘空间后重试，或联系技术支持。"),
+    _spec("LEDGER_READ_ONLY", 503,
+          "The ledger file or its directory is read-only; rxlane cannot record sales. Fix the permissions.",
+          "本地账本文件或目录为只读，无法记录销售。请修正文件权限后重启服务。"),
+    _spec("LEDGER_DAMAGED", 503,
+          "The ledger file is damaged; no money is taken. Restore it from a backup (rxlane restore).",
+          "本地账本文件已损坏，已停止收费。请用备份恢复（rxlane restore）并联系技术支持。"),
+    _spec("LEDGER_FILES_LOST", 503,
+          "The ledger's files were deleted while rxlane ran; no money is taken until it is restarted.",
+          "运行中的本地账本文件被删除，已停止收费。数据已尽量抢救，请重启服务并联系技术支持。"),
+    _spec("DATA_DIR_IN_USE", 409,
+          "Another rxlane process owns this data directory; only one may run on it.",
+          "该数据目录正被另一个 rxlane 进程使用；同一数据目录只能运行一个 rxlane。"),
 ]}
 
 #: Eligibility reasons (docs/policies.md §2). They appear per line in ``reasons``; a line with any of them is not paid
@@ -274,10 +311,20 @@ class NotFound(RxlaneError):
         super().__init__("NOT_FOUND", f"{what} not found.", f"未找到{what}。", details)
 
 
+#: The sale's states as the pharmacist reads them (the counter page's labels say the same).
+STATE_NAMES_ZH = {"draft": "待结算", "presettled": "已预结算", "settling": "结算中", "settled": "已结算",
+                  "in_doubt": "结果待核实", "reversed": "已冲正", "refunding": "退费中", "refunded": "已退费",
+                  "refund_in_doubt": "退费待核实", "cancelled": "已取消"}
+_ACTIONS_ZH = {"presettled": "预结算", "changed": "修改", "settled": "结算", "refunded": "退费", "cancelled": "取消",
+               "printed": "打印结算凭条"}
+
+
 class InvalidState(RxlaneError):
     def __init__(self, state: str, action: str, **details: Any):
+        state_zh = STATE_NAMES_ZH.get(state, state)
+        action_zh = f"不能{_ACTIONS_ZH[action]}" if action in _ACTIONS_ZH else "不能执行该操作"
         super().__init__("INVALID_STATE", f"A sale in state '{state}' cannot be {action}.",
-                         f"销售单当前状态为“{state}”，不能执行该操作。", {"state": state, **details})
+                         f"销售单当前状态为“{state_zh}”，{action_zh}。", {"state": state, **details})
 
 
 class UpstreamRefused(RxlaneError):
@@ -321,3 +368,31 @@ class TraceCodeError(RxlaneError):
         if not code.startswith("TRACE_CODE_"):
             raise ValueError(f"not a trace-code error: {code}")
         super().__init__(code, message, message_zh, details)
+
+
+class LedgerFault(RxlaneError):
+    """The ledger's file cannot be used as it must be (``LEDGER_*`` codes): a write failed (disk full, I/O error),
+    the file is read-only, damaged, or was deleted under the running process. ``reason`` is a short English
+    description for logs and `rxlane doctor` (never personal data)."""
+
+    def __init__(self, code: str, reason: str = "", **details: Any):
+        if not code.startswith("LEDGER_"):
+            raise ValueError(f"not a ledger fault: {code}")
+        self.reason = reason
+        super().__init__(code, details={**({"reason": reason} if reason else {}), **details})
+
+
+class DataDirInUse(RxlaneError):
+    """Another process owns the data directory (docs/reliability.md, "One process per data directory");
+    ``holder`` tells which, when it said so (pid, role, url, since)."""
+
+    def __init__(self, directory: str, holder: dict[str, Any] | None = None):
+        who = holder or {}
+        pid = f" (pid {who['pid']})" if who.get("pid") else ""
+        role = who.get("role") or "rxlane"
+        super().__init__(
+            "DATA_DIR_IN_USE",
+            f"{directory} is in use by `{role}`{pid}; only one rxlane may run on a data directory. Stop it, or use "
+            "its API instead.",
+            f"数据目录 {directory} 正被 {role}{pid} 使用；同一数据目录只能运行一个 rxlane。请先停止它，或改用其接口操作。",
+            {"data_dir": directory, **{k: v for k, v in who.items() if k in ("pid", "role", "url", "since")}})

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from typing import Any, Iterator
+import time
+from typing import Any, Callable, Iterator
 
 
 class EventBus:
@@ -44,17 +45,36 @@ class EventBus:
         with self._lock:
             return len(self._subscribers)
 
-    def stream(self, heartbeat_s: float = 15.0, stop: threading.Event | None = None) -> Iterator[str]:
-        """SSE text frames; a comment line every `heartbeat_s` keeps proxies and the browser connected."""
+    def stream(self, heartbeat_s: float = 15.0, stop: threading.Event | None = None, *, max_s: float | None = None,
+               pending: Callable[[], int] | None = None, slow_bytes: int = 256 * 1024,
+               gone: Callable[[], bool] | None = None, flush: Callable[[], None] | None = None,
+               clock: Callable[[], float] = time.monotonic) -> Iterator[str]:
+        """SSE text frames; a comment line every `heartbeat_s` keeps proxies and the browser connected.
+
+        The stream ends (and frees its thread, plugin/httpserver.py) after ``max_s`` — the ``retry`` field tells
+        EventSource to come back in 3 s — when the client went away (``gone``, checked every second), or when it
+        has stopped reading: more than ``slow_bytes`` written and not yet sent (``pending``). ``flush`` wakes the
+        server to send a frame at once."""
         q = self.subscribe()
+        ends = None if max_s is None else clock() + max_s
+        slice_s = min(heartbeat_s, 1.0) if gone is not None else heartbeat_s
         try:
-            yield ": connected\n\n"
-            while stop is None or not stop.is_set():
+            yield "retry: 3000\n: connected\n\n"
+            quiet_since = clock()
+            while (stop is None or not stop.is_set()) and (ends is None or clock() < ends):
+                if flush is not None:
+                    flush()
+                if (pending is not None and pending() > slow_bytes) or (gone is not None and gone()):
+                    return
+                wait = slice_s if ends is None else max(0.05, min(slice_s, ends - clock()))
                 try:
-                    event, data = q.get(timeout=heartbeat_s)
+                    event, data = q.get(timeout=wait)
                 except queue.Empty:
-                    yield ": heartbeat\n\n"
+                    if clock() - quiet_since >= heartbeat_s:
+                        quiet_since = clock()
+                        yield ": heartbeat\n\n"
                     continue
+                quiet_since = clock()
                 yield f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False, default=str)}\n\n"
         finally:
             self.unsubscribe(q)

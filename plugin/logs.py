@@ -1,7 +1,9 @@
 """Structured logs: JSON lines (structlog) with the request id, personal data scrubbed whatever a message carries.
 
 Everything — rxlane's own events and third-party stdlib logging — goes through one formatter whose last step
-masks anything that looks like an ID number, so a careless log call cannot leak one (个人信息保护法).
+masks personal data (plugin/privacy.py ``scrub``): ID numbers, social-security card numbers, e-voucher and API
+tokens anywhere in a value, and names and numbers in fields named for them, so a careless log call cannot leak one
+(个人信息保护法).
 """
 from __future__ import annotations
 
@@ -14,11 +16,14 @@ from typing import Any
 
 import structlog
 
-from plugin.privacy import scrub
+from plugin.privacy import mask_value, scrub_data
 
 
 def _scrub_values(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
-    return {k: scrub(v) if isinstance(v, str) else v for k, v in event.items()}
+    """Every value of the event: a field named like personal data masked as such (``psn_name``, ``certno``,
+    ``card_sn``, ``ecToken`` …), any string scrubbed of ID numbers, card numbers and tokens, nested values too."""
+    return {k: mask_value(k, v) if isinstance(v, str) and mask_value(k, v) != v else scrub_data(v)
+            for k, v in event.items()}
 
 
 SHARED = [

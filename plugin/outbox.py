@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from adapters.nhsa import uploads as tx
+from adapters.nhsa.profile import load_profile
 from plugin import uploads as plan
 from plugin.config import PharmacistSettings
 from plugin.crashpoints import crash_point
@@ -113,10 +114,13 @@ def _merged_missing(entries: Any) -> list[dict[str, Any]]:
 class Outbox:
     def __init__(self, ledger: Ledger, upstream: Upstream, *, opter: str = "", opter_name: str = "",
                  pharmacists: list[PharmacistSettings] | None = None, retry: RetryPolicy = OUTBOX,
-                 rng: random.Random | None = None, describe: Callable[[str], dict[str, str]] | None = None):
+                 rng: random.Random | None = None, describe: Callable[[str], dict[str, str]] | None = None,
+                 upload_kinds: tuple[str, ...] | None = None):
         self.ledger = ledger
+        self.upload_kinds = upload_kinds   # pack kinds the gateway takes (plugin/packs.py uploaded_kinds); None: all
         self.exchange = Exchange(ledger, upstream)
-        self.profile = upstream.client.profile
+        # upstream None: a listing that never sends (`rxlane outbox` beside a running service)
+        self.profile = upstream.client.profile if upstream is not None else load_profile("national")
         self.ctx = plan.Context(profile=self.profile, opter_name=opter_name or opter)
         self.pharmacists = list(pharmacists or [])
         self.describe = describe or (lambda code: {})
@@ -231,7 +235,9 @@ class Outbox:
         certno = str(person.get("certno") or "")
         patient = plan.Patient(psn_no=sale.psn_no, certno=certno, psn_name=str(person.get("psn_name") or ""),
                                psn_cert_type=str(person.get("psn_cert_type") or ("01" if len(certno) == 18 else "")))
-        return plan.SaleFacts(sale=sale, packs=tuple(self.ledger.trace_codes.for_sale(sale_id)), patient=patient,
+        packs = tuple(p for p in self.ledger.trace_codes.for_sale(sale_id)
+                      if self.upload_kinds is None or p.kind in self.upload_kinds)
+        return plan.SaleFacts(sale=sale, packs=packs, patient=patient,
                               facts=self.ledger.upload_facts.of_sale(sale_id),
                               stock={ln.med_list_codg: tuple(self.ledger.stock.for_drug(ln.med_list_codg))
                                      for ln in sale.lines},

@@ -40,8 +40,63 @@ def mask_psn_no(value: str | None) -> str:
 
 
 _ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8})(\d{3}[\dXx])(?![0-9A-Za-z])")
+# 社会保障卡 card number: a letter and eight digits (plugin/tracecode.py reads it the same way)
+_CARD_RE = re.compile(r"(?<![0-9A-Za-z])[A-Za-z]\d{8}(?![0-9A-Za-z])")
+# 医保电子凭证 tokens: the ECARD… form and the qrcode=/ecToken= parameter of a voucher URL
+_ECARD_RE = re.compile(r"ECARD[0-9A-Za-z]{16,64}")
+_ECARD_PARAM_RE = re.compile(r"(?i)((?:qrcode|ectoken)=)([^&#\s\"']+)")
+# rxlane's own API tokens (plugin/tokens.py)
+_API_TOKEN_RE = re.compile(r"rxl_[A-Za-z0-9_\-]{8,}")
+
+#: Keys whose value is a person's name or number, wherever they appear (journal bodies, log events, answers).
+NAME_KEYS = frozenset({"psn_name", "patn_name"})
+CERT_KEYS = frozenset({"certno", "cert_no", "psn_cert_no", "mdtrt_cert_no"})
+CARD_KEYS = frozenset({"card_sn", "card_no"})
+TOKEN_KEYS = frozenset({"ectoken", "ec_token", "qrcode", "token", "scan_ref_token"})
+_KEYED_RE = re.compile(r'"(?P<key>[A-Za-z_]+)"(?P<sep>\s*:\s*)"(?P<value>(?:[^"\\]|\\.)*)"')
+
+
+def mask_value(key: str, value: str) -> str:
+    """``value`` masked as what ``key`` names (a name, an ID or card number, a token); unchanged otherwise."""
+    k = key.lower()
+    if k in NAME_KEYS:
+        return mask_name(value)
+    if k in CERT_KEYS:
+        return mask_certno(value)
+    if k in CARD_KEYS:
+        return mask_card(value)
+    if k in TOKEN_KEYS:
+        return mask_token(value)
+    return value
 
 
 def scrub(text: str) -> str:
-    """Mask anything in free text that looks like an 18-digit resident ID number (logs, upstream messages)."""
-    return _ID_RE.sub(lambda m: m.group(1)[:4] + "*" * 10 + m.group(3), text)
+    """Mask personal data in free text (logs, journal dumps, error details, upstream messages): 18-digit resident
+    ID numbers, social-security card numbers, e-voucher tokens, API tokens, and the value of any JSON field named
+    like a name or number (``"psn_name": "张伟"``). A name in prose cannot be recognised: callers log fields, not
+    sentences, and fields named for names are masked by key (plugin/logs.py)."""
+    if not text:
+        return text
+    text = _KEYED_RE.sub(_keyed, text)
+    text = _ID_RE.sub(lambda m: m.group(1)[:4] + "*" * 10 + m.group(3), text)
+    text = _ECARD_RE.sub(lambda m: mask_token(m.group(0)), text)
+    text = _ECARD_PARAM_RE.sub(lambda m: m.group(1) + mask_token(m.group(2)), text)
+    text = _API_TOKEN_RE.sub("rxl_********", text)
+    return _CARD_RE.sub(lambda m: mask_card(m.group(0)), text)
+
+
+def _keyed(m: re.Match[str]) -> str:
+    masked = mask_value(m.group("key"), m.group("value"))
+    return m.group(0) if masked == m.group("value") else f'"{m.group("key")}"{m.group("sep")}"{masked}"'
+
+
+def scrub_data(value: object) -> object:
+    """``scrub`` through a JSON-shaped value: strings scrubbed, fields named like personal data masked."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: mask_value(k, v) if isinstance(v, str) and mask_value(k, v) != v else scrub_data(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_data(v) for v in value]
+    return value

@@ -195,15 +195,31 @@ def last_slot(now: datetime, at: str) -> datetime:
     return slot if now >= slot else slot - timedelta(days=1)
 
 
-def due(now: datetime, last_run: datetime | None, at: str) -> bool:
-    """Is a reconciliation due? Once per day at `at` ("23:30"); a run missed while the counter PC was off is
-    caught up at the next check (even after midnight). Never run before: due from today's `at` on (a fresh
-    install has no earlier day to reconcile). An empty `at` disables the schedule."""
+@dataclass(frozen=True)
+class Run:
+    """One reconciliation as the audit trail records it: when it ran (this PC's clock then) and which day."""
+    at: datetime
+    day: date
+
+
+def due(now: datetime, runs: Iterable[Run] | None, at: str) -> bool:
+    """Is a reconciliation due? Once per day at `at` ("23:30"): the day of the latest slot at or before `now` is due
+    until a run *of that day* has happened after that day's slot; a run missed while the counter PC was off is
+    caught up at the next check (even after midnight). Never run before: due from today's `at` on (a fresh install
+    has no earlier day to reconcile). An empty `at` disables the schedule.
+
+    Judged by the day each run reconciled, never by the newest timestamp, so the schedule survives clock jumps
+    both ways (docs/reliability.md, "Clocks"): runs stamped at a false future date (the clock jumped forward and
+    was put right) do not hold the real days back, and after a jump backwards a day already reconciled is not run
+    again."""
     if not at:
         return False
-    if last_run is None:
-        return now >= datetime.combine(now.date(), parse_at(at))
-    return last_run < last_slot(now, at)
+    slot = parse_at(at)
+    runs = list(runs or ())
+    if not runs:
+        return now >= datetime.combine(now.date(), slot)
+    day = day_due(now, at)
+    return not any(r.day == day and r.at >= datetime.combine(r.day, slot) for r in runs)
 
 
 def day_due(now: datetime, at: str) -> date:
@@ -212,6 +228,18 @@ def day_due(now: datetime, at: str) -> date:
 
 
 RETRY_AFTER = timedelta(minutes=10)
+RECENT_RUNS = 60
+
+
+def recent_runs(ledger: Any, kind: str = AUDIT_KIND, limit: int = RECENT_RUNS) -> list[Run]:
+    """The latest runs the audit trail records (newest written first, whatever their stamps say)."""
+    out = []
+    for stamp, detail in ledger.audit.recent(kind, limit):
+        try:
+            out.append(Run(at=stamp, day=date.fromisoformat(str(detail.get("date")))))
+        except ValueError:
+            continue
+    return out
 
 
 def last_run(ledger: Any, kind: str = AUDIT_KIND) -> datetime | None:
@@ -221,12 +249,14 @@ def last_run(ledger: Any, kind: str = AUDIT_KIND) -> datetime | None:
 
 
 def run_if_due(svc: Any, now: datetime, at: str) -> dict[str, Any] | None:
-    """The hook for the recovery loop: run the day's reconciliation when `due`; None when not due, or when this
-    counter leaves it to the store's lead. A failure is tried again after RETRY_AFTER, not on every round."""
-    if svc.settings.reconcile.follows or not due(now, last_run(svc.ledger), at):
+    """The hook for the recovery loop (called every few seconds): run the day's reconciliation when `due`;
+    returns its report, or None when not due — or when this counter leaves it to the store's lead. An insurer (or
+    another counter) that cannot answer is asked again after RETRY_AFTER, not on every round (a failure stamped far
+    "in the future" — the clock went back since — does not hold it back)."""
+    if svc.settings.reconcile.follows or not due(now, recent_runs(svc.ledger), at):
         return None
-    failed = last_run(svc.ledger, f"{AUDIT_KIND}_failed")
-    if failed is not None and now - failed < RETRY_AFTER:
+    failed = recent_runs(svc.ledger, f"{AUDIT_KIND}_failed", 1)
+    if failed and abs(now - failed[0].at) < RETRY_AFTER:
         return None
     day = day_due(now, at)
     try:

@@ -2,13 +2,17 @@
 
 A sale left in `settling`/`refunding` by a crash has a committed journal row and no recorded answer: its outcome
 is unknown, so it becomes in doubt and is resolved by reversal (2601) of the journaled msgid (docs/architecture.md).
+The same holds while running for a sale whose exchange is no longer in flight in this process (its outcome could
+not be written: a full disk) — it is *stranded*: health counts it at once and each round adopts it as in doubt as
+soon as the ledger takes writes again (docs/reliability.md, "A full disk").
 """
 from __future__ import annotations
 
 import logging
 import threading
 
-from plugin.errors import RxlaneError
+from plugin.errors import LedgerFault, RxlaneError
+from plugin.exchange import MONEY, in_flight
 from plugin.outbox import Outbox
 from plugin.sales import SaleService
 from plugin.store import Ledger
@@ -17,11 +21,32 @@ log = logging.getLogger("rxlane.recovery")
 
 
 def adopt_interrupted(ledger: Ledger) -> int:
-    """Sales a crash left mid-flight become in doubt (the LOST move of plugin/sale.py); returns how many."""
+    """Sales a crash or a failed write left mid-flight become in doubt (the LOST move of plugin/sale.py), except
+    those whose exchange is still in flight in this process; returns how many."""
     with ledger.transaction() as c:
-        n = ledger.sales.adopt_interrupted(c)
-        ledger.journal.mark_interrupted(c, ("2102", "2103", "2601"))
-    return n
+        # read under the ledger's lock: an exchange is registered before its journal commit and removed after
+        # its outcome's commit, so a mid-flight sale not in the registry really is stranded
+        msgids, sale_ids = in_flight(ledger).snapshot()
+        moved = ledger.sales.adopt_interrupted(c, sale_ids)
+        for sale_id in moved:
+            ledger.audit.append("in_doubt", sale_id, {"from": "interrupted"}, conn=c)
+        ledger.journal.mark_interrupted(c, tuple(sorted(MONEY)), msgids)
+    return len(moved)
+
+
+def stranded_ids(ledger: Ledger) -> list[str]:
+    """Mid-flight sales with no exchange in flight: in doubt in all but name until the next round adopts them
+    (health counts them with the in-doubt sales)."""
+    _, sale_ids = in_flight(ledger).snapshot()
+    return [s for s in ledger.sales.mid_flight() if s not in sale_ids]
+
+
+def watch_ledger(ledger: Ledger) -> None:
+    """Each round: notice the ledger's files deleted under the process (money then stops, plugin/store/db.py)."""
+    before = ledger.fault
+    fault = ledger.check_files()
+    if fault is not None and before is None:
+        log.error("ledger files lost, money stopped: %s", fault.reason)
 
 
 def resolve_all(sales: SaleService, *, force: bool = False) -> dict[str, str]:
@@ -70,11 +95,22 @@ class Recovery:
             self._thread.join(timeout=10)
 
     def run_once(self) -> None:
-        for step in (lambda: resolve_all(self.sales), self.outbox.drain, *self._rounds):
+        ledger = self.sales.ledger
+        for step in (lambda: watch_ledger(ledger), lambda: self._adopt_stranded(ledger),
+                     lambda: resolve_all(self.sales), self.outbox.drain, *self._rounds):
             try:
                 step()
+            except LedgerFault as fault:   # a full disk: said once per round, not a traceback per step
+                log.warning("recovery round: %s", fault.code)
             except Exception:   # the loop must survive anything; the next round retries
                 log.exception("recovery round step failed")
+
+    @staticmethod
+    def _adopt_stranded(ledger: Ledger) -> None:
+        if ledger.fault is None and stranded_ids(ledger):
+            n = adopt_interrupted(ledger)
+            if n:
+                log.warning("adopted %d stranded sale(s) as in doubt", n)
 
     def _run(self) -> None:
         while not self._stop.is_set():

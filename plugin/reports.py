@@ -5,8 +5,11 @@ Chain HQ and the insurer's agency both read it, so its totals must equal the led
 per-drug tables add up to the totals exactly.
 
 What counts: a sale counts in the month of its business day (``biz_date``) when it was settled — state ``settled``
-or ``refunded`` (a refunded sale was a sale, and is also a refund, in the sale's month). One sale fills one
-prescription. Insurer refusals are journal rows in state ``refused`` written that month, grouped by ``err_msg``.
+or ``refunded`` (a refunded sale was a sale, and is also a refund, in the sale's month). ``prescriptions`` counts
+distinct prescriptions (``hi_rxno``): one sold, refunded and sold again is one prescription and two ``sales``; a sale
+without a prescription number counts as its own. ``net_medfee_sumamt`` is the medical fees less the refunded ones,
+in the totals and per day. Insurer refusals are journal rows in state ``refused`` written that month, grouped by
+``err_msg``.
 
 Per-drug fund and personal shares: the insurer splits a whole sale, not each line, so a sale's fund share is
 allocated to its lines pro rata to each line's in-scope amount (``inscp_scp_amt`` from the insurer's line detail,
@@ -34,7 +37,7 @@ ZERO = Decimal("0")
 COUNTED_STATES = ("settled", "refunded")
 REFUNDED = "refunded"
 CSV_COLUMNS = ("section", "code", "name", "category", "prescriptions", "patients", "packs", "medfee_sumamt",
-               "fund_pay_sumamt", "personal_pay", "refunds", "refund_amount", "count")
+               "fund_pay_sumamt", "personal_pay", "refunds", "refund_amount", "count", "sales", "net_medfee_sumamt")
 
 
 def month_bounds(month: str) -> tuple[str, str]:
@@ -67,6 +70,7 @@ def fetch_month(ledger: Any, month: str) -> MonthRows:
     return MonthRows(
         month,
         [{"id": s.id, "biz_date": s.biz_date, "state": s.state.value, "psn_no": s.psn_no, "rx": s.rx or {},
+          "hi_rxno": s.hi_rxno or "",
           "medfee_sumamt": f"{s.medfee_sumamt:.2f}", "split": s.split.to_dict() if s.split else {}} for s in sales],
         [{"sale_id": sale_id, "line_no": ln.line_no, "med_list_codg": ln.med_list_codg,
           "generic_name": ln.generic_name, "category": ln.category, "qty": str(ln.qty),
@@ -83,6 +87,7 @@ def monthly(ledger, month: str, store: dict[str, Any] | None = None) -> dict[str
 class _Tally:
     def __init__(self) -> None:
         self.sales: set[str] = set()
+        self.prescriptions: set[str] = set()
         self.patients: set[str] = set()
         self.packs = ZERO
         self.medfee = ZERO
@@ -93,6 +98,7 @@ class _Tally:
 
     def add(self, sale: dict, medfee: Decimal, fund: Decimal, personal: Decimal, packs: Decimal) -> None:
         self.sales.add(sale["id"])
+        self.prescriptions.add(_prescription_of(sale))
         self.patients.add(sale["psn_no"])
         self.packs += packs
         self.medfee += medfee
@@ -103,10 +109,19 @@ class _Tally:
             self.refund_amount += medfee
 
     def figures(self) -> dict[str, Any]:
-        return {"prescriptions": len(self.sales), "patients": len(self.patients), "packs": _qty(self.packs),
+        return {"prescriptions": len(self.prescriptions), "sales": len(self.sales), "patients": len(self.patients),
+                "packs": _qty(self.packs),
                 "medfee_sumamt": wire(self.medfee), "fund_pay_sumamt": wire(self.fund),
                 "personal_pay": wire(self.personal), "refunds": len(self.refunds),
                 "refund_amount": wire(self.refund_amount)}
+
+
+def _prescription_of(sale: dict) -> str:
+    """What makes two sales one prescription: its number; a sale without one stands alone."""
+    held = sale.get("rx")
+    rx: dict[str, Any] = held if isinstance(held, dict) else {}
+    rxno = sale.get("hi_rxno") or rx.get("hi_rxno")
+    return f"rx:{rxno}" if rxno else f"sale:{sale['id']}"
 
 
 def _qty(value: Decimal) -> str:
@@ -151,7 +166,7 @@ def build_monthly(rows: MonthRows, store: dict[str, Any] | None = None) -> dict[
     total, acct, cash = _Tally(), ZERO, ZERO
     by_inst: dict[tuple[str, str], _Tally] = {}
     by_drug: dict[tuple[str, str], _Tally] = {}
-    daily: dict[str, list] = {}                      # date → [sales, medfee, fund]
+    daily: dict[str, _Tally] = {}
     for sale in rows.sales:
         split = _split_of(sale)
         medfee = _money(split, "medfee_sumamt", sale["medfee_sumamt"])
@@ -165,10 +180,7 @@ def build_monthly(rows: MonthRows, store: dict[str, Any] | None = None) -> dict[
         rx = rx if isinstance(rx, dict) else {}
         inst = (str(rx.get("institution_code") or ""), str(rx.get("institution_name") or ""))
         by_inst.setdefault(inst, _Tally()).add(sale, medfee, fund, sale_acct + sale_cash, packs)
-        day = daily.setdefault(sale["biz_date"], [0, ZERO, ZERO])
-        day[0] += 1
-        day[1] += medfee
-        day[2] += fund
+        daily.setdefault(sale["biz_date"], _Tally()).add(sale, medfee, fund, sale_acct + sale_cash, packs)
         for line, line_fund in zip(lines, _allocate(fund, _line_weights(lines, split))):
             amount = fen(line["line_total"])
             by_drug.setdefault((line["generic_name"], line["category"]), _Tally()).add(
@@ -189,8 +201,10 @@ def build_monthly(rows: MonthRows, store: dict[str, Any] | None = None) -> dict[
         "by_institution": [{"institution_code": code, "institution_name": name, **t.figures()}
                            for (code, name), t in sorted(by_inst.items())],
         "refusals": sorted(refusals.values(), key=lambda r: (-r["count"], r["err_msg"])),
-        "daily": [{"date": d, "prescriptions": v[0], "medfee_sumamt": wire(v[1]), "fund_pay_sumamt": wire(v[2])}
-                  for d, v in sorted(daily.items())],
+        "daily": [{"date": d, "prescriptions": len(t.prescriptions), "sales": len(t.sales),
+                   "medfee_sumamt": wire(t.medfee), "fund_pay_sumamt": wire(t.fund),
+                   "refund_amount": wire(t.refund_amount), "net_medfee_sumamt": wire(t.medfee - t.refund_amount)}
+                  for d, t in sorted(daily.items())],
     }
 
 
@@ -229,36 +243,63 @@ def cjk_font() -> str | None:
     return None
 
 
-def to_png(report: dict[str, Any]) -> bytes:
-    """Daily amounts and fund share as bars (matplotlib's object API with the Agg canvas: no global state)."""
+def _month_days(month: str) -> list[date]:
+    start, end = (date.fromisoformat(d) for d in month_bounds(month))
+    return [date.fromordinal(n) for n in range(start.toordinal(), end.toordinal())]
+
+
+def monthly_figure(report: dict[str, Any]) -> Any:
+    """The month as a chart (a matplotlib ``Figure``, object API with the Agg canvas: no global state): every day of
+    the month on a date axis; bars of medical fees and the fund's share; a line of the net fees after refunds.
+    The legend stands beside the plot, so it can never cover a bar."""
+    from matplotlib import dates as mdates
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     font = cjk_font()
-    days = [d["date"][-2:] for d in report["daily"]]
-    medfee = [float(d["medfee_sumamt"]) for d in report["daily"]]     # floats for drawing only, never for sums
-    fund = [float(d["fund_pay_sumamt"]) for d in report["daily"]]
+    days = _month_days(report["month"])
+    x = [float(v) for v in mdates.date2num(days)]
+    by_day = {d["date"]: d for d in report["daily"]}
+
+    def series(key: str) -> list[float]:   # floats for drawing only, never for sums
+        return [float(by_day.get(day.isoformat(), {}).get(key, "0")) for day in days]
+
     fig = Figure(figsize=(10, 5), dpi=100)
     FigureCanvasAgg(fig)
+    fig.subplots_adjust(left=0.08, right=0.76, top=0.86, bottom=0.12)
     ax = fig.add_subplot(1, 1, 1)
     props = {"fontfamily": font} if font else {}
-    ax.bar(days, medfee, color="#9ecae1", label="医疗费总额 medfee" if font else "medfee_sumamt")
-    ax.bar(days, fund, color="#3182bd", label="基金支付 fund share" if font else "fund_pay_sumamt")
+    ax.bar(x, series("medfee_sumamt"), width=0.8, color="#9ecae1",
+           label="医疗费总额 medfee" if font else "medfee_sumamt")
+    ax.bar(x, series("fund_pay_sumamt"), width=0.5, color="#3182bd",
+           label="基金支付 fund share" if font else "fund_pay_sumamt")
+    ax.plot(x, series("net_medfee_sumamt"), color="#d94801", marker="o", markersize=3, linewidth=1.5,
+            label="退费后净额 net of refunds" if font else "net of refunds")
+    ax.xaxis.set_major_locator(mdates.DayLocator(bymonthday=(1, 5, 10, 15, 20, 25)))
+    ax.xaxis.set_minor_locator(mdates.DayLocator())
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+    ax.set_xlim(x[0] - 0.6, x[-1] + 0.6)
+    ax.grid(axis="y", color="#dddddd", linewidth=0.6)
     store = report.get("store") or {}
     name = store.get("fixmedins_name", "") if font else store.get("fixmedins_code", "")
     t = report["totals"]
     title = (f"{name} 双通道药品月报 {report['month']}" if font else f"{name} dual-channel report {report['month']}")
-    ax.set_title(f"{title}\n{t['prescriptions']} rx, medfee {t['medfee_sumamt']}, fund {t['fund_pay_sumamt']}",
-                 **props)
-    ax.set_xlabel("日 day" if font else "day", **props)
+    ax.set_title(f"{title}\n{t['prescriptions']} rx, medfee {t['medfee_sumamt']}, net {t['net_medfee_sumamt']}, "
+                 f"fund {t['fund_pay_sumamt']}", **props)
+    ax.set_xlabel("日期 date" if font else "date", **props)
     ax.set_ylabel("元 CNY" if font else "CNY", **props)
-    ax.legend(prop={"family": font} if font else None)
-    if not days:
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+              prop={"family": font, "size": 9} if font else {"size": 9})
+    if not report["daily"]:
         ax.text(0.5, 0.5, "无销售 no sales" if font else "no sales", ha="center", va="center",
                 transform=ax.transAxes, **props)
-    fig.tight_layout()
+    return fig
+
+
+def to_png(report: dict[str, Any]) -> bytes:
+    """The chart of ``monthly_figure`` as a 1000×500 PNG."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    monthly_figure(report).savefig(buf, format="png")
     return buf.getvalue()
 
 

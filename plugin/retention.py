@@ -2,15 +2,16 @@
 
 Once a day at ``[retention] at``:
 
-1. the backup hook runs, when one is wired (``Retention.backup``: a callable that makes a backup of the ledger and
-   returns where it put it, or raises). If it fails, nothing is pruned that day;
-2. ``idempotency`` records older than ``idempotency_days`` are removed (a POS retries within minutes), and outbox
-   rows delivered or superseded more than ``outbox_days`` ago (their journal rows stay);
-3. only after a backup succeeded: the request and answer bodies of journal messages older than ``journal_years``
-   (the rows stay: msgid, transaction, sale, outcome, insurer's code and text). Without a backup hook the bodies
-   are kept — financial records are never dropped without a copy.
+1. a backup of the ledger is made (``Retention.backup``: by default a consistent copy into ``[retention]
+   backup_dir`` with SQLite's online backup, plugin/store/files.py; copies older than ``backups_kept`` days are
+   removed). If it fails, nothing is pruned that day;
+2. outbox rows delivered or superseded more than ``outbox_days`` ago are removed (their journal rows stay);
+3. the request and answer bodies of journal messages older than ``journal_years`` are dropped — financial records
+   kept their legal period, and a copy was just made — while the rows stay (msgid, transaction, sale, outcome, the
+   insurer's code and text).
 
-Every run is in the audit trail (the schedule reads its own record there).
+Idempotency records are not this job's: the service expires them on its own much sooner (``[server]
+idempotency_ttl_h``). Every run is in the audit trail (the schedule reads its own record there).
 """
 from __future__ import annotations
 
@@ -18,14 +19,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from plugin.config import RetentionSettings
-from plugin.reconcile import due
+from plugin.reconcile import due, recent_runs
 from plugin.store import Ledger
 
 log = logging.getLogger("rxlane.retention")
 AUDIT_KIND = "retention"
+#: A backup: makes a copy of the ledger and returns where it put it, or raises.
 Backup = Callable[[], str]
 
 
@@ -33,31 +36,47 @@ def _stamp(when: datetime) -> str:
     return when.isoformat(sep=" ", timespec="seconds")
 
 
+def ledger_backup(ledger: Ledger, directory: Path, keep_days: int, now: Callable[[], datetime] = datetime.now) -> Backup:
+    """The default backup: ``ledger-YYYYmmdd-HHMMSS.sqlite3`` in ``directory`` (0600), copies older than
+    ``keep_days`` removed after a new one succeeded."""
+    def make() -> str:
+        from plugin.store.files import backup
+        when = now()
+        result = backup(ledger.path, directory / f"ledger-{when:%Y%m%d-%H%M%S}.sqlite3")
+        cutoff = (when - timedelta(days=keep_days)).strftime("%Y%m%d-%H%M%S")
+        for old in directory.glob("ledger-*.sqlite3"):
+            if old.name[len("ledger-"):-len(".sqlite3")] < cutoff:
+                old.unlink(missing_ok=True)
+        return result.path
+    return make
+
+
 @dataclass
 class Retention:
     ledger: Ledger
     settings: RetentionSettings
-    backup: Backup | None = None       # wired by the backup feature (`rxlane backup`); see the module docstring
+    backup: Backup | None = None       # None: no copy can be made, so journal bodies are kept
 
     def run(self, now: datetime) -> dict[str, Any]:
         """Back up, then prune; returns what was done (also written to the audit trail)."""
-        report: dict[str, Any] = {"at": _stamp(now), "backup": None}
+        report: dict[str, Any] = {"date": now.date().isoformat(), "at": _stamp(now), "backup": None}
         if self.backup is not None:
             try:
                 report["backup"] = str(self.backup())
-            except Exception as exc:   # noqa: BLE001 — any failure of the hook means: no copy, prune nothing
+            except Exception as exc:   # noqa: BLE001 — any failure of the backup means: no copy, prune nothing
                 report.update(ok=False, error=f"backup failed: {type(exc).__name__}")
                 self.ledger.audit.append(f"{AUDIT_KIND}_failed", None, report)
                 log.warning("retention: backup failed, nothing pruned: %s", type(exc).__name__)
                 return report
         s = self.settings
-        report["idempotency"] = self.ledger.idempotency.prune(_stamp(now - timedelta(days=s.idempotency_days)))
         report["outbox"] = self.ledger.outbox.prune_finished(_stamp(now - timedelta(days=s.outbox_days)))
         if report["backup"] is None:
             report["journal"] = "kept: no backup"
         else:
-            cutoff = now.replace(year=now.year - s.journal_years) if not (now.month == 2 and now.day == 29) \
-                else now.replace(year=now.year - s.journal_years, day=28)
+            try:
+                cutoff = now.replace(year=now.year - s.journal_years)
+            except ValueError:   # 29 February
+                cutoff = now.replace(year=now.year - s.journal_years, day=28)
             pruned, step = 0, -1
             while step != 0:
                 step = self.ledger.journal.prune_bodies(_stamp(cutoff))
@@ -68,11 +87,10 @@ class Retention:
         return report
 
     def run_if_due(self, now: datetime) -> dict[str, Any] | None:
-        """The recovery loop's hook: once a day at ``at``; a failed day is tried again at the next round after
-        an hour."""
-        if not due(now, self.ledger.audit.last_at(AUDIT_KIND), self.settings.at):
+        """The recovery loop's hook: once a day at ``at``; a failed day is tried again an hour later."""
+        if not due(now, recent_runs(self.ledger, AUDIT_KIND), self.settings.at):
             return None
-        failed = self.ledger.audit.last_at(f"{AUDIT_KIND}_failed")
-        if failed is not None and now - failed < timedelta(hours=1):
+        failed = recent_runs(self.ledger, f"{AUDIT_KIND}_failed", 1)
+        if failed and abs(now - failed[0].at) < timedelta(hours=1):
             return None
         return self.run(now)

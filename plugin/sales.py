@@ -34,6 +34,8 @@ from plugin.splits import compare, feedetl_sn, sale_split
 from plugin.store import Connection, Ledger, now
 from plugin.store.journal import REFUSED as JOURNAL_REFUSED
 from plugin.store.journal import REVERSED as JOURNAL_REVERSED
+from plugin.institutions import InstitutionLevels
+from plugin.tracecode import ScanRules
 from plugin.upstream import Upstream, insurer_data
 
 E = SaleEvent
@@ -46,8 +48,10 @@ class SaleService:
     def __init__(self, ledger: Ledger, upstream: Upstream, catalog: Catalog, policy: Policy, *,
                  pharmacy_admdvs: str, trace_prefix_len: int = 7, events: EventBus | None = None,
                  today: Callable[[], date] = date.today, on_in_doubt: Callable[[str], None] | None = None,
-                 on_uploads: Callable[[], None] | None = None, password_seal: PasswordSeal | None = None):
+                 on_uploads: Callable[[], None] | None = None, password_seal: PasswordSeal | None = None,
+                 levels: InstitutionLevels | None = None, scan_rules: ScanRules | None = None):
         self.ledger = ledger
+        self.levels = levels
         self.profile: GatewayProfile = upstream.client.profile
         self.password_seal = password_seal
         self.upstream = upstream
@@ -56,6 +60,7 @@ class SaleService:
         self.policy = policy
         self.pharmacy_admdvs = pharmacy_admdvs
         self.trace_prefix_len = trace_prefix_len
+        self.scan_rules = scan_rules or ScanRules(product_prefix_len=trace_prefix_len)
         self.events = events or EventBus()
         self.today = today
         self.on_in_doubt = on_in_doubt
@@ -66,6 +71,10 @@ class SaleService:
     # -- helpers --------------------------------------------------------------------------------------------
     def _lock(self, sale_id: str) -> threading.RLock:
         return self._locks[hash(sale_id) % len(self._locks)]
+
+    def lock(self, sale_id: str) -> threading.RLock:
+        """The lock every change of this sale holds, for the services beside this one (plugin/drafts.py)."""
+        return self._lock(sale_id)
 
     def _publish(self, sale_id: str, state: str) -> None:
         self.events.publish("sale", {"id": sale_id, "state": str(state)})
@@ -117,22 +126,23 @@ class SaleService:
             for new, line in zip(lines, order.lines):
                 if line.trace_codes:
                     packs.add_codes(self.ledger.trace_codes, c, sale_id, line.trace_codes, lines=lines,
-                                    entries=entries, prefix_len=self.trace_prefix_len, today=today,
+                                    entries=entries, rules=self.scan_rules, today=today,
                                     line_no=new.line_no)
             crash_point("create.before_commit")
         self._publish(sale_id, SaleState.DRAFT)
         return sale_id
 
     # -- packs ----------------------------------------------------------------------------------------------
-    def add_trace_codes(self, sale_id: str, codes: list[str], line_no: int | None = None) -> list[dict[str, Any]]:
+    def add_trace_codes(self, sale_id: str, codes: list[str], line_no: int | None = None,
+                        distinct_from: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         with self._lock(sale_id):
             sale = self.ledger.sales.get(sale_id)
             transition(sale.state, E.EDIT)
             entries = {ln.med_list_codg: self.catalog.entry(ln.med_list_codg) or {} for ln in sale.lines}
             with self.ledger.transaction(durable=False) as c:
                 added = packs.add_codes(self.ledger.trace_codes, c, sale_id, codes, lines=list(sale.lines),
-                                        entries=entries, prefix_len=self.trace_prefix_len, today=self.today(),
-                                        line_no=line_no)
+                                        entries=entries, rules=self.scan_rules, today=self.today(),
+                                        line_no=line_no, distinct_from=distinct_from)
                 self.ledger.sales.move(c, sale_id, E.EDIT)
             return added
 
@@ -157,15 +167,19 @@ class SaleService:
         """The split by rxlane's own copy of the rules (plugin/policy), over every line (the ones sold outside
         insurance as wholly self-paid). ``incomplete`` names what it had to assume: year-to-date figures from this
         store's ledger only (``ytd``: a lower bound of the insurer's), or a hospital level it does not know
-        (``hosp_lv``: the highest level's deductible is assumed)."""
+        (``hosp_lv``: 1201 gave no level for the prescribing institution, so the highest level's deductible is
+        assumed)."""
         person, _, _ = patients.load(self.ledger, sale.patient_ref)
         ytd = person.get("ytd") or {}
         incomplete = [] if person.get("ytd_source") == "5206" else ["ytd"]
         hosp_lv = None
         by_level = self.policy.deductible.by_level
         if by_level:
-            hosp_lv = max(by_level, key=lambda lv: by_level[lv])
-            incomplete.append("hosp_lv")
+            institution = (sale.rx or {}).get("institution_code") or ""
+            hosp_lv = self.levels.level(institution) if self.levels is not None else None
+            if hosp_lv not in by_level:
+                hosp_lv = max(by_level, key=lambda lv: by_level[lv])
+                incomplete.append("hosp_lv")
         quote = QuoteRequest(
             insutype=sale.insutype, hosp_lv=hosp_lv, acct_used=sale.acct_used,
             balc=Decimal(person.get("balc") or "0"),

@@ -6,6 +6,7 @@ from typing import Any
 from plugin.errors import reason
 from plugin.outbox import sale_uploads
 from plugin.privacy import mask_name, mask_psn_no
+from plugin.sales import UNCONFIRMABLE
 from plugin.store import Ledger
 
 _RX_FIELDS = ("hi_rxno", "institution_code", "institution_name", "physician_code", "physician_name", "issued_at",
@@ -35,6 +36,9 @@ def sale_view(ledger: Ledger, sale_id: str, *, pii: bool = False) -> dict[str, A
             "line_total": f"{ln.line_total:.2f}", "donated": ln.donated, "trdn_flag": int(ln.trdn),
             "eligible": ln.eligible, "reasons": [reason(c) for c in ln.reasons],
             "unknown": [reason(c) for c in ln.unknown],      # rules the insurer decides at settlement
+            # an ineligible line may be sold wholly self-paid (全自费) on the pharmacist's confirmation, unless a
+            # reason forbids dispensing at all (plugin/sales.py UNCONFIRMABLE: the prescription is unusable …)
+            "confirmable": ln.eligible or ln.donated or not (UNCONFIRMABLE & set(ln.reasons)),
             "trace_codes": [c.code for c in codes if c.line_no == ln.line_no and not c.released],
         } for ln in sale.lines],
         "presettle": sale.presettle,

@@ -6,11 +6,14 @@ same object without a web server, so there is one way to wire rxlane.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Callable
 
 import platformdirs
 
@@ -19,7 +22,7 @@ from adapters.evoucher.http import EVoucherSettings, EVoucherUnavailable, Identi
 from adapters.nhsa.client import GatewayClient, GatewaySettings, MsgIdGenerator
 from adapters.nhsa.dll import DllTransport
 from adapters.nhsa.profile import GatewayProfile, load_profile
-from plugin import __version__
+from plugin import __version__, drafts
 from plugin.api.metrics import observe_upstream
 from plugin import patients
 from plugin.catalog import Catalog
@@ -27,6 +30,7 @@ from plugin.credentials import Credential
 from plugin.password import PasswordSeal
 from plugin.config import Settings
 from plugin.devices import CounterDevices, ScanRefs, device_configs
+from plugin.errors import LedgerFault
 from plugin.events import EventBus
 from plugin.heartbeat import Heartbeat
 from plugin.ledger import Ledger
@@ -35,8 +39,12 @@ from plugin.peers import accept_lead
 from plugin.policy import Policy, load_policy, load_region
 from plugin.reconcile import run_if_due
 from plugin.recovery import Recovery, adopt_interrupted
-from plugin.retention import Retention
+from plugin.institutions import InstitutionLevels
+from plugin.packs import uploaded_kinds
+from plugin.retention import Retention, ledger_backup
 from plugin.sales import SaleService
+from plugin.tracecode import ScanRules
+from plugin.store.files import quick_check
 from plugin.upstream import Upstream
 
 log = logging.getLogger("rxlane")
@@ -91,12 +99,33 @@ class Service:
         interrupted = adopt_interrupted(self.ledger)
         if interrupted:
             log.warning("adopted %d interrupted sale(s) as in doubt", interrupted)
-        # a request that died with the process keeps its key claimed; a retry must get an answer, not wait
-        self.ledger.idempotency.forget_unfinished()
+        # a request that died with the process keeps its key claimed: its retry takes the claim over and answers
+        # with what the first attempt did (plugin/api/idempotency.py), never with INVALID_STATE
+
+    def check_ledger(self, in_background_over: int = 256 * 1024 * 1024) -> None:
+        """The full integrity check of the ledger before serving (a damaged page must not surface mid-sale): at
+        once for a ledger up to ``in_background_over`` bytes (a fraction of a second), else on a connection of its
+        own in the background, money stopping if it fails (``ledger.fault``)."""
+        if self.ledger.path.stat().st_size <= in_background_over:
+            if not self.ledger.integrity_ok():
+                raise self.ledger.fault or LedgerFault("LEDGER_DAMAGED", "the integrity check failed")
+            return
+
+        def check() -> None:
+            if not quick_check(self.ledger.path):
+                self.ledger.integrity_ok()      # confirms on the shared connection and stops money
+                log.error("ledger integrity check failed: money stopped")
+        threading.Thread(target=check, name="rxlane-ledger-check", daemon=True).start()
 
     def start_background(self) -> None:
+        server = self.settings.server
         self.recovery.add_round(lambda: run_if_due(self, datetime.now(), self.settings.reconcile.at))
         self.recovery.add_round(self.catalog.sync_if_stale)
+        self.recovery.add_round(lambda: drafts.expire(self.sales, datetime.now(),
+                                                      self.settings.store.draft_expiry_minutes))
+        self.recovery.add_round(Every(server.checkpoint_s, self.ledger.checkpoint).run)
+        ttl = timedelta(hours=server.idempotency_ttl_h)
+        self.recovery.add_round(Every(600, lambda: self.ledger.idempotency.expire(ttl)).run)
         if self.retention is not None:
             retention = self.retention
             self.recovery.add_round(lambda: retention.run_if_due(datetime.now()))
@@ -122,6 +151,22 @@ class Service:
         if transport is not None:
             transport.close()
         self.ledger.close()
+
+
+class Every:
+    """A recovery-round chore that runs at most once per ``seconds`` (monotonic: a clock jump changes nothing)."""
+
+    def __init__(self, seconds: float, step: Callable[[], object]):
+        self.seconds = seconds
+        self.step = step
+        self._last: float | None = None
+
+    def run(self) -> None:
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self.seconds:
+            return
+        self._last = now
+        self.step()
 
 
 def build_service(settings: Settings, gateway_url: str | None = None) -> Service:
@@ -161,23 +206,29 @@ def build_service(settings: Settings, gateway_url: str | None = None) -> Service
     recovery_box: dict[str, Recovery] = {}
     seal = PasswordSeal.from_file(settings.nhsa.password_public_key_file) \
         if settings.nhsa.password_public_key_file else None
+    rules = ScanRules(product_prefix_len=settings.store.trace_prefix_len,
+                      gs_standins=tuple(settings.scanning.gs_standins), other_codes=settings.scanning.other_codes)
     sales = SaleService(ledger, upstream, catalog, policy, pharmacy_admdvs=admdvs,
                         trace_prefix_len=settings.store.trace_prefix_len, events=events,
                         on_in_doubt=lambda sale_id: recovery_box["r"].kick(),
-                        on_uploads=lambda: recovery_box["r"].kick(), password_seal=seal)
+                        on_uploads=lambda: recovery_box["r"].kick(), password_seal=seal,
+                        levels=InstitutionLevels(upstream, upstream.client.profile.hosp_lv), scan_rules=rules)
     outbox = Outbox(ledger, upstream, opter=settings.nhsa.opter, opter_name=settings.nhsa.opter_name,
-                    pharmacists=settings.pharmacists, describe=partial(drug_description, catalog))
+                    pharmacists=settings.pharmacists, describe=partial(drug_description, catalog),
+                    upload_kinds=uploaded_kinds(settings.scanning.upload_other_codes))
     recovery = Recovery(sales, outbox)
     recovery_box["r"] = recovery
     refs = ScanRefs()
     devices = None
     if settings.devices:
-        devices = CounterDevices(device_configs(settings.devices), events, refs, settings.store.trace_prefix_len)
+        devices = CounterDevices(device_configs(settings.devices), events, refs, rules)
     return Service(settings=settings, ledger=ledger, upstream=upstream, policy=policy, catalog=catalog,
                    sales=sales, outbox=outbox, recovery=recovery, events=events,
                    gateway_url=f"dll:{settings.nhsa.dll_path}" if transport is not None else url,
                    devices=devices, scan_refs=refs, evoucher=evoucher_settings(settings, url, profile, client),
-                   retention=Retention(ledger, settings.retention))
+                   retention=Retention(ledger, settings.retention, backup=ledger_backup(
+                       ledger, Path(settings.retention.backup_dir or data_dir(settings) / "backups"),
+                       settings.retention.backups_kept)))
 
 
 def evoucher_settings(settings: Settings, gateway_url: str, profile: GatewayProfile,

@@ -59,6 +59,7 @@ class UpstreamStatus:
     last_error: str | None = None
     last_ok_at: str | None = None
     latency_ms: float | None = None
+    clock_skew_s: float | None = None    # this PC's clock minus the insurer's (from the last answer's respond_time)
 
 
 class Upstream:
@@ -116,6 +117,7 @@ class Upstream:
     def send(self, env: Envelope) -> Answer:
         """Post one prepared envelope; the gateway adapter's errors pass through (the caller decides)."""
         started = time.perf_counter()
+        sent_at = datetime.now()
         try:
             answer = self.client.send(env)
         except GatewayRefused:
@@ -130,7 +132,18 @@ class Upstream:
             if self._on_latency:
                 self._on_latency(env.infno, elapsed)
         self._note_ok()
+        self._note_clock(answer.respond_time, sent_at, datetime.now())
         return answer
+
+    def _note_clock(self, respond_time: str, sent_at: datetime, received_at: datetime) -> None:
+        """Every answer carries the insurer's clock (``respond_time``, yyyyMMddHHmmssSSS): compared with the middle
+        of our round trip it tells how far this PC's clock is off (health shows a skew beyond a setting)."""
+        try:
+            theirs = datetime.strptime(respond_time[:14], "%Y%m%d%H%M%S")
+        except ValueError:
+            return
+        ours = sent_at + (received_at - sent_at) / 2
+        self.status.clock_skew_s = round((ours - theirs).total_seconds(), 1)
 
     def prepare(self, infno: str, input: dict[str, Any], *, insuplc_admdvs: str = "", insutype: str = "",
                 msgid: str | None = None, cainfo: str = "") -> Envelope:

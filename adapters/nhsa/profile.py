@@ -146,6 +146,7 @@ class GatewayProfile(_Part):
     reconcile: Reconcile = Reconcile()
     reversal: Reversal = Reversal()
     ytd: dict[str, str] = {}          # 5206 cum_type_code → deductible_paid | fund_paid | selfpay | supplementary_paid
+    hosp_lv: dict[str, str] = {}      # 1201 hosp_lv code → the policy's level key; empty: 1201 is not asked
     refusals: dict[str, str] = {}
     answers: dict[str, str] = {}
     messages: dict[str, MessageSpec] = {}

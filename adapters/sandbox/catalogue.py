@@ -30,6 +30,8 @@ ROW = ("hilist_code", "hilist_name", "insu_admdvs", "begndate", "enddate", "med_
 CEILING_ROW = ("hilist_code", "hilist_lmtpric_type", "overlmt_dspo_way", "insu_admdvs", "begndate", "enddate",
                "hilist_pric_uplmt_amt", "vali_flag", "rid", "updt_time", "crter_id", "crter_name", "crte_time",
                "crte_optins_no", "opter_id", "opter_name", "opt_time", "optins_no", "tabname", "poolarea_no")
+#: The books keep the policy's level key ("3"); 1201 answers the national 医院等级 code (三级甲等 "02" …).
+LEVEL_CODES = {"3": "02", "2": "05", "1": "08"}
 INSTITUTION = ("fixmedins_code", "fixmedins_name", "uscc", "fixmedins_type", "hosp_lv")
 _ROW_DEFAULTS = {"med_chrgitm_type": "09", "chrgitm_lv": "02", "lmt_used_flag": "0", "list_type": "101",
                  "med_use_flag": "1", "matn_used_flag": "0", "hilist_use_type": "1", "lmt_cpnd_type": "0",
@@ -153,6 +155,7 @@ def institutions(books: Books, msg: Message) -> dict[str, Any]:
              if (not code or i.fixmedins_code == code) and (not name or name in i.fixmedins_name)
              and (not kind or i.fixmedins_type == kind)]
     return {"medinsinfo": [{"fixmedins_code": i.fixmedins_code, "fixmedins_name": i.fixmedins_name,
-                            "uscc": i.uscc or None, "fixmedins_type": i.fixmedins_type, "hosp_lv": i.hosp_lv or None}
+                            "uscc": i.uscc or None, "fixmedins_type": i.fixmedins_type,
+                            "hosp_lv": LEVEL_CODES.get(i.hosp_lv, i.hosp_lv) or None}
                            for i in found]}
 

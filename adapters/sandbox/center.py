@@ -131,8 +131,9 @@ def dispatch(books: Books, msg: Message) -> dict[str, Any] | None:
 
 def abort_connection() -> Response:
     """Lose the answer: shut the socket so the client reads EOF with no response (an empty reply). Writing the
-    returned response then fails with a broken pipe, which werkzeug treats as a dropped connection."""
-    sock = request.environ.get("werkzeug.socket")
+    returned response then finds the connection closed, which the server treats as a dropped client. The socket
+    is the one server.py puts in the environ (``sandbox.socket``; werkzeug's own key is read too)."""
+    sock = request.environ.get("sandbox.socket") or request.environ.get("werkzeug.socket")
     if sock is None:  # another WSGI server: an HTTP error without an envelope still leaves the outcome unknown
         return Response("<html>502 Bad Gateway</html>", status=502, content_type="text/html")
     try:

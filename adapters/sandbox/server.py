@@ -1,13 +1,17 @@
 """Run the sandbox insurer as a real HTTP server (docs/sandbox.md): the gateway paths of the active profile, the
 e-voucher decode service, and the admin API.
 
-``start_sandbox`` returns at once with the server running in a background thread (threaded werkzeug), so the
-embedded default (``rxlane serve``), ``rxlane sandbox`` and the tests all use the same server. ``port=0`` picks a
-free port; ``.url`` and ``.port`` tell which. ``profile`` is the gateway profile it is strict about (a name in
-config/gateways/ or a ``GatewayProfile``; ``national`` by default; ``PUT /sandbox/profile`` changes it while
-running); ``secret`` turns on the profile's gateway authentication check (x-ca-sm3, x-tif, apikey);
-``token_lifetime_s`` is how long a decoded e-voucher token lives. ``crypto`` (an insurer-side ``SmCrypto``, settable
-on a running server as ``.crypto``) makes it a province that requires SM3/SM2 signatures and SM4 bodies.
+``start_sandbox`` returns at once with the server running in a background thread, on waitress — the production
+server rxlane itself runs on, not a development server — so the embedded default (``rxlane serve``), ``rxlane
+sandbox`` and the tests all use the same server. ``port=0`` picks a free port; ``.url`` and ``.port`` tell which.
+``profile`` is the gateway profile it is strict about (a name in config/gateways/ or a ``GatewayProfile``;
+``national`` by default; ``PUT /sandbox/profile`` changes it while running); ``secret`` turns on the profile's
+gateway authentication check (x-ca-sm3, x-tif, apikey); ``token_lifetime_s`` is how long a decoded e-voucher token
+lives. ``crypto`` (an insurer-side ``SmCrypto``, settable on a running server as ``.crypto``) makes it a province
+that requires SM3/SM2 signatures and SM4 bodies; None (default) does not.
+
+Each request's environ carries its connection's socket as ``sandbox.socket``: the ``drop_response`` fault
+(center.py) commits and then shuts that socket, so the client reads no answer at all.
 """
 from __future__ import annotations
 
@@ -15,8 +19,12 @@ import threading
 from typing import Any
 
 from flask import Flask, Response, jsonify
+from waitress import wasyncore
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.server import TcpWSGIServer
+from waitress.task import ThreadedTaskDispatcher, WSGITask
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from adapters.nhsa.profile import GatewayProfile, load_profile
 from adapters.nhsa.smcrypto import SmCrypto
@@ -60,26 +68,56 @@ def create_sandbox_app(books: Books, *, faults: FaultBoard | None = None, crypto
     return app
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No access log line per message (tests send thousands); errors are still logged."""
+class _Task(WSGITask):
+    def get_environment(self) -> dict[str, Any]:
+        environ = super().get_environment()
+        environ["sandbox.socket"] = self.channel.socket
+        return environ
 
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
+
+class _Channel(HTTPChannel):
+    task_class = _Task
+
+
+class _Server(TcpWSGIServer):
+    channel_class = _Channel
+
+
+#: Worker threads: a ``timeout``/``slow`` fault holds one for its delay, and several rxlane processes may share one
+#: sandbox in the fault suite.
+THREADS = 32
 
 
 class SandboxServer:
-    def __init__(self, app: Flask, host: str, port: int):
+    def __init__(self, app: Flask, host: str, port: int, threads: int = THREADS):
         self.app = app
         self.books: Books = app.extensions["sandbox.books"]
         self.faults: FaultBoard = app.extensions["sandbox.faults"]
         self.gateway: GatewaySetup = app.extensions["sandbox.gateway"]
         self.messages: MessageLog = app.extensions["sandbox.messages"]
-        self._server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
-        self._server.daemon_threads = True
+        self._adj = Adjustments(host=host, port=port, threads=threads, ident="rxlane-sandbox",
+                                asyncore_use_poll=True, connection_limit=1000, channel_timeout=120)
+        self._dispatcher = ThreadedTaskDispatcher()
+        self._dispatcher.set_thread_count(threads)
+        self._map: dict = {}
+        try:
+            self._server = _Server(app, self._map, dispatcher=self._dispatcher, adj=self._adj,
+                                   sockinfo=self._adj.listen[0])
+        except BaseException:
+            self._dispatcher.shutdown(cancel_pending=True, timeout=1)
+            wasyncore.close_all(self._map)
+            raise
         self.host = host
-        self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"sandbox:{self.port}", daemon=True)
+        self.port = self._server.effective_port
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"sandbox:{self.port}", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                wasyncore.loop(timeout=1, map=self._map, use_poll=True, count=1)
+        finally:
+            wasyncore.close_all(self._map)
 
     @property
     def crypto(self) -> SmCrypto | None:
@@ -101,9 +139,13 @@ class SandboxServer:
     def shutdown(self) -> None:
         """Stop serving; wakes any request held by a ``timeout``/``slow`` fault so nothing lingers."""
         self.faults.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
+        self._stop.set()
+        try:
+            self._server.pull_trigger()
+        except OSError:
+            pass
         self._thread.join(timeout=5)
+        self._dispatcher.shutdown(cancel_pending=True, timeout=5)
 
     def __enter__(self) -> SandboxServer:
         return self

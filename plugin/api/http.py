@@ -1,47 +1,33 @@
-"""HTTP plumbing shared by every blueprint: JSON in (Decimal, size and depth limits), JSON errors out in one
-place, request ids, and Idempotency-Key handling for writes (docs/pos-integration.md; stripe-python's rule)."""
+"""HTTP plumbing shared by every blueprint: JSON in (its media type, Decimal, size and depth limits), JSON errors
+out in one place, request ids, headers that forbid framing and sniffing, and Idempotency-Key handling for writes
+(plugin/api/idempotency.py; docs/pos-integration.md)."""
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import re
 import secrets
 import time
 from decimal import Decimal
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import structlog
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, g, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
+from plugin.api.idempotency import idempotent
+from plugin.api.render import error_body, error_response, json_response
 from plugin.errors import RxlaneError, InvalidInput
 from plugin.logs import get_logger
+
+__all__ = ["body_json", "idempotent", "install", "json_response", "parse"]
 
 log = get_logger("rxlane.api")
 M = TypeVar("M", bound=BaseModel)
 MAX_DEPTH = 8
-_KEY_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 _REQ_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-# Answers that say nothing moved and a retry may succeed (rate limit, insurer refused or away, our own fault):
-# not remembered under an Idempotency-Key.
-_FORGET_STATUSES = {429, 500, 502, 503}
-WAIT_FOR_FIRST_S = 60.0
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    text = json.dumps(body, ensure_ascii=False, default=_default)
-    resp = current_app.response_class(text, status=status, mimetype="application/json")
-    for k, v in (headers or {}).items():
-        resp.headers[k] = v
-    return resp
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    return str(value)
+#: No page may frame rxlane's (clickjacking); its own page loads only its own script and style.
+FRAMING = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
 
 
 def _depth(obj: Any, level: int = 0) -> int:
@@ -58,10 +44,19 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
 
+def json_media_type() -> bool:
+    mimetype = request.mimetype
+    return mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))
+
+
 def body_json() -> Any:
+    """The body as JSON. Only a body declared ``application/json`` is read: a form or ``text/plain`` body is what
+    a foreign web page can send without asking the browser's permission, so it is never taken for JSON."""
     raw = request.get_data(cache=True)
     if not raw.strip():
         raise InvalidInput("A JSON body is required.", "请求需要 JSON 内容。")
+    if not json_media_type():
+        raise RxlaneError("UNSUPPORTED_MEDIA_TYPE", details={"content_type": request.mimetype[:80]})
     try:
         obj = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError, RecursionError):
@@ -106,50 +101,6 @@ def _zh(kind: str, msg: str) -> str:
     return _ZH_BY_TEXT.get(msg) or _ZH_BY_TYPE.get(kind) or msg
 
 
-def idempotent(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Same key + same request → the first answer (even after a restart); same key + other request → 409;
-    a duplicate arriving while the first is still running waits for it."""
-    @functools.wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Response:
-        key = request.headers.get("Idempotency-Key")
-        if key is None:
-            return view(*args, **kwargs)
-        if not _KEY_RE.match(key):
-            raise InvalidInput("Idempotency-Key must be 1–128 characters of letters, digits, '_', '-', '.', ':'.",
-                               "幂等键格式不正确。", field="Idempotency-Key")
-        ledger = current_app.extensions["rxlane"].ledger
-        digest = hashlib.sha256(request.method.encode() + b" " + request.path.encode() + b"\n" +
-                                request.get_data(cache=True)).hexdigest()
-        deadline = time.monotonic() + WAIT_FOR_FIRST_S
-        while True:
-            row = ledger.idempotency.begin(key, request.method, request.path, digest)
-            if row is None:
-                break
-            if row["body_hash"] != digest:
-                raise RxlaneError("IDEMPOTENCY_CONFLICT", details={"key": key})
-            if row["state"] == "done":
-                return current_app.response_class(row["response_json"], status=row["status"],
-                                                  mimetype="application/json",
-                                                  headers={"Idempotent-Replayed": "true"})
-            if time.monotonic() > deadline:
-                raise RxlaneError("INVALID_STATE", message="A request with this Idempotency-Key is still running.",
-                                  message_zh="相同幂等键的请求仍在处理中，请稍后查询。", details={"key": key})
-            time.sleep(0.05)
-        try:
-            resp = view(*args, **kwargs)
-        except RxlaneError as exc:
-            resp = json_response(exc.to_body(), exc.http_status)
-        except Exception:
-            ledger.idempotency.forget(key)
-            raise
-        if resp.status_code in _FORGET_STATUSES:
-            ledger.idempotency.forget(key)
-        else:
-            ledger.idempotency.finish(key, resp.status_code, resp.get_data(as_text=True))
-        return resp
-    return wrapper
-
-
 def install(app: Flask) -> None:
     @app.before_request
     def _request_id() -> None:
@@ -164,6 +115,12 @@ def install(app: Flask) -> None:
         resp.headers["X-Request-Id"] = getattr(g, "request_id", "")
         resp.headers.setdefault("Cache-Control", "no-store")
         resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["X-Frame-Options"] = FRAMING["X-Frame-Options"]
+        policy = resp.headers.get("Content-Security-Policy")
+        if not policy:
+            resp.headers["Content-Security-Policy"] = FRAMING["Content-Security-Policy"]
+        elif "frame-ancestors" not in policy:
+            resp.headers["Content-Security-Policy"] = f"{policy}; {FRAMING['Content-Security-Policy']}"
         if request.path != "/v1/events":
             log.info("request", method=request.method, path=request.path[:200], status=resp.status_code,
                      ms=round((time.perf_counter() - getattr(g, "started", time.perf_counter())) * 1000, 1),
@@ -174,17 +131,17 @@ def install(app: Flask) -> None:
     def _rxlane(exc: RxlaneError) -> Response:
         if exc.http_status >= 500:
             log.warning("refused", method=request.method, path=request.path[:200], code=exc.code)
-        return json_response(exc.to_body(), exc.http_status)
+        return error_response(exc)
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}.get(exc.code or 400,
                                                                                           "INVALID_INPUT")
         err = RxlaneError(code, http_status=exc.code if code != "INVALID_INPUT" else 400)
-        return json_response(err.to_body(), err.http_status)
+        return json_response(error_body(err), err.http_status)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unexpected error", method=request.method, path=request.path[:200])
         err = RxlaneError("INTERNAL", details={"request_id": getattr(g, "request_id", "")})
-        return json_response(err.to_body(), 500)
+        return json_response(error_body(err), 500)

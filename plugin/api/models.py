@@ -144,6 +144,14 @@ class SaleIn(_In):
 class TraceCodesIn(_In):
     codes: list[Annotated[str, Field(min_length=1, max_length=512)]] = Field(min_length=1, max_length=MAX_CODES)
     line_no: int | None = Field(default=None, ge=1, le=MAX_LINES)
+    distinct_from: list[Annotated[str, Field(pattern=r"^S\d{8}[0-9A-F]{12}$")]] = Field(
+        default_factory=list, max_length=10, description=(
+            "Sales the pharmacist confirmed hold another box whose code differs from this one only by letter case "
+            "(the answer to TRACE_CODE_CASE_VARIANT names the sale)."))
+
+
+class AccountIn(_In):
+    acct_used: bool = Field(description="Pay the personal part from the personal account (个人账户) or not.")
 
 
 class SettleIn(_In):

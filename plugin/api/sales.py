@@ -6,10 +6,11 @@ from datetime import date
 
 from flask import Blueprint, current_app, request
 
+from plugin import drafts
 from plugin.api.auth import pii_allowed
 from plugin.errors import InvalidInput, NotFound
 from plugin.api.http import body_json, idempotent, json_response, parse
-from plugin.api.models import RefundIn, SaleIn, SettleIn, TraceCodesIn
+from plugin.api.models import AccountIn, RefundIn, SaleIn, SettleIn, TraceCodesIn
 from plugin.saleview import day_sales, sale_view
 
 bp = Blueprint("sales", __name__)
@@ -21,9 +22,30 @@ def _svc():
 
 
 def _known(sale_id: str) -> str:
-    if not _SALE_ID.match(sale_id) or not _svc().ledger.sales.exists(sale_id):
-        raise NotFound("sale", id=sale_id[:64])
+    if not _SALE_ID.match(sale_id):
+        raise NotFound("sale")     # not a sale id at all (an ID number scanned into the wrong field): not echoed
+    if not _svc().ledger.sales.exists(sale_id):
+        raise NotFound("sale", id=sale_id)
     return sale_id
+
+
+# -- the retry of a request a crash interrupted (plugin/api/idempotency.py) -----------------------------------------
+def _created(claim, error, kwargs):
+    """POST /v1/sales: the sale the first attempt committed (linked to the key in the same transaction)."""
+    if error is None and claim["resource"] and _svc().ledger.sales.exists(claim["resource"]):
+        sale_id = claim["resource"]
+        return json_response(_view(sale_id), 201, {"Location": f"/v1/sales/{sale_id}"})
+    return None
+
+
+def _reached(*states: str):
+    """A sale action refused because the sale already is where the first attempt took it: answer with the sale."""
+    def recover(claim, error, kwargs):
+        if error is None or "sale_id" not in kwargs:
+            return None
+        state = _svc().ledger.sales.state(kwargs["sale_id"]) if _SALE_ID.match(kwargs["sale_id"]) else None
+        return json_response(_view(kwargs["sale_id"])) if state in states else None
+    return recover
 
 
 def _view(sale_id: str) -> dict:
@@ -37,10 +59,12 @@ def _optional(model):
 
 
 @bp.post("/v1/sales")
-@idempotent
+@idempotent(recover=_created)
 def create():
     req = parse(SaleIn)
     svc = _svc()
+    if not req.acct_used and not svc.policy.account_optional:
+        raise drafts.account_required(svc.policy.name)
     sale_id = svc.sales.create(req.order())
     return json_response(_view(sale_id), 201, {"Location": f"/v1/sales/{sale_id}"})
 
@@ -60,6 +84,15 @@ def list_day():
     return json_response({"date": day, "sales": day_sales(_svc().ledger, day)})
 
 
+@bp.get("/v1/sales/open")
+def list_open():
+    """Unsettled sales of a patient and/or for a prescription: the counter resumes one instead of starting another."""
+    ref = request.args.get("patient_ref", "")[:64] or None
+    hi_rxno = request.args.get("hi_rxno", "")[:64] or None
+    found = drafts.open_sales(_svc().ledger, patient_ref=ref, hi_rxno=hi_rxno)
+    return json_response({"sales": [_view(s.id) for s in found]})
+
+
 @bp.get("/v1/sales/<sale_id>")
 def get(sale_id: str):
     return json_response(_view(_known(sale_id)))
@@ -75,7 +108,7 @@ def presettle(sale_id: str):
 
 
 @bp.post("/v1/sales/<sale_id>/settle")
-@idempotent
+@idempotent(recover=_reached("settled"))
 def settle(sale_id: str):
     req = _optional(SettleIn)
     svc = _svc()
@@ -85,7 +118,7 @@ def settle(sale_id: str):
 
 
 @bp.post("/v1/sales/<sale_id>/refund")
-@idempotent
+@idempotent(recover=_reached("refunded"))
 def refund(sale_id: str):
     req = _optional(RefundIn)
     result = _svc().sales.refund(_known(sale_id), req.reason, lines=req.lines)
@@ -105,7 +138,7 @@ def resolve(sale_id: str):
 def add_trace_codes(sale_id: str):
     req = parse(TraceCodesIn)
     svc = _svc()
-    added = svc.sales.add_trace_codes(_known(sale_id), req.codes, req.line_no)
+    added = svc.sales.add_trace_codes(_known(sale_id), req.codes, req.line_no, tuple(req.distinct_from))
     return json_response({**_view(sale_id), "added": added})
 
 
@@ -118,8 +151,16 @@ def remove_trace_codes(sale_id: str):
     return json_response(_view(sale_id))
 
 
-@bp.delete("/v1/sales/<sale_id>")
+@bp.post("/v1/sales/<sale_id>/account")
 @idempotent
+def set_account(sale_id: str):
+    req = parse(AccountIn)
+    drafts.set_account(_svc().sales, _known(sale_id), req.acct_used)
+    return json_response(_view(sale_id))
+
+
+@bp.delete("/v1/sales/<sale_id>")
+@idempotent(recover=_reached("cancelled"))
 def cancel(sale_id: str):
     svc = _svc()
     svc.sales.cancel(_known(sale_id))

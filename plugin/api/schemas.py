@@ -79,6 +79,8 @@ class SaleLineOut(BaseModel):
     eligible: bool
     reasons: list[ReasonOut]
     trace_codes: list[str]
+    confirmable: bool = Field(default=True, description=(
+        "An ineligible line may be sold wholly self-paid on confirmation (false: a reason forbids it)"))
 
 
 class JournalOut(BaseModel):
@@ -182,10 +184,23 @@ class PrescriptionsOut(BaseModel):
     prescriptions: list[PrescriptionOut]
 
 
+class HintOut(BaseModel):
+    code: Literal["caps_lock", "input_method", "id_number_invalid", "card_sn_needed", "other_code"]
+    message: str
+    message_zh: str
+
+
 class ScanOut(BaseModel):
-    kind: Literal["ecard", "ss_card", "id_card", "trace_code", "gs1", "prescription", "unknown"]
+    kind: Literal["ecard", "ss_card", "id_card", "trace_code", "gs1", "prescription", "other_code", "unknown"]
     raw_length: int
+    hints: list[HintOut] = Field(default_factory=list, description=(
+        "What happened to the scan on the way (Caps Lock, an input method …); a patient credential with a hint "
+        "has no scan_ref"))
     model_config = {"extra": "allow"}
+
+
+class OpenSalesOut(BaseModel):
+    sales: list[SaleOut]
 
 
 class DaySalesOut(BaseModel):

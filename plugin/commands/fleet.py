@@ -83,7 +83,9 @@ def inventory_cmd(inventory, chain, config_dir) -> None:
 @click.option("--backlog-age", default=3600.0, show_default=True, help="Outbox age (s) that counts as a backlog.")
 @click.option("--from-hq", "hq_url", help="Read the stores' state from HQ (`rxlane hq serve`) instead of polling.")
 @click.option("--token", envvar="RXLANE_HQ__ADMIN_TOKEN", help="HQ's admin token (default $RXLANE_HQ__ADMIN_TOKEN).")
-def status(inventory, as_json, concurrency, timeout, port, backlog_age, hq_url, token) -> None:
+@click.option("--store-token", envvar="RXLANE_FLEET__STORE_TOKEN", default="",
+              help="Token sent to stores that listen beyond loopback (default $RXLANE_FLEET__STORE_TOKEN).")
+def status(inventory, as_json, concurrency, timeout, port, backlog_age, hq_url, token, store_token) -> None:
     """Poll every store's /v1/health (or read HQ with --from-hq). Exit 0 when all are healthy, 1 when any is
     degraded or down, 2 when the inventory or HQ cannot be read."""
     from plugin.fleet.status import Target, poll_fleet, summarize
@@ -104,7 +106,7 @@ def status(inventory, as_json, concurrency, timeout, port, backlog_age, hq_url, 
         targets = [Target(r.store_id, r.host, r.port or port) for r in rows]
         with _progress("status", len(targets)) as advance:
             results = poll_fleet(targets, concurrency=concurrency, timeout=timeout, backlog_age_s=backlog_age,
-                                 on_result=advance)
+                                 on_result=advance, token=store_token)
     summary = summarize(results)
     if as_json:
         click.echo(json.dumps({"summary": summary, "stores": [r.to_dict() for r in results]}, ensure_ascii=False,

@@ -16,7 +16,7 @@ from plugin.errors import RxlaneError
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Where the ledger lives.")
 def reconcile(day, config_file, data_dir) -> None:
     """Compare the ledger with the insurer for one day; exit 0 when nothing differs, 1 when something does."""
-    from plugin.cli import _offline_service
+    from plugin.cli import _owning
     from plugin.reconcile import reconcile as run
     try:
         when = date.fromisoformat(day)
@@ -25,14 +25,14 @@ def reconcile(day, config_file, data_dir) -> None:
                                           message_zh="日期格式应为 YYYY-MM-DD。",
                                           details={"field": "date"}).to_body(), ensure_ascii=False), err=True)
         sys.exit(2)
-    svc = _offline_service(config_file, data_dir)
-    try:
-        report = run(svc, when)
-        report["gateway"] = svc.extras["gateway"].describe()
-    except RxlaneError as exc:
-        click.echo(json.dumps(exc.to_body(), ensure_ascii=False, indent=2), err=True)
-        sys.exit(2)
-    finally:
-        svc.ledger.close()
+    # it repairs the ledger (adopts, reverses): refused while a service owns the data directory — ask the service
+    # (POST /v1/reconciliation), which also runs it every night by itself
+    with _owning(config_file, data_dir, "rxlane reconcile") as svc:
+        try:
+            report = run(svc, when)
+            report["gateway"] = svc.extras["gateway"].describe()
+        except RxlaneError as exc:
+            click.echo(json.dumps(exc.to_body(), ensure_ascii=False, indent=2), err=True)
+            sys.exit(2)
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     sys.exit(0 if report["ok"] else 1)

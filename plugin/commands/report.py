@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from plugin.errors import RxlaneError
+from plugin.errors import InvalidInput, RxlaneError
 
 
 @click.group()
@@ -30,6 +30,10 @@ def monthly(month, fmt, out, data_dir, config_file) -> None:
     settings = _settings(config_file, server__data_dir=data_dir)
     path = resolve_dir(settings) / "ledger.sqlite3"
     try:
+        if fmt == "png" and not out and sys.stdout.isatty():
+            # a PNG's bytes on a terminal are garbage at best and control sequences at worst: refuse before any work
+            raise InvalidInput("refusing to write a PNG to a terminal; use --out FILE (or redirect the output)",
+                               "PNG 图片不能输出到终端，请用 --out 指定文件（或重定向输出）。", field="out")
         reports.month_bounds(month)
         if not path.is_file():
             raise RxlaneError("NOT_FOUND", message=f"no ledger at {path}", message_zh=f"未找到账本：{path}")
@@ -45,8 +49,5 @@ def monthly(month, fmt, out, data_dir, config_file) -> None:
         sys.exit(2)
     if out:
         Path(out).write_bytes(body)
-    elif fmt == "png" and sys.stdout.isatty():
-        click.echo("refusing to write a PNG to a terminal; use --out FILE", err=True)
-        sys.exit(2)
     else:
         click.echo(body, nl=False)               # bytes: click writes them to the binary stream

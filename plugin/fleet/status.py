@@ -26,6 +26,10 @@ PROBLEM_LABELS = {
     "device_error": "device error / 设备故障",
     "upstream_unreachable": "insurer unreachable / 医保中心不可达",
     "ledger": "ledger fault / 账本异常",
+    "ledger_damaged": "ledger damaged / 账本损坏",
+    "ledger_files_lost": "ledger files lost / 账本文件丢失",
+    "ledger_write_failed": "ledger write failed (disk?) / 账本写入失败",
+    "clock_skew": "clock differs from the insurer's / 本机时钟与医保中心不一致",
     "not_seen": "no heartbeat / 心跳中断",
 }
 # health.py names a parked outbox `outbox_parked`; HQ sees any stuck upload as one kind of problem.
@@ -86,12 +90,19 @@ def classify(body: Any, backlog_age_s: float = 3600) -> tuple[str, list[str]]:
     return (DEGRADED if problems or body["status"] == "degraded" else HEALTHY), problems
 
 
-def poll_one(target: Target, timeout: float, backlog_age_s: float = 3600) -> StoreHealth:
+def poll_one(target: Target, timeout: float, backlog_age_s: float = 3600, token: str = "") -> StoreHealth:
+    """One store's health. A store bound beyond loopback answers health only with a token (docs/reliability.md,
+    "Who may call"): ``token`` is sent as a Bearer token, and a 401 says so rather than "not a health answer"."""
     started = time.perf_counter()
     result = StoreHealth(target.store_id, target.url, DOWN)
+    headers = {"Accept": "application/json", "User-Agent": "rxlane-fleet"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     try:
-        resp = requests.get(target.url, timeout=(timeout, timeout), allow_redirects=False,
-                            headers={"Accept": "application/json", "User-Agent": "rxlane-fleet"})
+        resp = requests.get(target.url, timeout=(timeout, timeout), allow_redirects=False, headers=headers)
+        if resp.status_code == 401:
+            raise ValueError("HTTP 401: the store asks for a token (it listens beyond loopback); "
+                             "give --store-token, or read the stores' heartbeats with --from-hq")
         try:
             body = resp.json()
         except ValueError:
@@ -127,13 +138,13 @@ def _root_cause(exc: BaseException) -> str:
 
 
 def poll_fleet(targets: Iterable[Target], *, concurrency: int = 32, timeout: float = 5.0, backlog_age_s: float = 3600,
-               on_result: Callable[[StoreHealth], None] | None = None) -> list[StoreHealth]:
+               on_result: Callable[[StoreHealth], None] | None = None, token: str = "") -> list[StoreHealth]:
     """Every target's health, in the targets' order; ``on_result`` is called as each answer arrives."""
     targets = list(targets)
     results: list[StoreHealth | None] = [None] * len(targets)
     with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(targets) or 1)),
                             thread_name_prefix="fleet-status") as pool:
-        futures = {pool.submit(poll_one, t, timeout, backlog_age_s): i for i, t in enumerate(targets)}
+        futures = {pool.submit(poll_one, t, timeout, backlog_age_s, token): i for i, t in enumerate(targets)}
         for future in as_completed(futures):
             res = future.result()
             results[futures[future]] = res

@@ -20,8 +20,9 @@ from plugin.money import BadValue, money_of, ratio_of
 from plugin.policy.model import CategoryRule, Deductible, Gates, Policy, Supplementary
 
 _TOP_KEYS = ("region", "name", "source", "admdvs", "price_above_standard", "account_covers",
-             "exit_transition_days", "categories", "deductible", "ratio", "annual_cap", "supplementary", "gates")
-_OPTIONAL_TOP = {"supplementary", "gates"}
+             "exit_transition_days", "categories", "deductible", "ratio", "annual_cap", "supplementary", "gates",
+             "account_optional")
+_OPTIONAL_TOP = {"supplementary", "gates", "account_optional"}
 _REGION_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _ADMDVS_RE = re.compile(r"\d{6}")
 _MISSING = object()
@@ -124,6 +125,9 @@ class _Checker:
         if isinstance(days, bool) or not isinstance(days, int) or days < 0:
             raise self.error("exit_transition_days", "must be a whole number of days, 0 or more")
         ratio = self.rates(m["ratio"], "ratio")
+        optional = m.get("account_optional", True)
+        if not isinstance(optional, bool):
+            raise self.error("account_optional", "must be true or false")
         return Policy(
             region=self.text(m["region"], "region", _REGION_RE, "must be lower-case letters, digits, '-' or '_'"),
             name=self.text(m["name"], "name"),
@@ -139,6 +143,7 @@ class _Checker:
             annual_cap=self.caps(m["annual_cap"], ratio),
             supplementary=self.supplementary(m.get("supplementary", {}), ratio),
             gates=self.gates(m.get("gates", {})),
+            account_optional=optional,
         )
 
     def gates(self, value: Any) -> Gates:

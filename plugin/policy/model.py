@@ -71,6 +71,9 @@ class Policy:
     annual_cap: dict[str, Decimal]
     supplementary: dict[str, Supplementary] = field(default_factory=dict)
     gates: Gates = field(default_factory=Gates)
+    #: May the patient keep the personal account out of a sale (the 2102 ``acct_used_flag`` left 0)? Absent
+    #: in a file: yes. A region whose rules pay the personal part from the account first says ``false``.
+    account_optional: bool = True
 
     def to_mapping(self) -> dict[str, Any]:
         """The policy in the TOML schema as JSON-able data (decimals as strings), e.g. for ``PUT /sandbox/policy``;
@@ -96,6 +99,7 @@ class Policy:
             "supplementary": supplementary,
             "gates": {"hospital_review": self.gates.hospital_review,
                       "cross_region_review": self.gates.cross_region_review},
+            "account_optional": self.account_optional,
         }
 
 

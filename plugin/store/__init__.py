@@ -1,6 +1,7 @@
 """The pharmacy's books: one SQLite file, and one module per table holding all of that table's SQL.
 
     db.py            the connection, transactions, migrations runner, JSON/zlib column helpers
+    files.py         the file on disk: permissions, header, atomic creation, deletion noticed, backup, restore
     migrations.py    every table's DDL, as forward-only steps
     sales.py         sales + sale_lines (a sale and its lines are one aggregate), and the state moves
     trace_codes.py   the packs on sale lines (one sale per pack)
@@ -24,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from plugin.errors import LedgerFault
 from plugin.store.audit import AuditTrail
 from plugin.store.catalog import CatalogTable
 from plugin.store.db import Connection, Database, LedgerError, Row, dumps, loads, now, pack, unpack
@@ -47,8 +49,8 @@ class Ledger:
     """The books as one object: ``ledger.sales``, ``ledger.journal``, … each a table module bound to one
     ``Database``. Multi-table changes run in ``ledger.transaction()`` and pass its connection to each table."""
 
-    def __init__(self, path: str | Path):
-        self.db = Database(path)
+    def __init__(self, path: str | Path, *, read_only: bool = False):
+        self.db = Database(path, read_only=read_only)
         self.sales = SalesTable(self.db)
         self.trace_codes = TraceCodesTable(self.db)
         self.journal = Journal(self.db)
@@ -85,6 +87,20 @@ class Ledger:
 
     def integrity_ok(self) -> bool:
         return self.db.integrity_ok()
+
+    @property
+    def fault(self) -> LedgerFault | None:
+        """Set for good when the file was found damaged or deleted under the process: money stops."""
+        return self.db.fault
+
+    def check_files(self) -> LedgerFault | None:
+        return self.db.check_files()
+
+    def checkpoint(self) -> None:
+        self.db.checkpoint()
+
+    def write_failed_recently(self) -> LedgerFault | None:
+        return self.db.write_failed_recently()
 
     def close(self) -> None:
         self.db.close()

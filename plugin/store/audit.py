@@ -5,7 +5,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from plugin.store.db import Connection, Database, dumps, now
+from plugin.store.db import Connection, Database, dumps, loads, now
 
 GENESIS = "0" * 64
 
@@ -36,6 +36,13 @@ class AuditTrail:
                 return False, len(rows), row["id"]
             prev_hash = row["hash"]
         return True, len(rows), None
+
+    def recent(self, kind: str, limit: int) -> list[tuple[datetime, dict[str, Any]]]:
+        """The latest ``limit`` entries of ``kind``, newest written first (by row order, not by their stamps,
+        which follow the PC's clock), as (at, detail)."""
+        rows = self.db.read("SELECT at, detail_json FROM audit WHERE kind = ? ORDER BY id DESC LIMIT ?",
+                            (kind, limit))
+        return [(datetime.fromisoformat(r["at"]), loads(r["detail_json"]) or {}) for r in rows]
 
     def last_at(self, kind: str) -> datetime | None:
         """When an entry of ``kind`` was last written (the reconciliation schedule reads its own record here)."""

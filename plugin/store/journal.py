@@ -64,10 +64,18 @@ class Journal:
         row = self.db.read_one("SELECT max(msgid) FROM journal")
         return row[0] if row else None
 
-    def mark_interrupted(self, conn: Connection, infnos: tuple[str, ...]) -> None:
-        """Messages a crash left ``sent`` (no answer recorded) are ``unknown``: they may have reached the insurer."""
+    def mark_interrupted(self, conn: Connection, infnos: tuple[str, ...],
+                         flying: frozenset[str] = frozenset()) -> int:
+        """Messages a crash (or a failed write) left ``sent`` with no answer recorded are ``unknown``: they may
+        have reached the insurer. Those still ``flying`` in this process are left alone. Returns how many."""
         marks = ",".join("?" * len(infnos))
-        conn.execute(f"UPDATE journal SET state = ? WHERE state = ? AND infno IN ({marks})", (UNKNOWN, SENT, *infnos))
+        rows = conn.execute(f"SELECT msgid FROM journal WHERE state = ? AND infno IN ({marks})",
+                            (SENT, *infnos)).fetchall()
+        stale = [r[0] for r in rows if r[0] not in flying]
+        conn.executemany("UPDATE journal SET state = ?, err_msg = coalesce(err_msg, ?) WHERE msgid = ? AND state = ?",
+                         [(UNKNOWN, "no outcome recorded (process ended or the ledger could not be written)", m,
+                           SENT) for m in stale])
+        return len(stale)
 
     def count_by_result(self) -> list[tuple[str, str, int]]:
         return [(r[0], r[1], r[2]) for r in self.db.read(

@@ -95,7 +95,39 @@ MIGRATIONS.append(
 
 
 MIGRATIONS.append(
-    # 6: the real gateway's data. A prescription is downloaded once (7203 takes a single-use authorisation) and
+    # 6: one sale per pack whatever the letter case: a GS1 serial typed with Caps Lock on ("sNq5" for "SnQ5") is
+    # found among the held packs (trace_codes.py ``case_twins``) before it can be sold a second time.
+    "CREATE INDEX trace_codes_by_code_nocase ON trace_codes(code COLLATE NOCASE) WHERE released = 0;"
+)
+
+
+MIGRATIONS.append(
+    # 7: an Idempotency-Key belongs to its caller (the token, or "local" on loopback without one): one terminal's
+    # key can never replay another's answer. `resource` links a claim to what its request created (the sale id), in
+    # the same transaction, so a retry after a crash answers with that sale instead of making a second one. Rows
+    # of the unscoped table belonged to loopback callers (tokens were needed only beyond loopback).
+    """
+    CREATE TABLE idempotency_scoped (
+        caller TEXT NOT NULL, key TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, body_hash TEXT NOT NULL,
+        state TEXT NOT NULL, status INTEGER, response_json TEXT, created_at TEXT NOT NULL, resource TEXT,
+        PRIMARY KEY (caller, key));
+    INSERT INTO idempotency_scoped (caller, key, method, path, body_hash, state, status, response_json, created_at)
+        SELECT 'local', key, method, path, body_hash, state, status, response_json, created_at FROM idempotency;
+    DROP TABLE idempotency;
+    ALTER TABLE idempotency_scoped RENAME TO idempotency;
+    CREATE INDEX idempotency_by_created ON idempotency(created_at);
+    """
+)
+
+
+MIGRATIONS.append(
+    # 8: the reconciliation schedule reads its own runs from the audit trail every few seconds.
+    "CREATE INDEX audit_by_kind ON audit(kind, id);"
+)
+
+
+MIGRATIONS.append(
+    # 9: the real gateway's data. A prescription is downloaded once (7203 takes a single-use authorisation) and
     # kept; a line's rules may be unknown (left to the insurer); the insurer's own settlement amounts are kept
     # beside the split shown to the patient (which adds the lines sold outside insurance).
     """

@@ -14,11 +14,12 @@ from plugin.errors import NotFound
 from plugin.policy.model import Split
 from plugin.sale import Sale, SaleEvent, SaleLine, SaleState, transition
 from plugin.store.db import Connection, Database, Row, dumps, loads, now
+from plugin.store.idempotency import link_claim
 
 _JSON = {"rx": "rx_json", "presettle": "presettle_json", "split": "split_json", "estimate": "estimate_json",
          "mismatch": "mismatch_json", "refund": "refund_json", "last_error": "last_error_json",
          "insurer": "insurer_json"}
-_PLAIN = ("setl_id", "mdtrt_id", "settle_msgid", "setl_time", "confirm_selfpay")
+_PLAIN = ("setl_id", "mdtrt_id", "settle_msgid", "setl_time", "confirm_selfpay", "acct_used")
 
 
 def _split(text: str | None) -> Split | None:
@@ -127,6 +128,28 @@ class SalesTable:
                     totals[k] += getattr(split, k)
         return totals
 
+    def open_ones(self, states: tuple[str, ...], *, psn_no: str | None = None,
+                  hi_rxno: str | None = None) -> list[Sale]:
+        """Sales in ``states`` (the unsettled ones) of this person and/or this prescription, newest first, with
+        their lines."""
+        marks = ",".join("?" * len(states))
+        where, args = [f"state IN ({marks})"], list(states)
+        if psn_no is not None:
+            where.append("psn_no = ?")
+            args.append(psn_no)
+        if hi_rxno is not None:
+            where.append("hi_rxno = ?")
+            args.append(hi_rxno)
+        rows = self.db.read(f"SELECT * FROM sales WHERE {' AND '.join(where)} ORDER BY updated_at DESC, rowid DESC "
+                            "LIMIT 50", tuple(args))
+        return [_sale(r, self.lines(r["id"])) for r in rows]
+
+    def untouched_since(self, states: tuple[str, ...], before: str) -> list[str]:
+        """Ids of sales in ``states`` last changed before ``before`` (``now()`` format), oldest first."""
+        marks = ",".join("?" * len(states))
+        return [r["id"] for r in self.db.read(
+            f"SELECT id FROM sales WHERE state IN ({marks}) AND updated_at < ? ORDER BY updated_at", (*states, before))]
+
     def count_by_state(self) -> list[tuple[str, int]]:
         return [(r[0], r[1]) for r in self.db.read("SELECT state, count(*) FROM sales GROUP BY state ORDER BY state")]
 
@@ -150,6 +173,9 @@ class SalesTable:
               int(ln.donated), int(ln.trdn), int(ln.eligible), dumps(list(ln.reasons)), dumps(list(ln.unknown)),
               ln.lot or None, ln.manu_date or None, ln.expy_end or None)
              for ln in lines])
+        # the request's Idempotency-Key learns its sale in this same transaction: a retry after a crash answers with
+        # this sale rather than creating a second one that finds the packs already held
+        link_claim(conn, sale_id)
 
     def add_reasons(self, conn: Connection, sale_id: str, line_nos: list[int], codes: list[str]) -> None:
         """The insurer refused these lines for these reasons: they are no longer eligible (the pharmacist may
@@ -170,7 +196,7 @@ class SalesTable:
         the new state. Refused moves raise ``InvalidState``/``SettlementInDoubt``; a missing sale ``NotFound``.
 
         ``fields`` are Sale attributes: ``rx, presettle, split, estimate, mismatch, refund, last_error`` (stored as
-        JSON, None clears) and ``setl_id, mdtrt_id, settle_msgid, setl_time, confirm_selfpay``."""
+        JSON, None clears) and ``setl_id, mdtrt_id, settle_msgid, setl_time, confirm_selfpay, acct_used``."""
         current = self.state(sale_id, conn)
         if current is None:
             raise NotFound("sale", id=sale_id[:64])
@@ -194,13 +220,19 @@ class SalesTable:
     def touch(self, conn: Connection, sale_id: str) -> None:
         conn.execute("UPDATE sales SET updated_at = ? WHERE id = ?", (now(), sale_id))
 
-    def adopt_interrupted(self, conn: Connection) -> int:
-        """Sales a crash left mid-flight (settling/refunding) take the LOST move; returns how many."""
-        moved = 0
-        for r in conn.execute("SELECT id FROM sales WHERE state IN (?, ?)",
-                              (SaleState.SETTLING.value, SaleState.REFUNDING.value)).fetchall():
-            self.move(conn, r["id"], SaleEvent.LOST)
-            moved += 1
+    def mid_flight(self, conn: Connection | None = None) -> list[str]:
+        """Sales whose 2102/2103 is journaled and whose outcome is not recorded (settling/refunding)."""
+        sql, args = "SELECT id FROM sales WHERE state IN (?, ?) ORDER BY updated_at", (SaleState.SETTLING.value,
+                                                                                       SaleState.REFUNDING.value)
+        rows = conn.execute(sql, args).fetchall() if conn is not None else self.db.read(sql, args)
+        return [r["id"] for r in rows]
+
+    def adopt_interrupted(self, conn: Connection, flying: frozenset[str] = frozenset()) -> list[str]:
+        """Sales a crash (or a failed write) left mid-flight take the LOST move, except those whose exchange is
+        still ``flying`` in this process; returns their ids."""
+        moved = [sale_id for sale_id in self.mid_flight(conn) if sale_id not in flying]
+        for sale_id in moved:
+            self.move(conn, sale_id, SaleEvent.LOST)
         return moved
 
 

@@ -55,6 +55,15 @@ class TraceCodesTable:
             "SELECT t.sale_id, t.trdn, t.qty, s.state, s.created_at FROM trace_codes t "
             "JOIN sales s ON s.id = t.sale_id WHERE t.code = ? AND t.released = 0", (code,)).fetchall()]
 
+    def case_twins(self, conn: Connection, code: str) -> list[tuple[str, Holder]]:
+        """Unreleased holdings of a code equal to ``code`` but for letter case (ASCII), with the code as held: a GS1
+        serial scanned once with Caps Lock on is another string for the pack. Uses the NOCASE index (migration 6)."""
+        return [(r["code"], Holder((r["sale_id"], r["trdn"], r["qty"], r["state"], r["created_at"])))
+                for r in conn.execute(
+                    "SELECT t.code, t.sale_id, t.trdn, t.qty, s.state, s.created_at FROM trace_codes t "
+                    "JOIN sales s ON s.id = t.sale_id WHERE t.code = ? COLLATE NOCASE AND t.released = 0 "
+                    "AND t.code != ?", (code, code)).fetchall()]
+
     def add(self, conn: Connection, *, sale_id: str, line_no: int, code: str, raw: str, kind: str,
             expiry: date | None, trdn: bool, qty: Decimal) -> None:
         """Raises sqlite3.IntegrityError when another sale holds the whole pack (the unique index)."""
@@ -80,8 +89,11 @@ class TraceCodesTable:
             "SELECT line_no, count(*) AS n FROM trace_codes WHERE sale_id = ? AND released = 0 GROUP BY line_no",
             (sale_id,))}
 
-    def codes_per_line(self, sale_id: str) -> dict[int, list[str]]:
+    def codes_per_line(self, sale_id: str, kinds: tuple[str, ...] | None = None) -> dict[int, list[str]]:
+        """The sale's codes by line, in scan order; ``kinds`` keeps only codes of those kinds (e.g. what the
+        gateway takes for upload: plugin/packs.py ``uploaded_kinds``)."""
         out: dict[int, list[str]] = {}
-        for r in self.db.read("SELECT line_no, code FROM trace_codes WHERE sale_id = ? ORDER BY id", (sale_id,)):
-            out.setdefault(r["line_no"], []).append(r["code"])
+        for r in self.db.read("SELECT line_no, code, kind FROM trace_codes WHERE sale_id = ? ORDER BY id", (sale_id,)):
+            if kinds is None or r["kind"] in kinds:
+                out.setdefault(r["line_no"], []).append(r["code"])
         return out

@@ -12,7 +12,7 @@ import requests
 import responses
 
 from adapters.nhsa import transactions as tx
-from adapters.nhsa.client import GatewayClient, GatewaySettings
+from adapters.nhsa.client import GatewayClient
 from adapters.nhsa.envelope import MsgIdGenerator
 from adapters.nhsa.errors import GatewayProtocolError, GatewayRefused
 from adapters.nhsa.smcrypto import (ENC_FIELD, Sm4Cipher, SmCrypto, SmCryptoError, canonical_text,

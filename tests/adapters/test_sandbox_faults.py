@@ -99,3 +99,15 @@ def test_a_fault_on_a_logical_number_hits_its_lettered_form_too(sandbox):
     from adapters.sandbox.faults import Fault
     sandbox.faults.add(Fault(infno="3505A", mode="error", times=1))
     assert sandbox.faults.take("3505A") is not None and sandbox.faults.take("3505A") is None
+
+
+def test_the_sandbox_runs_on_the_production_server_and_a_dropped_answer_is_no_answer_at_all(sandbox, gateway):
+    """The embedded insurer runs on waitress, as rxlane does (a development server is not what a store runs);
+    ``drop_response`` still commits and then closes the connection without a single byte of answer (not an HTML
+    error page, which would be another kind of fault)."""
+    import requests
+    assert requests.get(f"{sandbox.url}/sandbox/ledger", timeout=10).headers["Server"] == "rxlane-sandbox"
+    arm(sandbox, infno="2102", mode="drop_response", times=1)
+    with pytest.raises(GatewayConnectionLost):
+        send_settlement(gateway)
+    assert [s["state"] for s in settlements(sandbox)] == ["settled"]

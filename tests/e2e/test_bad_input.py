@@ -1,7 +1,7 @@
 """Bad input gets its code and a 4xx JSON answer — never a traceback, never a half-written sale."""
 import pytest
 
-from tests.e2e.conftest import OSIMERTINIB, RX_ZHANG_OSI, new_sale
+from tests.e2e.conftest import OSIMERTINIB, new_sale
 
 
 def sales_count(svc) -> int:

@@ -124,3 +124,39 @@ def test_sandbox_settlement_equals_policy_quote_for_a_mixed_a_b_sale(counter, in
            [{k: l[k] for k in LINE_MONEY} for l in quoted["lines"]]
     assert {k: r.json()["split"][k] for k in SPLIT_FIELDS} == {k: quoted[k] for k in SPLIT_FIELDS}
     assert r.json()["mismatch"] == []
+
+
+LEVEL_2_HOSPITAL = "H36010400201"     # the demo register's level-2 hospital (1201 answers 医院等级 "05", 二级甲等)
+
+
+@pytest.mark.parametrize("asks_1201", [True, False])
+def test_chongqing_deductible_by_the_prescribing_hospitals_level_from_1201(tmp_path, asks_1201):
+    """渝医保发〔2021〕12号 §二(四)1: the deductible is the designated hospital's 门诊特病 deductible by its level, which no
+    pharmacy transaction carries. rxlane asks 1201 for the prescribing institution's 医院等级 and maps it through the
+    gateway profile's ``[hosp_lv]``: the estimate then equals the insurer's split and is complete. Where the profile
+    does not ask, the highest level is assumed and the estimate says ``hosp_lv`` is incomplete — the patient pays
+    the insurer's split either way."""
+    from plugin.institutions import InstitutionLevels
+    with running_counter(tmp_path, policy="chongqing",
+                         store={"region": "chongqing", "admdvs": "500103", "fixmedins_code": "P50010300001",
+                                "fixmedins_name": "示例大药房（渝中店）"}) as c:
+        if not asks_1201:
+            c.svc.sales.levels = InstitutionLevels(c.svc.upstream, {})
+        case = seed_case(c.sandbox, store=c.svc, person={"insuplc_admdvs": "500103"}, drug={"category": "TB"},
+                         filing={"institution_code": LEVEL_2_HOSPITAL, "hosp_lv": "2"},
+                         rx={"institution_code": LEVEL_2_HOSPITAL})
+        sale = create_sale(c.http, sale_body(identify(c.http, case.person), case))
+        answer = c.http.post(f"/v1/sales/{sale['id']}/presettle").json()
+        by_level = load_region("chongqing").deductible.by_level
+        if asks_1201:
+            assert "hosp_lv" not in answer["estimate"]["incomplete"]
+            assert answer["mismatch"] == []
+            assert Decimal(answer["split"]["fund_pay_sumamt"]) == Decimal(answer["estimate"]["fund_pay_sumamt"])
+            c.http.post(f"/v1/sales/{sale['id']}/presettle")
+            asked = [m for m in c.sandbox.get("/sandbox/messages").json()["messages"] if m["infno"] == "1201"]
+            assert len(asked) == 1                          # the level is kept: asked once, not per sale
+        else:
+            assert "hosp_lv" in answer["estimate"]["incomplete"]
+            assert by_level["3"] > by_level["2"]            # assumed the highest: the estimate asks for more
+            assert Decimal(answer["estimate"]["fund_pay_sumamt"]) < Decimal(answer["split"]["fund_pay_sumamt"])
+        assert_invariant(answer["split"])

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from tests.e2e.conftest import (DEMO, LIU, OSIMERTINIB, RX_LIU_SEC, SECUKINUMAB, ZHANG, assert_invariant, identify,
-                                new_sale, pack, prefix_of)
+from tests.e2e.conftest import (DEMO, LIU, RX_LIU_SEC, SECUKINUMAB, ZHANG, assert_invariant, identify,
+                                new_sale)
 
 
 @pytest.mark.parametrize("how", ["id_card", "ecard", "ss_card"])

@@ -1,4 +1,5 @@
 """`rxlane serve` as a user runs it: no configuration, free ports, the two announced lines, SIGTERM shuts down."""
+import json
 import os
 import re
 import signal
@@ -79,3 +80,51 @@ def test_separate_sandbox_process_is_reached_through_nhsa_url(tmp_path):
     finally:
         sandbox.send_signal(signal.SIGTERM)
         sandbox.wait(timeout=20)
+
+
+def test_beyond_loopback_serve_warns_and_health_metrics_and_the_page_need_a_token(tmp_path):
+    """Bound to every interface (what a counter shared over the LAN does), nothing answers without a token —
+    health lists in-doubt sale ids, metrics the store's volumes — and the page takes its token once."""
+    from click.testing import CliRunner
+
+    from plugin.cli import main
+    created = CliRunner().invoke(main, ["token", "create", "--terminal", "PAGE-1", "--scopes", "sales",
+                                        "--data-dir", str(tmp_path / "d")])
+    token = json.loads(created.stdout.splitlines()[0])["token"]
+    proc = subprocess.Popen([sys.executable, "-m", "plugin.cli", "serve", "--host", "0.0.0.0", "--port", "0",
+                             "--sandbox-port", "0", "--data-dir", str(tmp_path / "d")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        deadline = time.monotonic() + 30
+        while "rxlane listening" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+        port = int(line.strip().rsplit(":", 1)[1])
+        base = f"http://127.0.0.1:{port}"
+        for path in ("/v1/health", "/metrics", "/", "/v1/sales"):
+            r = requests.get(base + path, timeout=10, allow_redirects=False)
+            assert r.status_code == 401 and r.json()["error"]["code"] == "UNAUTHORIZED", path
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert requests.get(base + "/v1/health", headers=bearer, timeout=10).status_code == 200
+        assert requests.get(base + "/metrics", headers=bearer, timeout=10).status_code == 200
+        page = requests.Session()
+        login = page.get(f"{base}/?token={token}", timeout=10, allow_redirects=False)
+        assert login.status_code == 303 and login.headers["Location"].endswith("/")
+        cookie = login.headers["Set-Cookie"]
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+        assert page.get(base + "/", timeout=10).status_code == 200
+        assert requests.get(base + "/openapi.json", timeout=10).status_code == 200     # no data in it
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    assert "beyond this computer" in proc.stderr.read()
+
+
+def test_serve_on_loopback_gives_no_warning_and_health_needs_no_token(tmp_path):
+    proc, urls = start("serve", "--port", "0", "--sandbox-port", "0", "--data-dir", str(tmp_path / "d"))
+    try:
+        assert requests.get(urls["rxlane"] + "/v1/health", timeout=10).status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    assert "beyond this computer" not in proc.stderr.read()

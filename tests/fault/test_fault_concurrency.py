@@ -74,6 +74,29 @@ def test_pos_retry_with_same_key_after_crash_gets_an_answer_and_pays_once(launch
     assert audit.problems == [] and audit.insurer_states == ["reversed", "settled"]
 
 
+def test_pos_retry_with_same_key_after_a_crash_past_the_answer_gets_the_settled_sale_not_invalid_state(
+        launcher, shared_sandbox, tmp_path):
+    # the 2102 was answered and recorded, the process died before the key remembered the answer
+    pharmacy = new_pharmacy()
+    rx = launcher.rxlane(tmp_path / "data", shared_sandbox, pharmacy, crash_at="settle.after_answer")
+    sale_id = Counter(rx, shared_sandbox).ring_up()
+    key = {"Idempotency-Key": f"settle-{sale_id}"}
+    with pytest.raises(requests.ConnectionError):
+        rx.http.post(f"/v1/sales/{sale_id}/settle", headers=key)
+    assert rx.proc.died(30)
+    rx = launcher.rxlane(tmp_path / "data", shared_sandbox, pharmacy)
+    again = requests.post(f"{rx.url}/v1/sales/{sale_id}/settle", headers=key, timeout=10)
+    assert again.status_code == 200, again.text
+    assert again.json()["state"] == "settled" and again.json()["setl_id"]
+    assert again.headers.get("Idempotent-Recovered") == "true"
+    replay = requests.post(f"{rx.url}/v1/sales/{sale_id}/settle", headers=key, timeout=10)
+    assert replay.headers.get("Idempotent-Replayed") == "true" and replay.json()["setl_id"] == again.json()["setl_id"]
+    rx.settle_down()
+    audit = audit_books(rx, shared_sandbox)
+    TALLY.record("race:same-key-after-crash-past-answer", audit)
+    assert audit.problems == [] and audit.insurer_states == ["settled"]
+
+
 def test_two_threads_of_one_counter_settling_two_sales_at_once_each_settle_once(launcher, shared_sandbox,
                                                                               tmp_path):
     pharmacy = new_pharmacy()

@@ -35,7 +35,11 @@ PLANS = {
     "outbox.after_journal": ("outbox", "settled", ["settled"]),
     "outbox.after_send": ("outbox", "settled", ["settled"]),
     "outbox.after_answer": ("outbox", "settled", ["settled"]),
+    # the sale is created and committed, the process dies before its Idempotency-Key remembers the answer: the
+    # POS's retry with the same key must get that sale, not a second draft refused for holding the same pack
+    "idempotency.before_finish": ("keyed", "settled", ["settled"]),
 }
+KEY = {"Idempotency-Key": "pos1-sale-0001"}
 CRASH_WAIT_S = 30.0
 
 
@@ -61,6 +65,9 @@ def run_crash(launcher, sandbox, root: Path, point: str) -> Outcome:
         if stage == "create":
             pos.identify()
             swallow_crash(pos.create)
+        elif stage == "keyed":
+            pos.identify()
+            swallow_crash(lambda: pos.create(headers=KEY))
         else:
             sale_id = pos.ring_up()
             if stage == "presettle":
@@ -83,6 +90,9 @@ def run_crash(launcher, sandbox, root: Path, point: str) -> Outcome:
         rx = launcher.rxlane(data, sandbox, pharmacy)
         rx.settle_down()
         pos.rx = rx
+        if stage == "keyed":
+            again = pos.create(headers=KEY)
+            assert again.status_code == 201 and again.headers.get("Idempotent-Recovered") == "true", again.text
         pos.finish(intent)
         rx.settle_down()
         outcome.audit = audit_books(rx, sandbox)

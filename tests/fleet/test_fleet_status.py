@@ -119,3 +119,16 @@ def test_real_rxlane_stores_answer_fleet_status_healthy_or_degraded_with_the_rea
     assert states["A"].state == HEALTHY
     assert states["B"].state == DEGRADED and any("doubt" in p for p in states["B"].problems)
     assert states["C"].state == DOWN
+
+
+def test_a_store_listening_beyond_loopback_is_polled_with_the_store_token(service_factory, tmp_path):
+    """Bound beyond loopback, a store answers health only with a token (docs/reliability.md): without one the
+    fleet view says what is missing instead of "not a health answer"; with one the store is read as usual."""
+    from plugin import tokens
+    svc, http = service_factory(tmp_path / "store", server={"host": "0.0.0.0"})
+    target = Target("far", "127.0.0.1", int(http.base.rsplit(":", 1)[1]))
+    [refused] = poll_fleet([target], timeout=10)
+    assert refused.state == DOWN and "asks for a token" in refused.detail
+    _, secret = tokens.create(svc.ledger, "hq-monitor", ["sales"])
+    [read] = poll_fleet([target], timeout=10, token=secret)
+    assert read.state in (HEALTHY, DEGRADED) and read.version == svc.version

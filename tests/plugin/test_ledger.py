@@ -91,3 +91,36 @@ def test_journal_command_masks_id_numbers(tmp_path):
     done = CliRunner().invoke(main, ["journal", "M2", "--data-dir", str(tmp_path)])
     assert done.exit_code == 0 and "3601**********2010" in done.stdout and "360121196805122010" not in done.stdout
     assert CliRunner().invoke(main, ["journal", "NOPE", "--data-dir", str(tmp_path)]).exit_code == 1
+
+
+def test_idempotency_answers_written_before_keys_had_callers_stay_with_loopback_callers(tmp_path):
+    """Schema 6 scopes each Idempotency-Key to its caller; the keys of an older ledger belonged to loopback callers
+    (tokens were needed only beyond loopback), so a POS retrying across the upgrade still gets its answer."""
+    path = tmp_path / "v5.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript(f"BEGIN; {MIGRATIONS[0]} PRAGMA user_version=1; COMMIT;")
+    conn.execute("ALTER TABLE trace_codes ADD COLUMN qty TEXT NOT NULL DEFAULT '1'")
+    for number, step in enumerate(MIGRATIONS[2:5], start=3):
+        conn.executescript(f"BEGIN; {step} PRAGMA user_version={number}; COMMIT;")
+    conn.execute("INSERT INTO idempotency VALUES ('pos1-sale-0001', 'POST', '/v1/sales', 'h', 'done', 201, '{}', "
+                 "'2026-01-01 00:00:00')")
+    conn.close()
+    led = Ledger(path)
+    assert led.schema_version == len(MIGRATIONS)
+    assert led.idempotency.get("local", "pos1-sale-0001")["status"] == 201
+    assert led.idempotency.get("token:1", "pos1-sale-0001") is None
+
+
+def test_a_failed_write_is_a_coded_ledger_fault_and_outcome_callbacks_hear_it(tmp_path):
+    from plugin.errors import LedgerFault
+    led = Ledger(tmp_path / "l.sqlite3")
+    heard: list = []
+    with pytest.raises(LedgerFault) as err:
+        with led.transaction() as c:
+            led.db.on_outcome(c, lambda e: heard.append(e))
+            raise sqlite3.OperationalError("database or disk is full")
+    assert err.value.code == "LEDGER_WRITE_FAILED" and err.value.message_zh
+    assert heard == [err.value] and led.write_failed_recently() is err.value
+    with led.transaction() as c:
+        led.db.on_outcome(c, lambda e: heard.append(e))
+    assert heard[-1] is None and led.write_failed_recently() is None

@@ -126,7 +126,7 @@ def test_gs1_without_expiry_has_null_expiry():
 @pytest.mark.parametrize("raw, fault, en, zh", [
     (f"]d20106901234567891" f"17250600" f"10B2406A{GS}21SN1", "check_digit",
      "GTIN (AI 01) '06901234567891' has a wrong check digit: expected 2, got 1", "校验位错误：应为2，实际为1"),
-    (f"(01)06901234567893(21)SN1", "check_digit", "expected 2, got 3", "校验位错误"),
+    ("(01)06901234567893(21)SN1", "check_digit", "expected 2, got 3", "校验位错误"),
     (f"]d201{GTIN}17250230" f"21SN1", "date", "expiry date (AI 17) '250230' is not a real date", "不是有效日期"),
     (f"]d201{GTIN}17251301" f"21SN1", "date", "'251301' is not a real date", "“251301”不是有效日期"),
     (f"]d201{GTIN}17250000" f"21SN1", "date", "'250000' is not a real date", "不是有效日期"),
@@ -142,8 +142,8 @@ def test_gs1_without_expiry_has_null_expiry():
     (f"]d201{GTIN}10B2406A0000000000000000" f"21SN1", "separator", "lot (AI 10) runs into the next field",
      "与后一字段连在一起"),
     (f"]d201{GTIN}10B24ä06", "character", "contains a character GS1 does not allow", "GS1不允许的字符"),
-    (f"]d20106901234", "malformed", "GTIN (AI 01) is malformed", "格式不正确"),
-    (f"]d2hello", "unknown_ai", "no known application identifier", "不是有效的应用标识符"),
+    ("]d20106901234", "malformed", "GTIN (AI 01) is malformed", "格式不正确"),
+    ("]d2hello", "unknown_ai", "no known application identifier", "不是有效的应用标识符"),
     (f"]d201{GTIN}21A{GS}21B", "duplicate", "appears twice", "出现两次"),
 ])
 def test_broken_gs1_is_refused_naming_the_fault(raw, fault, en, zh):

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-import requests
 
 from tests.conftest import Http, ServerThread, make_service
 from tests.e2e.conftest import DEMO

@@ -17,6 +17,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 #: Long enough for a settlement round trip on a loaded 2-core CI box; a real failure still fails quickly.
 STEP_TIMEOUT_MS = 10_000
+#: Quiet after a scan's Enter, longer than scanguard.js's split window.
+SCAN_GAP_MS = 100
 
 
 @pytest.fixture(scope="session")
@@ -48,9 +50,12 @@ class Counter:
         return self
 
     def scan(self, text: str) -> None:
-        """What a keyboard-wedge scanner does: keystrokes into whatever has the focus, then Enter."""
+        """What a keyboard-wedge scanner does: keystrokes into whatever has the focus, then Enter. A person needs
+        far longer than the page's split window (scanguard.js: a burst going on within 60 ms of its Enter is one
+        scan cut in two) to aim at the next code, so a scan is followed by that much quiet."""
         self.page.keyboard.type(text)
         self.page.keyboard.press("Enter")
+        self.page.wait_for_timeout(SCAN_GAP_MS)
 
     def press(self, key: str) -> None:
         self.page.keyboard.press(key)
@@ -82,3 +87,38 @@ def counter(chromium, rx, request) -> Iterator[Counter]:
         assert not c.errors, f"JavaScript errors on the page: {c.errors}"
     finally:
         context.close()
+
+
+#: The usual counter monitor: everything the pharmacist needs after F2/F4 must fit without scrolling.
+COUNTER_SCREEN = {"width": 1366, "height": 768}
+
+
+@pytest.fixture
+def screen_factory(chromium, request):
+    """Open the counter page of a given rxlane (`(svc, http)`) in a fresh 1366×768 tab; several tabs may share one
+    service (a reload, a second counter)."""
+    contexts: list[Any] = []
+    opened: list[Counter] = []
+
+    def open_page(rx: Any, suffix: str = "") -> Counter:
+        _svc, http = rx
+        context = chromium.new_context(viewport=COUNTER_SCREEN, locale="zh-CN")
+        context.set_default_timeout(STEP_TIMEOUT_MS)
+        contexts.append(context)
+        c = Counter(context.new_page(), http.base, request.node.name + suffix)
+        opened.append(c)
+        return c.open()
+
+    yield open_page
+    try:
+        for c in opened:
+            assert not c.errors, f"JavaScript errors on the page: {c.errors}"
+    finally:
+        for context in contexts:
+            context.close()
+
+
+@pytest.fixture
+def screen(screen_factory, rx) -> Counter:
+    """The counter page at 1366×768 on a fresh rxlane + sandbox."""
+    return screen_factory(rx)

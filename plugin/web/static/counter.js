@@ -8,12 +8,22 @@
  * - Every POST carries an Idempotency-Key. One key per user action; it is reused only when the request got no
  *   answer (network failure), so a retry cannot settle twice (stripe-python's rule). A second press of the same
  *   action while the first is still running is dropped.
- * - Errors are shown with the API's message_zh (message in English mode): they already say what to do next.
+ * - Errors are shown with the API's message_zh (message in English mode): they already say what to do next. Each
+ *   error is shown once — beside the scan field when a scan caused it, in the alert box otherwise — and never as a
+ *   raw code (the code stays in data-code for the curious and for tests).
+ * - What the keyboard does to a scan (Caps Lock, an input method, a split scan) is watched by scanguard.js; a scan
+ *   altered on the way never identifies anyone or opens a prescription.
+ * - A sale left open (reload, another patient, a walk-away) is resumed when its prescription is chosen again,
+ *   switching patient asks first, and a pack an open sale holds can be released from it (plugin/drafts.py).
+ * - Layout: at 1366×768 the split and the prescription list stay on screen after F2/F4; panels scroll inside,
+ *   the page itself never scrolls.
  */
 (() => {
   "use strict";
 
   const I18N = JSON.parse(document.getElementById("i18n").textContent);
+  const DIVISIONS = JSON.parse(document.getElementById("divisions").textContent);
+  const SETTINGS = JSON.parse(document.getElementById("settings").textContent);
   const LANG_KEY = "rxlane.counter.lang";
   let lang = localStorage.getItem(LANG_KEY) === "en" ? "en" : "zh";
   const T = (k) => (I18N[lang] && I18N[lang][k]) || I18N.zh[k] || k;
@@ -24,6 +34,11 @@
   const SALE_ID = /^S\d{8}[0-9A-F]{12}$/i;
   const SETL_ID = /^ST\d{10,30}$/;
   const IN_DOUBT_STATES = ["in_doubt", "refund_in_doubt", "settling", "refunding"];
+  const OPEN_STATES = ["draft", "presettled", "reversed"];
+  const BLOCKING_HINTS = ["caps_lock", "input_method", "id_number_invalid", "card_sn_needed"];
+  const CERT_TYPE = { ecard: "01", id_card: "02", ss_card: "03" };
+  const REFUND_REASONS = ["refund_reason_1", "refund_reason_2", "refund_reason_3", "refund_reason_4"];
+  const CONFIRM_DELAY_MS = 300;   // an empty Enter confirms an offer only when pressed after the offer was shown
 
   const S = {
     patient: null,       // identify answer
@@ -37,8 +52,15 @@
     daySales: [],
     traceMissing: false, // POST trace-codes answered 404: the endpoint is not there yet
     live: false,         // the event stream is open (device scans arrive through it)
+    acctUsed: true,      // the personal account pays (F6 turns it off where the region allows)
+    openDrafts: [],      // unsettled sales of the current patient (GET /v1/sales/open)
+    pendingSwitch: null, // {scanRef, masked, kind}: another patient scanned while a sale is open
+    offer: null,         // {kind, text, at, run, code?}: what an empty Enter (or the offer's button) does now
+    refundReason: "",
+    selfpayBlocked: null, // lines the API said cannot be sold self-paid (LINES_INELIGIBLE, confirmable false)
   };
   const scan = $("scan");
+  const guard = window.RxlaneScanGuard(scan, { onCaps: (on) => { $("caps").hidden = !on; } });
 
   // ---- money: integer fen only -------------------------------------------------------------------------------
   function fen(s) {
@@ -123,13 +145,20 @@
   function showError(err, where) {
     if (!err) return;
     const text = say(err);
-    if (where === "scan") scanMsg(text, "error");
     const box = $("alert");
+    if (where === "scan") {
+      // once, beside the scan field where the pharmacist is looking; the alert box keeps only the code
+      scanMsg(text, "error");
+      $("scan-msg").dataset.code = err.code || "";
+      box.hidden = true;
+      box.textContent = "";
+      box.dataset.code = err.code || "";
+      return;
+    }
     box.hidden = false;
     box.className = "alert error" + (err.code === "SETTLEMENT_IN_DOUBT" ? " in-doubt" : "");
     box.dataset.code = err.code || "";
-    box.innerHTML = `<strong class="code">${esc(err.code || T("error"))}</strong> ${esc(text)}` +
-      lineReasons(err);
+    box.innerHTML = `<strong>${esc(T("error"))}</strong> ${esc(text)}` + lineReasons(err);
   }
   function lineReasons(err) {
     const lines = err.details && Array.isArray(err.details.lines) ? err.details.lines : [];
@@ -148,6 +177,34 @@
     box.dataset.code = "";
     box.textContent = text;
   }
+  function showWarning(html) {
+    const box = $("alert");
+    box.hidden = false;
+    box.className = "alert warning";
+    box.dataset.code = "";
+    box.innerHTML = html;
+  }
+
+  /* An offer: something the pharmacist may confirm with its button, an empty Enter, or (for a pack) the same scan
+   * again; Esc or the next action drops it. */
+  function offer(kind, text, label, run, extra) {
+    S.offer = { kind, run, at: performance.now(), ...(extra || {}) };
+    const el = $("offer");
+    el.hidden = false;
+    el.innerHTML = `<span>${esc(text)}</span> <button type="button" tabindex="-1" data-action="offer">${esc(label)}` +
+      ` <kbd>Enter</kbd></button>`;
+  }
+  function dropOffer() {
+    S.offer = null;
+    $("offer").hidden = true;
+    $("offer").innerHTML = "";
+  }
+  async function runOffer() {
+    const o = S.offer;
+    if (!o) return;
+    dropOffer();
+    return o.run();
+  }
   function clearAlert() {
     const box = $("alert");
     box.hidden = true;
@@ -164,11 +221,28 @@
     return queue;
   }
 
-  async function onScanEnter(raw) {
+  /* One Enter in the scan field, after scanguard.js had its say on how the text arrived. */
+  async function onEntry(entry, pressedAt) {
+    if (entry.composed) return scanMsg(T("ime_altered"), "error");
+    if (entry.split || entry.tail) return scanMsg(T("scan_split"), "error");
+    return onScanEnter(entry.raw, pressedAt);
+  }
+
+  async function onScanEnter(raw, pressedAt) {
     const text = raw.trim();
     if (!text) {
+      if (S.offer && (pressedAt ?? performance.now()) - S.offer.at > CONFIRM_DELAY_MS) return runOffer();
       if (S.rxs && S.rxs.length && !S.sale) return chooseRx(0);
       return;
+    }
+    if (S.refundArmed) {
+      if (/^[1-9]$/.test(text) || /[^\x00-\x7f]/.test(text)) {   // the refund's reason: a number of the list, or words
+        S.refundReason = refundReason(text);
+        return showRefundWarning();
+      }
+      S.refundArmed = false;       // a scan is not a reason: the refund waits for another F8
+      $("btn-refund").classList.remove("armed");
+      clearAlert();
     }
     if (/^\d{1,2}$/.test(text) && S.rxs && S.rxs.length && !S.sale) return chooseRx(parseInt(text, 10) - 1);
     if (SALE_ID.test(text)) return loadSale(text.toUpperCase());
@@ -186,27 +260,34 @@
 
   /* One classified scan, typed (raw known) or from a serial device (the event's answer, masked). */
   async function handleScan(ans, raw, device) {
+    const hints = Array.isArray(ans.hints) ? ans.hints : [];
+    const blocking = hints.find((h) => BLOCKING_HINTS.includes(h.code));
     switch (ans.kind) {
       case "ecard":
       case "id_card":
       case "ss_card": {
+        // an altered credential is not looked up: it would be another person's, or nobody's
+        if (blocking) return scanMsg(say(blocking), "error");
         // the service keeps the number and hands out a scan_ref: the page never holds an ID or card number
         if (!ans.scan_ref) return scanMsg(T("device_masked") + (device ? ` (${device})` : ""), "error");
-        return identify(ans.scan_ref);
+        return askOrIdentify(ans);
       }
       case "trace_code":
       case "gs1":
+      case "other_code":
         return addPack(raw != null ? raw.trim() : packFromAnswer(ans));
       case "prescription":
         return pickRxByNumber(ans.hi_rxno);
       default:
+        if (ans.error) return showError(ans.error, "scan");
+        if (hints.length) return scanMsg(say(hints[0]), "error");
         return scanMsg(T("unknown_scan"), "error");
     }
   }
 
   /* A device scan event carries the parsed pack, not the raw text: rebuild a string the classifier reads. */
   function packFromAnswer(ans) {
-    if (ans.kind === "trace_code") return ans.code;
+    if (ans.kind === "trace_code" || ans.kind === "other_code") return ans.code;
     let s = "(01)" + ans.gtin;
     if (ans.expiry) s += "(17)" + ans.expiry.slice(2, 4) + ans.expiry.slice(5, 7) + ans.expiry.slice(8, 10);
     if (ans.lot) s += "(10)" + ans.lot;
@@ -215,42 +296,112 @@
   }
 
   // ---- patient and prescriptions -----------------------------------------------------------------------------
+  /* A credential while a sale is open for someone else: ask first (the open sale holds its packs). Scanning the
+   * same credential again, or an empty Enter, switches and keeps the sale open to resume; a button cancels it. */
+  async function askOrIdentify(ans) {
+    const masked = ans.masked || ans.token_masked || "";
+    if (S.patient && S.patient.cert_type === CERT_TYPE[ans.kind] && S.patient.cert_no === masked) {
+      return scanMsg(T("same_patient"), "ok");
+    }
+    if (S.sale && OPEN_STATES.includes(S.sale.state)) {
+      const p = S.pendingSwitch;
+      if (p && p.masked === masked && p.kind === ans.kind) return switchPatient(ans.scan_ref, false);
+      S.pendingSwitch = { scanRef: ans.scan_ref, masked, kind: ans.kind };
+      return showSwitchPrompt();
+    }
+    return identify(ans.scan_ref);
+  }
+
+  function showSwitchPrompt() {
+    const s = S.sale;
+    const packs = s.lines.reduce((n, l) => n + (l.trace_codes || []).length, 0);
+    const el = $("prompt");
+    el.hidden = false;
+    el.innerHTML = `<p>${esc(T("switch_prompt").replace("{id}", s.id).replace("{state}", T("state_" + s.state))
+        .replace("{packs}", packs))}</p>
+      <button type="button" tabindex="-1" data-action="switch-keep">${esc(T("btn_switch_keep"))} <kbd>Enter</kbd></button>
+      <button type="button" tabindex="-1" data-action="switch-cancel" class="danger">${esc(T("btn_switch_cancel"))}</button>
+      <button type="button" tabindex="-1" data-action="switch-stay">${esc(T("btn_stay"))} <kbd>Esc</kbd></button>`;
+    offer("switch", T("switch_offer"), T("btn_switch_keep"), () => switchPatient(S.pendingSwitch.scanRef, false));
+  }
+  function hidePrompt() {
+    S.pendingSwitch = null;
+    $("prompt").hidden = true;
+    $("prompt").innerHTML = "";
+    if (S.offer && S.offer.kind === "switch") dropOffer();
+  }
+  async function switchPatient(scanRef, cancelOpen) {
+    hidePrompt();
+    if (cancelOpen && S.sale && OPEN_STATES.includes(S.sale.state)) {
+      const r = await api("DELETE", `/v1/sales/${S.sale.id}`);
+      if (r.dropped) return;
+      if (!r.ok && r.status !== 404) return showError(r.error);
+    }
+    return identify(scanRef);
+  }
+
   async function identify(scanRef) {
     clearAlert();
+    dropOffer();
     const r = await api("POST", "/v1/patients/identify", { scan_ref: scanRef });
     if (r.dropped) return;
     if (!r.ok) return showError(r.error, "scan");
     resetSale();
     S.patient = r.data;
     S.rxs = null;
+    S.openDrafts = [];
+    S.acctUsed = true;
     scanMsg("");
     render();
-    const p = await api("GET", "/v1/prescriptions?patient_ref=" + encodeURIComponent(S.patient.patient_ref));
+    const ref = encodeURIComponent(S.patient.patient_ref);
+    const p = await api("GET", "/v1/prescriptions?patient_ref=" + ref);
     if (!p.ok) { S.rxs = []; render(); return showError(p.error); }
     S.rxs = p.data.prescriptions || [];
+    const o = await api("GET", "/v1/sales/open?patient_ref=" + ref);
+    S.openDrafts = o.ok ? o.data.sales || [] : [];
     render();
   }
 
+  /* A scanned prescription number opens that prescription only if it is one of this patient's: a fragment of
+   * another code must not send the insurer looking for a prescription that is not there. */
   async function pickRxByNumber(hiRxno) {
     if (!S.patient) return scanMsg(T("need_patient"), "error");
-    const i = (S.rxs || []).findIndex((rx) => rx.hi_rxno === hiRxno || "RX" + rx.hi_rxno === hiRxno);
+    const want = String(hiRxno || "").toUpperCase();
+    const i = (S.rxs || []).findIndex((rx) => rx.hi_rxno.toUpperCase() === want || "RX" + rx.hi_rxno === want);
     if (i >= 0) return chooseRx(i);
-    return createSale({ hi_rxno: hiRxno, lines: [] });
+    return scanMsg(T("rx_not_listed").replace("{rx}", hiRxno), "error");
   }
 
   async function chooseRx(i) {
     if (!S.patient || !S.rxs || i < 0 || i >= S.rxs.length) return;
     if (S.sale) return;
     const rx = S.rxs[i];
+    // the same prescription again: carry on with its open sale (and its packs) rather than start another
+    const q = "/v1/sales/open?patient_ref=" + encodeURIComponent(S.patient.patient_ref) + "&hi_rxno=" +
+      encodeURIComponent(rx.hi_rxno);
+    const open = await api("GET", q);
+    if (open.ok && (open.data.sales || []).length) return resumeSale(open.data.sales[0]);
     const lines = rx.lines.filter((l) => l.payment_standard != null)
       .map((l) => ({ med_list_codg: l.med_list_codg, qty: String(l.qty), price: l.payment_standard }));
     return createSale({ hi_rxno: rx.hi_rxno, lines });
   }
 
+  function resumeSale(sale) {
+    clearAlert();
+    setSale(sale);
+    S.acctUsed = sale.acct_used;
+    if (sale.presettle && sale.presettle.split) {
+      S.money = { title: "presettle_title", split: sale.presettle.split, mismatch: sale.presettle.mismatch || [] };
+    }
+    const packs = sale.lines.reduce((n, l) => n + (l.trace_codes || []).length, 0);
+    render();
+    showInfo(T("draft_resumed").replace("{id}", sale.id).replace("{packs}", packs));
+  }
+
   async function createSale({ hi_rxno, lines }) {
     clearAlert();
     const r = await api("POST", "/v1/sales", { patient_ref: S.patient.patient_ref, hi_rxno, lines,
-                                               acct_used: true });
+                                               acct_used: S.acctUsed });
     if (r.dropped) return;
     if (!r.ok) return showError(r.error);
     setSale(r.data);
@@ -262,34 +413,62 @@
     if (!r.ok) return showError(r.error, "scan");
     resetSale();
     setSale(r.data);
-    if (r.data.split) S.money = { title: "settled_title", split: r.data.split, mismatch: r.data.mismatch,
-                                  setl_id: r.data.setl_id };
+    if (r.data.split) {
+      S.money = { title: r.data.state === "refunded" ? "refunded_title" : "settled_title", split: r.data.split,
+                  mismatch: r.data.mismatch, setl_id: r.data.setl_id, refunded: r.data.state === "refunded",
+                  refund: r.data.refund };
+    }
     render();
     if (["settled", "refunded"].includes(r.data.state)) showSlip();
   }
 
   function setSale(sale) {
+    if (!S.sale || S.sale.id !== sale.id) S.selfpayBlocked = null;
     S.sale = sale;
     S.selfpay = !!sale.confirm_selfpay;
     render();
   }
 
   // ---- packs -------------------------------------------------------------------------------------------------
-  async function addPack(code) {
+  async function addPack(code, distinctFrom) {
     if (!S.sale) return scanMsg(T(S.patient ? "need_sale" : "need_patient"), "error");
-    const r = await api("POST", `/v1/sales/${S.sale.id}/trace-codes`, { codes: [code] });
+    if (S.offer && S.offer.kind === "release" && S.offer.code === code) return runOffer();   // scanned again: yes
+    dropOffer();
+    const body = { codes: [code] };
+    if (distinctFrom) body.distinct_from = [distinctFrom];
+    const r = await api("POST", `/v1/sales/${S.sale.id}/trace-codes`, body);
     if (r.dropped) return;
     if (!r.ok) {
-      if (r.status === 404 && r.error && r.error.code === "NOT_FOUND" && !(r.error.details || {}).id) {
+      const err = r.error || {};
+      const d = err.details || {};
+      if (r.status === 404 && err.code === "NOT_FOUND" && !d.id) {
         S.traceMissing = true;
         return scanMsg(T("trace_unavailable"), "error");
       }
-      return showError(r.error, "scan");
+      showError(err, "scan");
+      if (err.code === "TRACE_CODE_ALREADY_SOLD" && d.releasable && d.sale_id !== S.sale.id) {
+        offer("release", T("offer_release").replace("{id}", d.sale_id), T("btn_release"),
+              () => releaseAndAdd(code, d), { code });
+      } else if (err.code === "TRACE_CODE_CASE_VARIANT") {
+        offer("distinct", T("offer_distinct").replace("{id}", d.sale_id),
+              T("btn_distinct").replace("{id}", d.sale_id), () => addPack(code, d.sale_id));
+      }
+      return;
     }
     clearAlert();
     if (r.data && r.data.lines) setSale({ ...S.sale, ...r.data });
-    scanMsg(T("pack_added") + " " + code, "ok");
+    const warnings = ((r.data && r.data.added) || []).flatMap((a) => a.warnings || []);
+    if (warnings.length) scanMsg(T("pack_added") + " " + code + " — " + warnings.map(say).join("；"), "warn");
+    else scanMsg(T("pack_added") + " " + code, "ok");
     flashLineFor(code);
+  }
+
+  /* The pack is on an open sale nobody is finishing: take it off that sale, then put it on this one. */
+  async function releaseAndAdd(code, held) {
+    const r = await api("DELETE", `/v1/sales/${held.sale_id}/trace-codes`, { codes: [held.code] });
+    if (r.dropped) return;
+    if (!r.ok) return showError(r.error, "scan");
+    return addPack(code);
   }
 
   /* Delete (scan field empty): take back the last scanned pack, e.g. one scanned too many. */
@@ -317,6 +496,20 @@
   function needsSelfpay() {
     return !!S.sale && S.sale.lines.some((l) => !l.eligible && !l.donated);
   }
+  /* Lines that may not be sold even wholly self-paid (an unusable prescription …): from the sale's lines, or from
+   * the API's LINES_INELIGIBLE answer (details.confirmable false). */
+  function unconfirmableLines() {
+    if (!S.sale) return [];
+    const fromLines = S.sale.lines.filter((l) => !l.eligible && !l.donated && l.confirmable === false);
+    if (fromLines.length) return fromLines.map((l) => ({ line_no: l.line_no, name: l.generic_name, reasons: l.reasons }));
+    return (S.selfpayBlocked || []).map((l) => {
+      const line = S.sale.lines.find((x) => x.line_no === l.line_no);
+      return { line_no: l.line_no, name: line ? line.generic_name : l.med_list_codg, reasons: l.reasons || [] };
+    });
+  }
+  function selfpayOffered() {
+    return needsSelfpay() && !unconfirmableLines().length;
+  }
   function settleBody() {
     return needsSelfpay() ? { confirm_selfpay: S.selfpay } : {};
   }
@@ -333,6 +526,21 @@
     showInfo(T("presettled_ok"));
   }
 
+  /* F6: leave the personal account out of this sale, or put it back (only where the region allows). */
+  async function toggleAccount() {
+    if (!SETTINGS.account_optional) return;
+    const want = !(S.sale ? S.sale.acct_used : S.acctUsed);
+    if (!S.sale) { S.acctUsed = want; render(); return showInfo(T(want ? "acct_on" : "acct_off")); }
+    if (!OPEN_STATES.includes(S.sale.state)) return;
+    const r = await api("POST", `/v1/sales/${S.sale.id}/account`, { acct_used: want });
+    if (r.dropped) return;
+    if (!r.ok) return showError(r.error);
+    S.acctUsed = want;
+    S.money = null;    // a pre-settlement with the other choice no longer holds
+    setSale(r.data);
+    showInfo(T(want ? "acct_on" : "acct_off"));
+  }
+
   async function settle() {
     if (!S.sale) return scanMsg(T(S.patient ? "need_sale" : "need_patient"), "error");
     if (IN_DOUBT_STATES.includes(S.sale.state)) return showError(inDoubtError());
@@ -346,6 +554,7 @@
     render();
     showInfo(T("settled_ok") + " ¥" + money(r.data.psn_cash_pay));
     showSlip();
+    if (S.dayOpen) loadDay();
   }
 
   function inDoubtError() {
@@ -353,6 +562,9 @@
   }
 
   async function afterFailure(err) {
+    if (err && err.code === "LINES_INELIGIBLE" && err.details && err.details.confirmable === false) {
+      S.selfpayBlocked = err.details.lines || [];
+    }
     showError(err);
     // The sale may have moved (in doubt, or refused and back to draft): show what the ledger says now.
     if (S.sale) {
@@ -362,22 +574,46 @@
     if (err && err.code === "SETTLEMENT_IN_DOUBT") refreshHealth();
   }
 
-  async function refund() {
+  function refundReason(text) {
+    const n = /^[1-9]$/.test(text) ? parseInt(text, 10) - 1 : -1;
+    return n >= 0 && n < REFUND_REASONS.length ? I18N.zh[REFUND_REASONS[n]] : text.slice(0, 200);
+  }
+
+  /* F8 once: a warning (not a success) with what will go back and why; F8 again refunds. */
+  function showRefundWarning() {
+    const split = (S.sale && S.sale.split) || {};
+    const reasons = REFUND_REASONS.map((k, i) =>
+      `<li class="${I18N.zh[k] === S.refundReason ? "chosen" : ""}"><kbd>${i + 1}</kbd> ${esc(T(k))}</li>`).join("");
+    showWarning(`<p><strong>${esc(T("refund_confirm"))}</strong></p>
+      <p>${esc(T("refund_will_return"))} <span class="amount">${esc(T("refund_cash_back"))} ¥${esc(money(split.psn_cash_pay))}</span>
+        · <span class="amount">${esc(T("refund_acct_back"))} ¥${esc(money(split.acct_pay))}</span></p>
+      <p>${esc(T("refund_reason_label"))}: <strong id="refund-reason">${esc(S.refundReason)}</strong>
+        <small>${esc(T("refund_reason_hint"))}</small></p><ol class="reasons">${reasons}</ol>`);
+  }
+
+  async function refund(typed) {
     if (!S.sale) return scanMsg(T("need_sale"), "error");
+    if (typed) S.refundReason = refundReason(typed);
     if (!S.refundArmed) {
       S.refundArmed = true;
-      showInfo(T("refund_confirm"));
+      if (!typed) S.refundReason = I18N.zh[REFUND_REASONS[0]];
       $("btn-refund").classList.add("armed");
-      return;
+      return showRefundWarning();
     }
     S.refundArmed = false;
     $("btn-refund").classList.remove("armed");
     clearAlert();
-    const r = await api("POST", `/v1/sales/${S.sale.id}/refund`, {});
+    const r = await api("POST", `/v1/sales/${S.sale.id}/refund`, { reason: S.refundReason });
     if (r.dropped) return;
     if (!r.ok) return afterFailure(r.error);
     setSale(r.data);
-    showInfo(T("refunded"));
+    const split = r.data.split || {};
+    S.money = { title: "refunded_title", split, mismatch: [], setl_id: r.data.setl_id, refunded: true,
+                refund: r.data.refund };
+    render();
+    showInfo(T("refunded_give_back").replace("{cash}", money(split.psn_cash_pay))
+      .replace("{acct}", money(split.acct_pay)).replace("{reason}", S.refundReason));
+    showSlip();
     if (S.dayOpen) loadDay();
   }
 
@@ -427,7 +663,9 @@
     S.sale = null;
     S.money = null;
     S.selfpay = false;
+    S.selfpayBlocked = null;
     S.refundArmed = false;
+    dropOffer();
     $("btn-refund").classList.remove("armed");
     $("slip").hidden = true;
     $("slip").innerHTML = "";
@@ -441,8 +679,11 @@
       if (!r.ok && r.status !== 404 && r.status !== 405) return showError(r.error);
     }
     resetSale();
+    hidePrompt();
     S.patient = null;
     S.rxs = null;
+    S.openDrafts = [];
+    S.acctUsed = true;
     clearAlert();
     scanMsg("");
     render();
@@ -457,30 +698,51 @@
     renderButtons();
   }
 
+  /* 参保地: the division's name where the page knows it (divisions.json), with the code. */
+  function divisionName(code) {
+    const c = String(code || "");
+    if (!/^\d{6}$/.test(c)) return c;
+    const prov = DIVISIONS.province[c.slice(0, 2)] || "";
+    const city = DIVISIONS.city[c.slice(0, 4)] || "";
+    const dist = DIVISIONS.district[c] || "";
+    return prov ? `${prov}${city}${dist}` : "";
+  }
+  /* Physicians are codes in a filing; a prescription names its prescriber: use the names the page has seen. */
+  function physicianNames() {
+    const names = {};
+    (S.rxs || []).forEach((rx) => { if (rx.physician_code && rx.physician_name) names[rx.physician_code] = rx.physician_name; });
+    return names;
+  }
+
   function renderPatient() {
     const el = $("patient");
     const p = S.patient;
     if (!p) { el.innerHTML = `<p class="empty">${esc(T("no_patient"))}</p>`; return; }
     const insu = I18N[lang]["insutype_" + p.insutype] ? T("insutype_" + p.insutype) : p.insutype;
+    const doctors = physicianNames();
+    const doctor = (code) => doctors[code] ? `${doctors[code]}（${code}）` : code;
     const filings = (p.filings || []).map((f) => `
       <li class="${f.valid_today ? "" : "bad"}">
         <strong>${esc(f.generic_name)}</strong>
         <span>${esc(f.institution_name || f.institution_code)}</span>
-        <span>${esc(T("filing_physicians"))}: ${esc((f.physicians || []).join("、"))}</span>
+        <span>${esc(T("filing_physicians"))}: ${esc((f.physicians || []).map(doctor).join("、"))}</span>
         <span>${esc(T("filing_valid"))}: ${esc(f.begin)} ~ ${esc(f.end)}${f.valid_today ? "" : " · " + esc(T("filing_invalid"))}</span>
         ${f.review === "pending" ? `<span class="warn">${esc(T("review_pending"))}</span>` : ""}
         ${f.review === "approved" ? `<span>${esc(T("review_approved"))}</span>` : ""}
       </li>`).join("");
+    const place = divisionName(p.insuplc_admdvs);
+    const after = S.money && S.money.split && S.money.title === "settled_title" ? S.money.split.balc : null;
     el.innerHTML = `
       <dl class="facts">
         <dt>${esc(T("name"))}</dt><dd id="p-name" class="big">${esc(p.person.psn_name)}</dd>
         <dt>${esc(T("certno"))}</dt><dd id="p-certno" class="mono">${esc(p.person.certno)}</dd>
         <dt>${esc(T("insutype"))}</dt><dd id="p-insutype">${esc(insu)} <small>(${esc(p.insutype)})</small></dd>
-        <dt>${esc(T("insuplc"))}</dt><dd class="mono">${esc(p.insuplc_admdvs)}</dd>
+        <dt>${esc(T("insuplc"))}</dt><dd id="p-insuplc">${place ? esc(place) + " " : ""}<small class="mono">${esc(p.insuplc_admdvs)}</small></dd>
         <dt>${esc(T("balance"))}</dt><dd id="p-balc" class="amount">¥${esc(money(p.balc))}</dd>
+        ${after != null ? `<dt>${esc(T("balc_after_settle"))}</dt><dd id="p-balc-after" class="amount">¥${esc(money(after))}</dd>` : ""}
       </dl>
-      <h3>${esc(T("filings"))}</h3>
-      ${filings ? `<ul class="filings">${filings}</ul>` : `<p class="warn">${esc(T("no_filings"))}</p>`}`;
+      <details class="filings-box" ${(p.filings || []).length <= 2 ? "open" : ""}><summary>${esc(T("filings"))} (${(p.filings || []).length})</summary>
+      ${filings ? `<ul class="filings">${filings}</ul>` : `<p class="warn">${esc(T("no_filings"))}</p>`}</details>`;
   }
 
   function renderRxs() {
@@ -490,11 +752,13 @@
     el.innerHTML = "<ol class=\"rxs\">" + S.rxs.map((rx, i) => {
       const chosen = S.sale && S.sale.hi_rxno === rx.hi_rxno;
       const st = I18N.zh["rx_status_" + rx.status] ? T("rx_status_" + rx.status) : rx.status;
+      const open = (S.openDrafts || []).find((d) => d.hi_rxno === rx.hi_rxno && OPEN_STATES.includes(d.state));
       const lines = rx.lines.map((l) => `<li>${esc(l.generic_name || l.med_list_codg)} ${esc(l.spec)} × ${esc(l.qty)}
           ${l.eligible ? `<span class="ok">✓</span>` : l.reasons.map((r) => `<span class="reason">${esc(say(r))}</span>`).join("")}</li>`).join("");
       return `<li class="rx${chosen ? " chosen" : ""}${rx.status !== "valid" ? " stale" : ""}" data-rx="${i}">
-          <button type="button" tabindex="-1" data-action="rx" data-index="${i}"><kbd>${i + 1}</kbd> ${esc(T("rx_choose"))}</button>
-          <div><strong class="mono">${esc(rx.hi_rxno)}</strong> <span class="rx-status">${esc(st)}</span></div>
+          <button type="button" tabindex="-1" data-action="rx" data-index="${i}"><kbd>${i + 1}</kbd> ${esc(T(open && !chosen ? "rx_resume" : "rx_choose"))}</button>
+          <div><strong class="mono">${esc(rx.hi_rxno)}</strong> <span class="rx-status">${esc(st)}</span>
+            ${open && !chosen ? `<span class="draft-badge">${esc(T("draft_open_badge").replace("{id}", open.id))}</span>` : ""}</div>
           <div>${esc(rx.institution_name || rx.institution_code)} · ${esc(T("physician"))} ${esc(rx.physician_name || rx.physician_code)}
                · ${esc(T("issued_at"))} ${esc(rx.issued_at)}</div>
           <ul>${lines}</ul></li>`;
@@ -510,6 +774,21 @@
     return Math.max(1, Math.ceil(f / 100));
   }
 
+  function renderSelfpay() {
+    const s = S.sale;
+    const box = $("selfpay");
+    box.hidden = !needsSelfpay() || !s || !OPEN_STATES.includes(s.state);
+    if (box.hidden) return;
+    const blocked = unconfirmableLines();
+    box.classList.toggle("blocked", blocked.length > 0);
+    $("selfpay-label").hidden = blocked.length > 0;
+    $("selfpay-text").innerHTML = blocked.length
+      ? esc(T("selfpay_blocked")) + "<ul>" + blocked.map((l) => `<li>${esc(T("line_n").replace("{n}", l.line_no))} ` +
+          `${esc(l.name || "")}：${(l.reasons || []).map((r) => esc(say(r))).join("；")}</li>`).join("") + "</ul>"
+      : esc(T("selfpay_needed"));
+    $("selfpay-box").checked = S.selfpay;
+  }
+
   function renderSale() {
     const el = $("sale");
     const s = S.sale;
@@ -517,8 +796,12 @@
     const st = $("sale-state");
     st.textContent = s ? T("state_" + s.state) : "";
     st.className = "state" + (s ? " st-" + s.state : "");
-    $("selfpay").hidden = !needsSelfpay() || !s || !["draft", "presettled", "reversed"].includes(s.state);
-    $("selfpay-box").checked = S.selfpay;
+    const acct = $("acct-flag");
+    const acctUsed = s ? s.acct_used : S.acctUsed;
+    acct.hidden = !SETTINGS.account_optional || (!s && acctUsed);
+    acct.textContent = T(acctUsed ? "acct_used_label" : "acct_not_used_label");
+    acct.className = "acct-flag" + (acctUsed ? "" : " off");
+    renderSelfpay();
     if (!s) { el.innerHTML = `<p class="empty">${esc(T("no_sale"))}</p>`; return; }
     const rows = s.lines.map((l) => {
       const have = (l.trace_codes || []).length;
@@ -544,36 +827,50 @@
     }
   }
 
+  /* The split as one strip at the top of the sale: what the fund pays, the account, the cash — and after a
+   * refund, what goes back. Amounts are the insurer's, shown as given. */
   function renderMoney() {
     const el = $("split");
     const m = S.money;
-    if (!m || !m.split) { el.innerHTML = ""; return; }
+    if (!m || !m.split) { el.innerHTML = ""; el.hidden = true; return; }
+    el.hidden = false;
     const x = m.split;
-    const row = (key, value, id, cls) =>
-      `<tr class="${cls || ""}"><th>${esc(T(key))}</th><td class="num" id="${id}">¥${esc(value)}</td></tr>`;
+    const cell = (key, value, id, cls) =>
+      `<div class="cell ${cls || ""}"><span class="label">${esc(T(key))}</span><span class="num" id="${id}">¥${esc(value)}</span></div>`;
     const mism = (m.mismatch || []).length ? `
       <div class="mismatch"><p>${esc(T("mismatch"))}</p><table><thead><tr><th>${esc(T("mm_field"))}</th>
         <th>${esc(T("mm_insurer"))}</th><th>${esc(T("mm_estimate"))}</th></tr></thead><tbody>
         ${m.mismatch.map((d) => `<tr><td>${esc(I18N.zh["f_" + d.field] ? T("f_" + d.field) : "")} <small class="mono">${esc(d.field)}</small></td><td class="num">${esc(d.insurer)}</td>
           <td class="num">${esc(d.estimate)}</td></tr>`).join("")}</tbody></table></div>` : "";
-    el.innerHTML = `<h3>${esc(T(m.title))}${m.setl_id ? ` <small>${esc(T("setl_id"))} <span class="mono" id="setl-id">${esc(m.setl_id)}</span></small>` : ""}</h3>
-      <table class="money">
-        ${row("medfee_sumamt", money(x.medfee_sumamt), "m-total")}
-        ${row("hifp_pay", money(x.hifp_pay), "m-hifp")}
-        ${row("hifob_hifmi", yuan(fen(x.hifob_pay) + fen(x.hifmi_pay)), "m-big")}
-        ${row("acct_pay", money(x.acct_pay), "m-acct")}
-        ${fen(x.fulamt_ownpay_amt) ? row("fulamt_ownpay_amt", money(x.fulamt_ownpay_amt), "m-ownpay", "minor") : ""}
-        ${row("psn_cash_pay", money(x.psn_cash_pay), "m-cash", "cash")}
-        ${row("balc_after", money(x.balc), "m-balc", "minor")}
-      </table>${mism}`;
+    const head = `<h3>${esc(T(m.title))}${m.setl_id ? ` <small>${esc(T("setl_id"))} <span class="mono" id="setl-id">${esc(m.setl_id)}</span></small>` : ""}</h3>`;
+    if (m.refunded) {
+      const reason = (m.refund && m.refund.reason) || "";
+      el.innerHTML = `${head}<div class="money refunded">
+        ${cell("medfee_sumamt", money(x.medfee_sumamt), "m-total")}
+        ${cell("refund_fund_back", money(x.fund_pay_sumamt), "m-hifp")}
+        ${cell("refund_acct_back", money(x.acct_pay), "m-acct")}
+        ${cell("refund_cash_back", money(x.psn_cash_pay), "m-cash", "cash back")}
+        </div>${reason ? `<p class="refund-reason">${esc(T("refund_reason_label"))}: <span id="m-reason">${esc(reason)}</span></p>` : ""}`;
+      return;
+    }
+    el.innerHTML = `${head}<div class="money">
+        ${cell("medfee_sumamt", money(x.medfee_sumamt), "m-total")}
+        ${cell("hifp_pay", money(x.hifp_pay), "m-hifp")}
+        ${cell("hifob_hifmi", yuan(fen(x.hifob_pay) + fen(x.hifmi_pay)), "m-big")}
+        ${cell("acct_pay", money(x.acct_pay), "m-acct")}
+        ${fen(x.fulamt_ownpay_amt) ? cell("fulamt_ownpay_amt", money(x.fulamt_ownpay_amt), "m-ownpay", "minor") : ""}
+        ${cell("psn_cash_pay", money(x.psn_cash_pay), "m-cash", "cash")}
+        ${cell("balc_after", money(x.balc), "m-balc", "minor")}
+      </div>${mism}`;
   }
 
   function renderButtons() {
     const s = S.sale;
     const st = s ? s.state : null;
-    $("btn-presettle").disabled = !s || !["draft", "presettled", "reversed"].includes(st);
-    $("btn-settle").disabled = !s || !["draft", "presettled", "reversed"].includes(st);
-    $("btn-selfpay").disabled = !needsSelfpay() || $("selfpay").hidden;
+    $("btn-presettle").disabled = !s || !OPEN_STATES.includes(st);
+    $("btn-settle").disabled = !s || !OPEN_STATES.includes(st);
+    $("btn-account").disabled = !SETTINGS.account_optional || (!!s && !OPEN_STATES.includes(st));
+    $("btn-selfpay").disabled = !selfpayOffered() || $("selfpay").hidden;
     $("btn-refund").disabled = st !== "settled";
     $("btn-print").disabled = !["settled", "refunded"].includes(st);
   }
@@ -609,7 +906,7 @@
     const reach = up.reachable === true ? "status_online" : up.reachable === false ? "status_offline" : "status_unknown";
     const devs = (h.devices || []).map((d) => `<span class="dev dev-${esc(d.state)}" title="${esc(d.error || "")}">
         ${esc(d.name)}: ${esc(T("dev_" + d.state))}${d.error ? " – " + esc(devError(d)) : ""}${d.read_on_request ?
-          ` <button type="button" tabindex="-1" data-action="read-card" data-name="${esc(d.name)}">${esc(T("btn_read_card"))} <kbd>F6</kbd></button>` : ""}</span>`).join(" ");
+          ` <button type="button" tabindex="-1" data-action="read-card" data-name="${esc(d.name)}">${esc(T("btn_read_card"))} <kbd>F5</kbd></button>` : ""}</span>`).join(" ");
     // Today's in-doubt sales come from the day list; `in_doubt_ids` (if health ever lists them) covers older ones.
     const doubt = !h.in_doubt ? [] : Array.isArray(h.in_doubt_ids) ? h.in_doubt_ids.map((id) => ({ id }))
       : S.daySales.filter((s) => ["in_doubt", "refund_in_doubt"].includes(s.state));
@@ -698,26 +995,46 @@
 
   // ---- keyboard and focus ------------------------------------------------------------------------------------
   const ACTIONS = {
-    presettle, settle, refund, print, clear: clearAll, day: toggleDay, lang: toggleLang,
-    selfpay: () => { if (needsSelfpay()) { S.selfpay = !S.selfpay; render(); } },
+    presettle, settle, refund, print, clear: clearAll, day: toggleDay, lang: toggleLang, account: toggleAccount,
+    selfpay: () => { if (selfpayOffered()) { S.selfpay = !S.selfpay; render(); } },
     "read-card": () => readCard(),
   };
-  const KEYS = { F2: "presettle", F4: "settle", F6: "read-card", F7: "selfpay", F8: "refund", F9: "print", F3: "day",
-                 Escape: "clear" };
+  // F5 reads the card (and never reloads the page mid-sale); F6 is the personal-account switch.
+  const KEYS = { F2: "presettle", F4: "settle", F5: "read-card", F6: "account", F7: "selfpay", F8: "refund", F9: "print",
+                 F3: "day", Escape: "clear" };
+
+  /* Esc steps back one thing at a time: the half-typed scan, a question, an offer, an armed refund, then the
+   * customer. */
+  function escapeOne() {
+    if (scan.value) { scan.value = ""; return true; }
+    if (S.pendingSwitch) { hidePrompt(); scanMsg(""); return true; }
+    if (S.offer) { dropOffer(); return true; }
+    if (S.refundArmed) {
+      S.refundArmed = false;
+      $("btn-refund").classList.remove("armed");
+      clearAlert();
+      return true;
+    }
+    return false;
+  }
 
   document.addEventListener("keydown", (ev) => {
+    if (ev.target === scan) guard.noteKey(ev);
+    if (ev.defaultPrevented) return;
     const name = KEYS[ev.key];
     if (name) {
       ev.preventDefault();
+      if (name === "clear" && escapeOne()) return;
       if (name !== "refund" && S.refundArmed) { S.refundArmed = false; $("btn-refund").classList.remove("armed"); }
       if (name !== "day" && name !== "selfpay") scanMsg("");
-      if (name === "clear" && scan.value) { scan.value = ""; return; }
+      let typed = "";
+      if (name === "refund" && S.refundArmed) { typed = scan.value.trim(); scan.value = ""; }
       scan.focus();
       if (name === "day") return toggleDay();
       enqueue(() => {
         const btn = document.querySelector(`[data-action="${name}"]`);
         if (btn && btn.disabled && name !== "clear") return;
-        return ACTIONS[name]();
+        return name === "refund" ? refund(typed) : ACTIONS[name]();
       });
       return;
     }
@@ -726,9 +1043,12 @@
       enqueue(removeLastPack);
     } else if (ev.key === "Enter" && ev.target === scan) {
       ev.preventDefault();
+      if (ev.isComposing) return;          // the input method's own Enter: the composition is still going on
       const raw = scan.value;
       scan.value = "";
-      enqueue(() => onScanEnter(raw));
+      const entry = guard.take(raw);
+      const pressedAt = performance.now();
+      enqueue(async () => onEntry(await guard.settled(entry), pressedAt));
     } else if (ev.key.length === 1 && document.activeElement !== scan && !ev.ctrlKey && !ev.metaKey && !ev.altKey) {
       // A scanner firing while something else has focus: send the keystrokes to the scan field.
       scan.focus();
@@ -744,6 +1064,10 @@
       else if (a === "resolve") enqueue(() => resolve(t.dataset.id));
       else if (a === "open") enqueue(() => loadSale(t.dataset.id));
       else if (a === "read-card") enqueue(() => readCard(t.dataset.name));
+      else if (a === "offer") enqueue(runOffer);
+      else if (a === "switch-keep" && S.pendingSwitch) { const p = S.pendingSwitch; enqueue(() => switchPatient(p.scanRef, false)); }
+      else if (a === "switch-cancel" && S.pendingSwitch) { const p = S.pendingSwitch; enqueue(() => switchPatient(p.scanRef, true)); }
+      else if (a === "switch-stay") hidePrompt();
       else if (a === "day" || a === "lang") ACTIONS[a]();
       else if (ACTIONS[a] && !t.disabled) enqueue(ACTIONS[a]);
     } else {
