@@ -420,13 +420,15 @@ def outbox(config_file, data_dir, retry, row_id) -> None:
                                       "made_due": svc.outbox.retry(row_id), "delivered": svc.outbox.drain(),
                                       "depth": svc.outbox.depth(), "rows": svc.outbox.rows(unfinished=True)}
     else:
+        from plugin import datadir
         from plugin.outbox import Outbox
         settings = _settings(config_file, server__data_dir=data_dir)
+        directory = resolve_dir(settings)
         ledger = _reading(config_file, data_dir)
         try:
             listing = Outbox(ledger, None)   # listing only: never sends
-            result = {"gateway": offline_gateway(settings, resolve_dir(settings)).describe(),
-                      "depth": listing.depth(), "rows": listing.rows(unfinished=True)}
+            gateway = offline_gateway(settings, directory, datadir.in_use(directory))
+            result = {"gateway": gateway.describe(), "depth": listing.depth(), "rows": listing.rows(unfinished=True)}
         finally:
             ledger.close()
     click.echo(json.dumps(result, ensure_ascii=False, indent=2))

@@ -2,17 +2,16 @@
 (docs/reconciliation.md, "Offline commands").
 
 ``rxlane serve`` writes ``service.json`` (0600) in its data directory at start: its pid, the gateway it uses (the
-configured URL, ``dll:<library>``, or ``sandbox`` for the embedded insurer), the address messages go to now, the
-profile and the pharmacy; at a clean stop it clears the pid and keeps the rest — the record of what the ledger was
-last served against. An offline command that sends (``rxlane outbox --retry``, ``reconcile``, ``doctor --resolve``,
-``catalog sync``) asks ``offline_gateway``:
+configured URL, ``dll:<library>``, or ``sandbox`` for the embedded insurer), the address messages go to, the profile
+and the pharmacy; a clean stop clears the pid and keeps the rest — the record of what the ledger was last served
+against. One process owns a data directory at a time (plugin/datadir.py): an offline command that sends
+(``rxlane outbox --retry``, ``reconcile``, ``doctor --resolve``, ``catalog sync``) is refused beside a running
+service, whose own loop does that work. Otherwise it asks ``offline_gateway``:
 
-- a live service → the command sends where the service sends, provided its own configuration names the same
-  gateway, profile and pharmacy (else ``GATEWAY_MISMATCH``, nothing sent);
-- no live service, embedded sandbox → ``GATEWAY_NOT_RUNNING`` (the sandbox lives inside the service: any other
-  sandbox on that port is not the one that holds this ledger's settlements);
-- no live service, a configured gateway → that gateway, unless the ledger was last served against another one
-  (``GATEWAY_MISMATCH``).
+- embedded sandbox → ``GATEWAY_NOT_RUNNING``: the sandbox that holds this ledger's settlements lives inside the
+  service; any other sandbox on that port is not it;
+- a configured gateway → that gateway, unless the ledger was last served against another gateway, profile or
+  pharmacy (``GATEWAY_MISMATCH``, nothing sent).
 
 Every such command prints the gateway it used and why.
 """
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -108,44 +106,22 @@ def read(data_dir: Path) -> Running | None:
         return None
 
 
-def alive(pid: int | None) -> bool:
-    if not pid or pid == os.getpid():
-        return False
-    if sys.platform == "win32":
-        import ctypes
-        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)   # PROCESS_QUERY_LIMITED_INFORMATION
-        if not handle:
-            return False
-        code = ctypes.c_ulong()
-        ctypes.windll.kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
-        ctypes.windll.kernel32.CloseHandle(handle)
-        return code.value == 259   # STILL_ACTIVE
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True   # another user's process: alive
-    return True
-
-
-def offline_gateway(settings: Any, data_dir: Path) -> GatewayTarget:
-    """Where an offline command with these settings may send (module docstring)."""
+def offline_gateway(settings: Any, data_dir: Path, running: dict[str, Any] | None = None) -> GatewayTarget:
+    """Where an offline command with these settings may send (module docstring). ``running``: what the service
+    owning the data directory said of itself (plugin/datadir.py ``in_use``) — then it is the one that sends."""
     mine, profile = identity(settings), settings.nhsa.profile
-    running = read(data_dir)
-    if running is not None and alive(running.pid):
-        if (running.gateway, running.profile, running.fixmedins_code) != (mine, profile,
-                                                                           settings.store.fixmedins_code):
-            return GatewayTarget(None, mine, profile, f"the running service (pid {running.pid}) uses "
-                                 f"{running.gateway} ({running.profile}, {running.fixmedins_code})",
-                                 _mismatch(running, mine, profile, settings))
-        return GatewayTarget(running.url, mine, profile, f"the running service (pid {running.pid})")
+    record = read(data_dir)
+    if running is not None:
+        served = record.gateway if record is not None else mine
+        return GatewayTarget(record.url if record is not None else None, served, profile,
+                             f"the running service (pid {running.get('pid', '?')}) sends; this command does not")
     if mine == SANDBOX:
         return GatewayTarget(None, mine, profile, "the embedded sandbox, which runs only inside the service",
                              RxlaneError("GATEWAY_NOT_RUNNING"))
-    if running is not None and running.gateway != mine:
-        return GatewayTarget(None, mine, profile, f"the ledger was last served against {running.gateway}",
-                             _mismatch(running, mine, profile, settings))
+    if record is not None and (record.gateway, record.profile, record.fixmedins_code) != (
+            mine, profile, settings.store.fixmedins_code):
+        return GatewayTarget(None, mine, profile, f"the ledger was last served against {record.gateway} "
+                             f"({record.profile}, {record.fixmedins_code})", _mismatch(record, mine, profile, settings))
     url = settings.nhsa.url or (mine if mine.startswith("dll:") else None)
     return GatewayTarget(url, mine, profile, "the configuration (no service is running)")
 

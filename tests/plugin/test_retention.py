@@ -1,6 +1,6 @@
-"""The daily retention job (plugin/retention.py; docs/reconciliation.md "Retention"): after a backup, idempotency
-records older than their days, delivered uploads older than theirs and journal bodies older than their years are
-pruned; without a backup the journal bodies stay; a failed backup prunes nothing."""
+"""The daily retention job (plugin/retention.py; docs/reconciliation.md "Retention"): after a backup, delivered
+uploads older than their days and journal bodies older than their years are pruned; without a backup the journal
+bodies stay; a failed backup prunes nothing; the daily copies are kept for their days."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from plugin.config import RetentionSettings
-from plugin.retention import Retention
+from plugin.retention import Retention, ledger_backup
 from plugin.store import Ledger, dumps, pack
 
 NOW = datetime(2026, 6, 1, 3, 30)
@@ -20,9 +20,6 @@ ANCIENT = "1990-01-01 10:00:00"
 def ledger(tmp_path):
     led = Ledger(tmp_path / "ledger.sqlite3")
     with led.transaction() as c:
-        for key, at in (("old", OLD), ("recent", RECENT), ("claimed", OLD)):
-            c.execute("INSERT INTO idempotency (key, method, path, body_hash, state, created_at) VALUES (?,?,?,?,?,?)",
-                      (key, "POST", "/v1/sales", "h", "in_progress" if key == "claimed" else "done", at))
         for msgid, at in (("M-ANCIENT", ANCIENT), ("M-RECENT", RECENT)):
             c.execute("INSERT INTO journal (msgid, infno, sale_id, body_json, state, answer_json, created_at) "
                       "VALUES (?,?,?,?,?,?,?)", (msgid, "2102", "S1", pack({"input": "x" * 200}), "answered",
@@ -35,15 +32,14 @@ def ledger(tmp_path):
     led.close()
 
 
-def keys(ledger) -> list[str]:
-    return sorted(r[0] for r in ledger.query("SELECT key FROM idempotency"))
+def states(ledger) -> list[str]:
+    return sorted(r[0] for r in ledger.query("SELECT state FROM outbox"))
 
 
-def test_without_a_backup_old_idempotency_records_and_uploads_go_and_journal_bodies_stay(ledger):
+def test_without_a_backup_old_delivered_uploads_go_and_journal_bodies_stay(ledger):
     report = Retention(ledger, RetentionSettings()).run(NOW)
-    assert (report["idempotency"], report["outbox"], report["journal"]) == (1, 2, "kept: no backup")
-    assert keys(ledger) == ["claimed", "recent"]                 # an unfinished claim is the start-up's business
-    assert sorted(r[0] for r in ledger.query("SELECT state FROM outbox")) == ["done", "parked"]
+    assert (report["outbox"], report["journal"]) == (2, "kept: no backup")
+    assert states(ledger) == ["done", "parked"]                  # the recent one, and the one still to fix
     assert ledger.journal.message("M-ANCIENT")["body"] == {"input": "x" * 200}
 
 
@@ -63,7 +59,7 @@ def test_a_failed_backup_prunes_nothing_and_is_audited(ledger):
         raise OSError("disk full")
 
     report = Retention(ledger, RetentionSettings(), backup=broken).run(NOW)
-    assert report["ok"] is False and keys(ledger) == ["claimed", "old", "recent"]
+    assert report["ok"] is False and len(states(ledger)) == 4
     assert ledger.audit.last_at("retention_failed") is not None and ledger.audit.last_at("retention") is None
 
 
@@ -73,3 +69,16 @@ def test_the_job_runs_once_a_day_at_its_time(ledger):
     assert job.run_if_due(today.replace(hour=2, minute=59)) is None
     assert job.run_if_due(today)["ok"] is True
     assert job.run_if_due(today.replace(minute=40)) is None
+
+
+def test_the_default_backup_is_a_checked_copy_and_old_copies_go(ledger, tmp_path):
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    (backups / "ledger-20200101-033000.sqlite3").write_bytes(b"an old copy")
+    made = ledger_backup(ledger, backups, keep_days=7, now=lambda: NOW)()
+    copy = Ledger(made)
+    try:
+        assert copy.journal.message("M-RECENT")["answer"] == {"output": "y" * 200}
+    finally:
+        copy.close()
+    assert sorted(p.name for p in backups.iterdir()) == [f"ledger-{NOW:%Y%m%d-%H%M%S}.sqlite3"]

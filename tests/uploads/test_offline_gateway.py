@@ -5,23 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
-import pytest
 from click.testing import CliRunner
 
 from plugin import runtime
 from plugin.cli import main
-
-
-@pytest.fixture
-def live_pid():
-    """A live process standing for a running `rxlane serve` (its pid is all the record needs)."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    yield proc.pid
-    proc.kill()
-    proc.wait(timeout=10)
 
 
 def record(counter, pid, gateway, url):
@@ -50,33 +38,34 @@ def test_with_the_embedded_sandbox_and_no_service_running_nothing_can_be_sent(co
     assert code == 0 and listing["gateway"]["error"] == "GATEWAY_NOT_RUNNING" and listing["gateway"]["url"] is None
 
 
-def test_a_command_sends_where_the_running_service_sends_and_says_so(counter, live_pid):
+def test_beside_a_running_service_a_command_that_sends_is_refused_and_the_listing_names_the_service(counter):
+    from plugin import datadir
     counter.sell(1)
-    record(counter, live_pid, "sandbox", counter.svc.gateway_url)   # the service runs its embedded sandbox
-    code, out = outbox(counter, "--retry")
-    assert code == 0, out
-    assert out["gateway"]["url"] == counter.svc.gateway_url
-    assert out["gateway"]["source"] == f"the running service (pid {live_pid})"
-    assert out["delivered"] == 3 and pending(counter) == 0
+    record(counter, os.getpid(), "sandbox", counter.svc.gateway_url)
+    owner = datadir.claim(counter.svc.ledger.path.parent, "rxlane serve")   # as `rxlane serve` holds it
+    try:
+        owner.announce(counter.http.base)
+        code, out = outbox(counter, "--retry")
+        assert code == 2 and out["error"]["code"] == "DATA_DIR_IN_USE"
+        code, listing = outbox(counter)
+        assert code == 0 and listing["gateway"]["source"].startswith(f"the running service (pid {os.getpid()})")
+        assert listing["gateway"]["url"] == counter.svc.gateway_url
+    finally:
+        owner.release()
+    assert pending(counter) == 2
 
 
-def test_a_configuration_naming_another_gateway_than_the_running_service_sends_nothing(counter, live_pid):
-    counter.sell(1)
-    record(counter, live_pid, "https://ybj.example.gov.cn", "https://ybj.example.gov.cn")
-    code, out = outbox(counter, "--retry", url=counter.svc.gateway_url)
-    assert code == 2 and out["error"]["code"] == "GATEWAY_MISMATCH"
-    assert out["error"]["details"]["service"]["gateway"] == "https://ybj.example.gov.cn"
-    assert pending(counter) == 2 and all(r.attempts == 0 for r in counter.svc.ledger.outbox.rows())
-
-
-def test_a_ledger_last_served_against_another_gateway_is_not_sent_elsewhere_while_the_service_is_stopped(counter):
+def test_a_configuration_naming_another_gateway_than_the_ledgers_sends_nothing(counter):
     counter.sell(1)
     record(counter, None, "https://ybj.example.gov.cn", "https://ybj.example.gov.cn")
     code, out = outbox(counter, "--retry", url=counter.svc.gateway_url)
     assert code == 2 and out["error"]["code"] == "GATEWAY_MISMATCH"
+    assert out["error"]["details"]["service"]["gateway"] == "https://ybj.example.gov.cn"
+    assert pending(counter) == 2 and all(r.attempts == 0 for r in counter.svc.ledger.outbox.rows())
     record(counter, None, counter.svc.gateway_url, counter.svc.gateway_url)      # the same gateway: allowed
     code, out = outbox(counter, "--retry", url=counter.svc.gateway_url)
     assert code == 0 and out["gateway"]["source"] == "the configuration (no service is running)"
+    assert out["delivered"] == 3 and pending(counter) == 0
 
 
 def test_the_running_record_is_private_and_keeps_the_gateway_after_a_clean_stop(tmp_path, monkeypatch):
