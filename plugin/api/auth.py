@@ -31,7 +31,7 @@ from plugin.errors import RxlaneError
 
 ALWAYS_PUBLIC = ("/openapi.json", "/counter/static/")
 OPEN_ON_LOOPBACK = ("/v1/health", "/metrics")
-ADMIN = ("/v1/reconciliation", "/v1/reports/", "/v1/devices/", "/v1/stock")
+ADMIN = ("/v1/reconciliation", "/v1/reports/", "/v1/devices/", "/v1/stock", "/v1/outbox")
 RECONCILE_ROWS = "/v1/reconciliation/rows"     # the lead counter gathering the store's day (scope "reconcile")
 PII_PATHS = ("/v1/patients", "/v1/sales", "/v1/prescriptions")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})

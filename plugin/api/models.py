@@ -219,6 +219,11 @@ class UploadDetailsIn(_In):
         return self
 
 
+class OutboxRetryIn(_In):
+    """Send parked or waiting-on-time uploads again now: one row (``id``) or all of them."""
+    id: int | None = Field(default=None, ge=1, le=2 ** 62)
+
+
 class StockIn(_In):
     """A batch of a drug on the store's shelf: the last source of a pack's lot and dates."""
     med_list_codg: Code

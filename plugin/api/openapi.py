@@ -115,6 +115,10 @@ ENDPOINTS: list[tuple] = [
      [{"name": "entry_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1,
                                                                       "maximum": 2 ** 63 - 1}}], [],
      ["NOT_FOUND"]),
+    ("get", "/v1/outbox", "Uploads not yet delivered, each parked or waiting one with its fix", None, None, 200,
+     [], [], []),
+    ("post", "/v1/outbox/retry", "Send parked uploads again now (one row, or all)", models.OutboxRetryIn, None, 200,
+     [], [], ["INVALID_INPUT"]),
     ("get", "/v1/reconciliation/rows", "This counter's settlements of a day, for the store's lead counter", None,
      None, 200, [], [{"name": "date", "in": "query", "required": True, "schema": {"type": "string",
                                                                                 "format": "date"}}],
@@ -139,7 +143,7 @@ def document(extra: list[tuple] | None = None) -> dict[str, Any]:
                               .replace("{", "").replace("}", "").strip("_"),
                               "parameters": path_params + query + ([IDEMPOTENCY] if method in ("post", "delete") else [])}
         if req is not None:
-            op["requestBody"] = {"required": req not in (models.SettleIn, models.RefundIn),
+            op["requestBody"] = {"required": req not in (models.SettleIn, models.RefundIn, models.OutboxRetryIn),
                                  "content": {"application/json": {"schema": _ref(req, components)}}}
         if out is not None:
             op["responses"] = {str(status): {"description": "OK",

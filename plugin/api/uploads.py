@@ -1,5 +1,6 @@
 """Uploads at the counter (docs/reconciliation.md): who is on duty (``GET/PUT /v1/pharmacist``), details a sale's
-uploads lack (``POST /v1/sales/{id}/upload-details``), the store's stock batches (``/v1/stock``)."""
+uploads lack (``POST /v1/sales/{id}/upload-details``), the store's stock batches (``/v1/stock``), and the outbox
+(``GET /v1/outbox``; ``POST /v1/outbox/retry`` — what `rxlane outbox --retry` does, asked of the running service)."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, request
@@ -7,7 +8,7 @@ from flask import Blueprint, current_app, request
 from plugin import duty, stock
 from plugin.api.auth import pii_allowed
 from plugin.api.http import idempotent, json_response, parse
-from plugin.api.models import DutyIn, StockIn, UploadDetailsIn
+from plugin.api.models import DutyIn, OutboxRetryIn, StockIn, UploadDetailsIn
 from plugin.errors import NotFound
 from plugin.saleview import sale_view
 
@@ -65,3 +66,24 @@ def stock_add():
 def stock_retire(entry_id: int):
     stock.retire(_svc().ledger, entry_id)
     return json_response({"id": entry_id, "retired": True})
+
+
+@bp.get("/v1/outbox")
+def outbox_list():
+    svc = _svc()
+    return json_response({"depth": svc.outbox.depth(), "rows": svc.outbox.rows(unfinished=True)})
+
+
+@bp.post("/v1/outbox/retry")
+@idempotent
+def outbox_retry():
+    req = _optional_retry()
+    svc = _svc()
+    made_due = svc.outbox.retry(req.id)
+    svc.recovery.kick()
+    return json_response({"made_due": made_due, "depth": svc.outbox.depth()})
+
+
+def _optional_retry() -> OutboxRetryIn:
+    from plugin.api.http import body_json
+    return OutboxRetryIn() if not request.get_data(cache=True).strip() else parse(OutboxRetryIn, body_json())

@@ -18,13 +18,23 @@ def retention() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False))
 def run(config_file, data_dir) -> None:
     """Prune idempotency records, old delivered uploads (and journal bodies after a backup) now."""
-    from plugin.cli import _settings
+    from plugin import datadir
+    from plugin.cli import _fail, _settings
+    from plugin.errors import RxlaneError
     from plugin.ledger import Ledger
     from plugin.retention import Retention
     from plugin.service import data_dir as resolve_dir
     settings = _settings(config_file, server__data_dir=data_dir)
-    ledger = Ledger(resolve_dir(settings) / "ledger.sqlite3")
+    directory = resolve_dir(settings)
+    try:   # it changes the books: refused while a service owns the directory (its own job runs daily)
+        owner = datadir.claim(directory, "rxlane retention run")
+    except RxlaneError as exc:
+        _fail(exc)
     try:
-        click.echo(json.dumps(Retention(ledger, settings.retention).run(datetime.now()), ensure_ascii=False))
+        ledger = Ledger(directory / "ledger.sqlite3")
+        try:
+            click.echo(json.dumps(Retention(ledger, settings.retention).run(datetime.now()), ensure_ascii=False))
+        finally:
+            ledger.close()
     finally:
-        ledger.close()
+        owner.release()

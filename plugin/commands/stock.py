@@ -4,18 +4,36 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import click
 
 from plugin.errors import RxlaneError
 
 
-def _ledger(config_file: str | None, data_dir: str | None):
-    from plugin.cli import _settings
+@contextmanager
+def _ledger(config_file: str | None, data_dir: str | None, role: str) -> Iterator[Any]:
+    """The ledger for a change: this command takes the data directory for its run, or is refused while a service
+    owns it (the service's `/v1/stock` does the same) — one owner per data directory (docs/reliability.md)."""
+    from plugin import datadir
+    from plugin.cli import _fail, _settings
     from plugin.ledger import Ledger
     from plugin.service import data_dir as resolve_dir
-    settings = _settings(config_file, server__data_dir=data_dir)
-    return Ledger(resolve_dir(settings) / "ledger.sqlite3")
+    directory = resolve_dir(_settings(config_file, server__data_dir=data_dir))
+    try:
+        owner = datadir.claim(directory, role)
+    except RxlaneError as exc:
+        _fail(exc)
+    try:
+        ledger = Ledger(directory / "ledger.sqlite3")
+        try:
+            yield ledger
+        finally:
+            ledger.close()
+    finally:
+        owner.release()
 
 
 def _common(f):
@@ -50,11 +68,8 @@ def add(med_list_codg, lot, manu_date, expy_end, bchno, prdr_name, config_file, 
         click.echo(json.dumps({"error": {"code": "INVALID_INPUT", "field": ".".join(map(str, err["loc"])),
                                          "message": err["msg"]}}, ensure_ascii=False), err=True)
         sys.exit(2)
-    ledger = _ledger(config_file, data_dir)
-    try:
+    with _ledger(config_file, data_dir, "rxlane stock add") as ledger:
         click.echo(json.dumps(stock_entries.add(ledger, **entry.model_dump()), ensure_ascii=False))
-    finally:
-        ledger.close()
 
 
 @stock.command("list")
@@ -63,7 +78,8 @@ def add(med_list_codg, lot, manu_date, expy_end, bchno, prdr_name, config_file, 
 def list_stock(include_retired, config_file, data_dir) -> None:
     """The batches on the shelf (JSON)."""
     from plugin import stock as stock_entries
-    ledger = _ledger(config_file, data_dir)
+    from plugin.cli import _reading
+    ledger = _reading(config_file, data_dir)      # beside a running service too
     try:
         click.echo(json.dumps({"stock": stock_entries.listing(ledger, include_retired)}, ensure_ascii=False, indent=2))
     finally:
@@ -76,12 +92,10 @@ def list_stock(include_retired, config_file, data_dir) -> None:
 def retire(entry_id, config_file, data_dir) -> None:
     """Take a batch off the shelf (sold out, withdrawn)."""
     from plugin import stock as stock_entries
-    ledger = _ledger(config_file, data_dir)
-    try:
-        stock_entries.retire(ledger, entry_id)
-    except RxlaneError as exc:
-        click.echo(json.dumps(exc.to_body(), ensure_ascii=False), err=True)
-        sys.exit(1)
-    finally:
-        ledger.close()
+    with _ledger(config_file, data_dir, "rxlane stock retire") as ledger:
+        try:
+            stock_entries.retire(ledger, entry_id)
+        except RxlaneError as exc:
+            click.echo(json.dumps(exc.to_body(), ensure_ascii=False), err=True)
+            sys.exit(1)
     click.echo(json.dumps({"id": entry_id, "retired": True}))

@@ -230,3 +230,17 @@ def test_a_refund_while_the_sale_report_is_on_its_way_leaves_nothing_parked_and_
     rows = {r.infno: r.state for r in counter.svc.ledger.outbox.for_sale(sale["id"])}
     assert rows["3505"] == "superseded" and rows.get("3506", "superseded") == "superseded"
     assert counter.uploads_of(sale) == [] and counter.health()["status"] == "ok"
+
+
+def test_the_running_service_sends_a_parked_upload_again_when_asked(counter):
+    counter.sandbox_http.post("/sandbox/faults", {"infno": "3505", "mode": "error", "times": 1,
+                                                  "err_msg": "药品目录编码未对照（示例）"})
+    sale = counter.sell(1)
+    counter.svc.outbox.drain()
+    listed = counter.http.get("/v1/outbox").json()
+    [parked] = [r for r in listed["rows"] if r["sale_id"] == sale["id"] and r["state"] == "parked"]
+    assert parked["fix"]["code"] == "UPLOAD_REFUSED" and listed["depth"]["parked"] == 1
+    r = counter.http.post("/v1/outbox/retry", {"id": parked["id"]})
+    assert r.status_code == 200 and r.json()["made_due"] == 1
+    counter.svc.outbox.drain()                   # the service's loop; here the test drains
+    assert counter.sale(sale["id"])["uploads"]["state"] == "done"

@@ -12,7 +12,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 PATHS = {"/v1/pharmacist", "/v1/sales/{sale_id}/upload-details", "/v1/stock", "/v1/stock/{entry_id}",
-         "/v1/reconciliation/rows", "/v1/reconciliation"}
+         "/v1/reconciliation/rows", "/v1/reconciliation", "/v1/outbox", "/v1/outbox/retry"}
 
 
 def test_the_uploads_endpoints_answer_fuzzed_requests_without_5xx_and_as_documented(counter_factory):
