@@ -217,7 +217,7 @@ class Rxlane:
             "nhsa": {"url": gateway_url, "timeout_s": 30}})
         install_list(data_dir)
         self.svc = build_service(settings)
-        self.upstream_s = 0.0
+        self._waits: list[tuple[float, float]] = []
         self._local = threading.local()
         self.svc.upstream._on_latency = self._waited
         self.commits = CommitMeter().install(self.svc.ledger)
@@ -237,8 +237,29 @@ class Rxlane:
             pass
 
     def _waited(self, infno: str, seconds: float) -> None:
+        end = time.perf_counter()
         with _lock:
-            self.upstream_s += seconds
+            self._waits.append((end - seconds, end))
+
+    @property
+    def upstream_s(self) -> float:
+        """Seconds spent waiting on the insurer since the last reset: the union of the waits, so queries sent
+        beside one another count once (their overlap is not rxlane's own time either)."""
+        with _lock:
+            spans = sorted(self._waits)
+        total, reach = 0.0, float("-inf")
+        for start, end in spans:
+            if end > reach:
+                total += end - max(start, reach)
+                reach = end
+        return total
+
+    @upstream_s.setter
+    def upstream_s(self, value: float) -> None:
+        if value != 0:
+            raise ValueError("upstream_s can only be reset to 0")
+        with _lock:
+            self._waits = []
 
     def close(self) -> None:
         self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
