@@ -50,11 +50,32 @@ class Patient:
 
 
 def _certno(n: int) -> str:
-    """An 18-digit ID number with a valid ISO 7064 check character (the classifier checks it)."""
-    body = f"360102199001{n % 10000:04d}{(n // 10000) % 10}"[:17]
-    weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-    check = "10X98765432"[sum(int(c) * w for c, w in zip(body, weights)) % 11]
-    return body + check
+    """An 18-digit ID number, unique per n (< 18 million), with a real birth date and a valid GB 11643 check
+    character (rxlane refuses anything else before asking the insurer)."""
+    from stdnum.cn import ric
+    born = date(1940, 1, 1) + timedelta(days=n // 1000)
+    body = f"360102{born:%Y%m%d}{n % 1000:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def list_csv(today: date | None = None) -> bytes:
+    """The rig's drugs (and the demo's) as a province publishes its dual-channel list: rxlane reads category,
+    payment standard, agreement dates and pack prefixes from the imported list, never from the gateway."""
+    from adapters.sandbox.demo import demo_list_csv
+    today = today or date.today()
+    rows = [",".join([d["med_list_codg"], d["generic_name"], d["drug_name"], "片剂", d["spec"], d["category"],
+                      d["payment_standard"], (today - timedelta(days=30)).isoformat(),
+                      (today + timedelta(days=365)).isoformat(), "", d["trace_prefixes"][0], ""]) for d in DRUGS]
+    return demo_list_csv(today).rstrip(b"\n") + b"\n" + "\n".join(rows).encode("utf-8") + b"\n"
+
+
+def install_list(data_dir: Path, region: str = "jiangxi") -> None:
+    """Install ``list_csv`` as the store's imported list in ``data_dir`` (what `rxlane catalog import` does)."""
+    from plugin.dclist import install_document, installed_path, load_region_mapping, read_province_file
+    from plugin.policy import load_region
+    imported = read_province_file(list_csv(), "bench-list.csv", mapping=load_region_mapping(""),
+                                  categories=set(load_region(region).categories), source="bench", region=region)
+    install_document(installed_path(data_dir), imported.document)
 
 
 class SandboxSeeder:
@@ -194,8 +215,9 @@ class Rxlane:
         settings = load_settings(None, environ={}, overrides={
             "server": {"data_dir": str(data_dir), "workers": workers, "identify_per_minute": 10000},
             "nhsa": {"url": gateway_url, "timeout_s": 30}})
+        install_list(data_dir)
         self.svc = build_service(settings)
-        self.upstream_s = 0.0
+        self._waits: list[tuple[float, float]] = []
         self._local = threading.local()
         self.svc.upstream._on_latency = self._waited
         self.commits = CommitMeter().install(self.svc.ledger)
@@ -215,8 +237,29 @@ class Rxlane:
             pass
 
     def _waited(self, infno: str, seconds: float) -> None:
+        end = time.perf_counter()
         with _lock:
-            self.upstream_s += seconds
+            self._waits.append((end - seconds, end))
+
+    @property
+    def upstream_s(self) -> float:
+        """Seconds spent waiting on the insurer since the last reset: the union of the waits, so queries sent
+        beside one another count once (their overlap is not rxlane's own time either)."""
+        with _lock:
+            spans = sorted(self._waits)
+        total, reach = 0.0, float("-inf")
+        for start, end in spans:
+            if end > reach:
+                total += end - max(start, reach)
+                reach = end
+        return total
+
+    @upstream_s.setter
+    def upstream_s(self, value: float) -> None:
+        if value != 0:
+            raise ValueError("upstream_s can only be reset to 0")
+        with _lock:
+            self._waits = []
 
     def close(self) -> None:
         self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
@@ -308,6 +351,7 @@ def prepare_sales(rx: Rxlane, seeder: SandboxSeeder, n: int, http: requests.Sess
         patient = seeder.patient()
         who = _ok(http.post(rx.url + "/v1/patients/identify",
                             json={"cert_type": "id_card", "cert_no": patient.certno}, timeout=60))
+        _ok(http.get(rx.url + "/v1/prescriptions", params={"patient_ref": who["patient_ref"]}, timeout=60))
         lines = [{"med_list_codg": d["med_list_codg"], "qty": str(QTY_PER_LINE), "price": d["payment_standard"],
                   "trace_codes": codes} for d, codes in zip(DRUGS, patient.codes)]
         sale = _ok(http.post(rx.url + "/v1/sales", json={"patient_ref": who["patient_ref"],
@@ -332,6 +376,7 @@ class Serve:
         import subprocess
         import sys
         data_dir.mkdir(parents=True, exist_ok=True)
+        install_list(data_dir)       # before serve: the embedded demo's list is installed only where none is
         self.stderr_path = data_dir / "serve.stderr"
         self._stderr = open(self.stderr_path, "wb")
         self.started = time.perf_counter()

@@ -10,11 +10,13 @@ when 5206 is not available the year-to-date figures are the store's own ledger's
 """
 from __future__ import annotations
 
+import contextvars
 import re
 import secrets
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from adapters.evoucher.http import EVoucherRefused, EVoucherUnavailable, Identity
 from adapters.nhsa import person as px
@@ -38,6 +40,16 @@ def _decode(decoder: Decoder, qr: str) -> Identity:
         raise RxlaneError("EVOUCHER_REFUSED", details={"code": exc.code, "reason": exc.reason}) from None
     except EVoucherUnavailable:
         raise RxlaneError("EVOUCHER_UNAVAILABLE") from None
+
+
+T = TypeVar("T")
+#: Queries sent beside one another while a patient is identified (read-only: nothing moves at the insurer).
+_ASK = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rxlane-ask")
+
+
+def _beside(fn: Callable[..., T], *args: Any) -> Future[T]:
+    """Run ``fn`` on the query pool with this request's context (its request id reaches the log lines)."""
+    return _ASK.submit(contextvars.copy_context().run, fn, *args)
 
 
 def _person_query(cred: Credential, decoder: Decoder) -> tuple[dict[str, Any], str]:
@@ -67,6 +79,10 @@ def identify(ledger: Ledger, upstream: Upstream, cred: Credential, *, decoder: D
     if insurance is None:
         raise RxlaneError("PATIENT_NOT_FOUND", details={"insurer": "1101: no insurance"})
     admdvs = insurance.insuplc_admdvs
+    # 5302 and 5206 go out beside 5301: none depends on another, and at a provincial gateway's latency the
+    # counter waits for one round trip instead of three
+    registrations = _beside(_registrations, upstream, parsed.psn_no, admdvs)
+    accumulations = _beside(_accumulations, upstream, parsed.psn_no, today, admdvs) if ytd_codes else None
     filings_out = upstream.query("5301", px.filing_query_input(parsed.psn_no), insuplc_admdvs=admdvs)
     with insurer_data("5301"):
         filings = [{"opsp_dise_code": f.opsp_dise_code, "opsp_dise_name": f.opsp_dise_name,
@@ -75,9 +91,10 @@ def identify(ledger: Ledger, upstream: Upstream, cred: Credential, *, decoder: D
         "psn_no": parsed.psn_no, "psn_name": parsed.psn_name, "certno": parsed.certno, "gend": parsed.gend,
         "age": parsed.age, "brdy": parsed.brdy, "insutype": insurance.insutype, "psn_type": insurance.psn_type,
         "insuplc_admdvs": admdvs, "balc": None if insurance.balc is None else f"{insurance.balc:.2f}",
-        "registrations": _registrations(upstream, parsed.psn_no, admdvs),
+        "registrations": registrations.result(),
     }
-    person["ytd"], person["ytd_source"] = _ytd(ledger, upstream, parsed.psn_no, insurance.insutype, admdvs, today,
+    rows = accumulations.result() if accumulations is not None else None
+    person["ytd"], person["ytd_source"] = _ytd(ledger, rows, parsed.psn_no, insurance.insutype, today,
                                                ytd_codes or {})
     ref = ledger.patients.save("P" + secrets.token_hex(12), parsed.psn_no, cred.cert_type, mdtrt_cert_no,
                                cred.card_sn, person, filings)
@@ -95,25 +112,28 @@ def _registrations(upstream: Upstream, psn_no: str, admdvs: str) -> list[str] | 
         return [r.fixmedins_code for r in px.parse_registrations(out) if r.fixmedins_code]
 
 
-def _ytd(ledger: Ledger, upstream: Upstream, psn_no: str, insutype: str, admdvs: str, today: date,
+def _accumulations(upstream: Upstream, psn_no: str, today: date, admdvs: str) -> list[Any] | None:
+    """5206 rows of this month, or None when the insurer cannot say."""
+    try:
+        out = upstream.query("5206", px.accumulations_input(psn_no, today.strftime("%Y%m")), insuplc_admdvs=admdvs)
+        with insurer_data("5206"):
+            return list(px.parse_accumulations(out))
+    except (UpstreamRefused, UpstreamUnavailable):
+        return None
+
+
+def _ytd(ledger: Ledger, rows: list[Any] | None, psn_no: str, insutype: str, today: date,
          codes: dict[str, str]) -> tuple[dict[str, str], str]:
-    """Year-to-date figures for the local estimate: from 5206 where the profile maps its codes, else the store's
-    own settlements this year — a lower bound, said so (``ytd_source``)."""
-    if codes:
-        try:
-            out = upstream.query("5206", px.accumulations_input(psn_no, today.strftime("%Y%m")),
-                                 insuplc_admdvs=admdvs)
-            with insurer_data("5206"):
-                rows = px.parse_accumulations(out)
-            totals = {k: Decimal("0") for k in YTD_KEYS}
-            for row in rows:
-                key = codes.get(row.cum_type_code)
-                if key in totals and (not row.insutype or row.insutype == insutype) \
-                        and (not row.year or row.year == str(today.year)):
-                    totals[key] += row.cum
-            return {k: f"{v:.2f}" for k, v in totals.items()}, "5206"
-        except (UpstreamRefused, UpstreamUnavailable):
-            pass
+    """Year-to-date figures for the local estimate: from the 5206 rows where the profile maps their codes, else
+    the store's own settlements this year — a lower bound, said so (``ytd_source``)."""
+    if codes and rows is not None:
+        totals = {k: Decimal("0") for k in YTD_KEYS}
+        for row in rows:
+            key = codes.get(row.cum_type_code)
+            if key in totals and (not row.insutype or row.insutype == insutype) \
+                    and (not row.year or row.year == str(today.year)):
+                totals[key] += row.cum
+        return {k: f"{v:.2f}" for k, v in totals.items()}, "5206"
     return ytd_lower_bound(ledger, psn_no, today.year), "ledger"
 
 

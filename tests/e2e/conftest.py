@@ -36,6 +36,21 @@ def pack(prefix: str) -> str:
     return f"{prefix}{next(_serial):013d}"
 
 
+def fresh_prescription(sandbox_http, person=ZHANG, med=OSIMERTINIB, qty: str = "1") -> str:
+    """Another circulated prescription of this demo patient for this drug, issued an hour ago at 江西示范肿瘤医院 by
+    罗晓峰 (the demo's designated hospital and physician): for a test that needs a second sale after the first
+    dispensed the demo prescription."""
+    from datetime import datetime, timedelta
+    hi_rxno = f"HXT3601110030{next(_serial):09d}"
+    issued = (datetime.now() - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
+    r = sandbox_http.post("/sandbox/prescriptions", {
+        "hi_rxno": hi_rxno, "psn_no": person["psn_no"], "institution_code": "H36011100301",
+        "physician_code": "D360111003001", "issued_at": issued, "valid_days": 3,
+        "lines": [{"med_list_codg": med, "qty": qty}]})
+    assert r.status_code == 201, r.text
+    return hi_rxno
+
+
 def prefix_of(med_list_codg: str) -> str:
     return next(e for e in DEMO["catalog"] if e["hilist_code"] == med_list_codg)["trace_prefixes"][0]
 

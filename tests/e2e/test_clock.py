@@ -15,7 +15,7 @@ from adapters.sandbox.server import SandboxServer, create_sandbox_app
 from plugin.reconcile import run_if_due
 from plugin.store import audit as audit_module
 from tests.conftest import make_service
-from tests.e2e.conftest import identify, new_sale
+from tests.e2e.conftest import fresh_prescription, identify, new_sale
 
 CODE = "P36010200001"
 
@@ -56,7 +56,7 @@ def test_a_clock_within_the_setting_is_no_problem(insurer_ahead, tmp_path):
 
 
 def test_after_the_clock_jumps_back_an_hour_and_the_service_restarts_msgids_stay_unique_and_ordered(
-        service_factory, tmp_path, monkeypatch):
+        service_factory, sandbox_http, tmp_path, monkeypatch):
     data = tmp_path / "data"
     svc, http = service_factory(data)
     ref = identify(http)["patient_ref"]
@@ -70,7 +70,7 @@ def test_after_the_clock_jumps_back_an_hour_and_the_service_restarts_msgids_stay
     monkeypatch.setattr(envelope, "datetime", type("Clock", (datetime,), {"now": staticmethod(
         lambda tz=None: real(tz) - timedelta(hours=1))}))
     svc2, http2 = service_factory(data)
-    second = new_sale(http2, identify(http2)["patient_ref"])
+    second = new_sale(http2, identify(http2)["patient_ref"], rx=fresh_prescription(sandbox_http))
     assert http2.post(f"/v1/sales/{second['id']}/settle").status_code == 200
     after = sorted(j["msgid"] for j in http2.get(f"/v1/sales/{second['id']}").json()["journal"])
     assert min(after) > max(before), (before, after)

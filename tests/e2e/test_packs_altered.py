@@ -143,14 +143,14 @@ def test_without_the_region_setting_a_manufacturers_code_is_refused(rx):
 def test_altered_credentials_get_hints_and_no_scan_ref(rx):
     _, http = rx
     for raw, code in [("360121196805122011", "id_number_invalid"), (ZHANG["card_no"], "card_sn_needed"),
-                      (ZHANG["ecard_token"].swapcase(), "caps_lock"),
-                      ("HTTPS://CARD.EXAMPLE.CN/NHSA?QRCODE=" + ZHANG["ecard_token"], "caps_lock"),
+                      ("HTTPS://CARD.EXAMPLE.CN/NHSA?QRCODE=" + ZHANG["ecard_qr"], "caps_lock"),
                       ("张伟", "input_method")]:
         answer = http.post("/v1/scans", {"raw": raw}).json()
         assert [h["code"] for h in answer["hints"]] == [code], raw
         assert "scan_ref" not in answer and all(h["message_zh"] for h in answer["hints"])
-    good = http.post("/v1/scans", {"raw": ZHANG["certno"]}).json()
-    assert good["scan_ref"] and "hints" not in good
+    for raw in (ZHANG["certno"], ZHANG["ecard_qr"]):        # an ID number; the e-voucher QR (28 digits)
+        good = http.post("/v1/scans", {"raw": raw}).json()
+        assert good["scan_ref"] and "hints" not in good, good
 
 
 def test_a_card_number_without_its_card_code_is_an_input_error_not_patient_not_found(rx):

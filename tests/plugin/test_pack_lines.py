@@ -9,6 +9,7 @@ import pytest
 
 from plugin.errors import TraceCodeError
 from plugin.packs import _line_for, parse_pack
+from plugin.tracecode import ScanRules
 from plugin.sale import SaleLine
 
 KNOWN = {"trace_prefixes": ["8690701"], "gtins": []}
@@ -22,20 +23,22 @@ def line(no: int, code: str) -> SaleLine:
 
 
 def scan(code: str):
-    return parse_pack(code, prefix_len=7, today=date(2026, 11, 29))
+    return parse_pack(code, rules=ScanRules(product_prefix_len=7), today=date(2026, 11, 29))
 
 
 LINES = [line(1, "KNOWN"), line(2, "BLANK")]
 ENTRIES = {"KNOWN": KNOWN, "BLANK": BLANK}
 
 
-def test_a_pack_of_the_known_drug_goes_to_its_line():
-    assert _line_for(scan("86907010000000000011"), LINES, ENTRIES, {}, None).line_no == 1
+def test_a_pack_of_the_known_drug_goes_to_its_line_checked():
+    line, checked = _line_for(scan("86907010000000000011"), LINES, ENTRIES, {}, None)
+    assert (line.line_no, checked) == (1, True)
 
 
-def test_a_pack_matching_no_known_drug_goes_to_the_drug_without_product_data():
-    assert _line_for(scan("81234560000000000011"), LINES, ENTRIES, {}, None).line_no == 2
-    assert _line_for(scan("81234560000000000011"), LINES, ENTRIES, {}, 2).line_no == 2
+def test_a_pack_matching_no_known_drug_goes_unchecked_to_the_drug_without_product_data():
+    for named in (None, 2):
+        line, checked = _line_for(scan("81234560000000000011"), LINES, ENTRIES, {}, named)
+        assert (line.line_no, checked) == (2, False)
 
 
 def test_a_known_drugs_pack_named_for_the_blank_line_is_refused_as_another_drugs():
