@@ -17,7 +17,8 @@ Pure: no I/O, no clock. Decisions:
   lot or expiry and this field holds that AI followed by valid data, it is refused ("separator missing"). The
   price: a pack without a serial whose lot reads like ``B21X`` is refused too; it had no pack identity anyway.
 * Prescriptions: ``RX`` + 10–30 letters/digits (the sandbox), and 25–30 plain digits that start neither with 8
-  (that is a broken trace code) nor with ``01`` (that is GS1). Anything shorter is too easily a mis-scan.
+  (that is a broken trace code) nor with ``01`` (that is GS1). Anything shorter is too easily a mis-scan. Exactly
+  28 plain digits are the e-voucher's QR value (the national decode service's sample), not a prescription.
 * Full-width characters (a Chinese IME left in 全角 mode) are folded to ASCII before classification.
 * Scans altered on the way (Caps Lock, GS stand-ins, input methods, fragments: plugin/scanhints.py) carry
   ``hints``; a separator stand-in from the settings is read as GS inside GS1 element strings only.
@@ -246,6 +247,11 @@ def _ecard(s: str, m: re.Match[str], n: int) -> Scan:
                       hints=(hint("caps_lock"),) if swapped else ())
 
 
+def _ecard_qr(s: str, m: re.Match[str], n: int) -> Scan:
+    # digits have no case: no Caps Lock hint; the value goes to the decode service, which answers the token
+    return Scan._fast("ecard", n, {"token_masked": mask_token(s)}, cleaned=s, token=s)
+
+
 def _ss_card(s: str, m: re.Match[str], n: int) -> Scan:
     card_no = m.group("card").upper()
     # a scanned or typed card number never carries the card's identification code (卡识别码, read by a reader)
@@ -266,6 +272,9 @@ _RULES: tuple[_Rule, ...] = (
     # 医保电子凭证 QR payloads as URLs (also app routes after '#'): the token is the qrcode= / ecToken= parameter.
     _Rule("ecard", re.compile(r"https?://\S*?[?&#](?:qrcode|ecToken)=(?P<token>[^&#\s]+)\S*", re.IGNORECASE),
           _ecard),
+    # the national e-voucher QR value as the decode service's samples show it: 28 digits (before the 25–30-digit
+    # prescription rule below, which would otherwise take it)
+    _Rule("ecard", re.compile(r"(?!8)[0-9]{28}"), _ecard_qr),
     # 社会保障卡 number: a letter + 8 digits (sandbox and most provinces); "SS" + digits on some readers.
     _Rule("ss_card", re.compile(r"(?P<card>[A-Za-z][0-9]{8})"), _ss_card),
     _Rule("ss_card", re.compile(r"(?P<card>SS[0-9]{8,20})"), _ss_card),
