@@ -18,7 +18,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.e2e.conftest import LIU, SECUKINUMAB, ZHANG, identify, new_sale, pack, prefix_of
+from tests.e2e.conftest import PERSONS, ZHANG, identify, new_sale
 from tests.security.conftest import assert_sane, sale_on_fresh_rx
 
 # Server-sent events never end; they are checked separately (test_hostile_paths_headers).
@@ -29,7 +29,6 @@ def _sales_in_every_state(live) -> dict[str, str]:
     """One real sale per reachable state, so fuzzed bodies meet the state machine, not just 404."""
     http, sb = live.http, live.sandbox_http
     zhang = identify(http, ZHANG)["patient_ref"]
-    liu = identify(http, LIU, how="ecard")["patient_ref"]
     ids: dict[str, str] = {}
 
     def sale() -> str:     # each on a prescription of its own: a dispensed one cannot be sold again
@@ -49,9 +48,12 @@ def _sales_in_every_state(live) -> dict[str, str]:
     cancelled = sale()
     assert http.session.delete(f"{http.base}/v1/sales/{cancelled}").status_code == 200
     ids["cancelled"] = cancelled
-    # an ineligible line (no prescription) so LINES_INELIGIBLE / confirm_selfpay paths are reachable
-    ids["ineligible"] = new_sale(http, liu, med=SECUKINUMAB, price="598.00", rx=None,
-                                 codes=[pack(prefix_of(SECUKINUMAB))])["id"]
+    # an ineligible line (陈静 has no filing: NO_FILING, decided at the counter from 5301) so LINES_INELIGIBLE and
+    # the confirm_selfpay paths are reachable
+    chen = identify(http, PERSONS["陈静"])["patient_ref"]
+    ineligible = new_sale(http, chen, rx="HX36011100301000000008")
+    assert ineligible["lines"][0]["reasons"][0]["code"] == "NO_FILING"
+    ids["ineligible"] = ineligible["id"]
     return ids
 
 
