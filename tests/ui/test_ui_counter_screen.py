@@ -174,6 +174,9 @@ def test_ui_after_a_reload_the_same_prescription_resumes_its_open_sale(screen_fa
     expect(first.page.locator("#sale tr[data-line='1'] .pack-count")).to_have_text("1 / 1 盒")
     expect(first.page.locator("#alert")).to_contain_text("已恢复未结算的销售单")
     first.shot("resumed")
+    first.scan(ZHANG_ECARD)                  # the same e-voucher again: the same patient, no question about the sale
+    expect(first.page.locator("#scan-msg")).to_have_text("已是当前患者")
+    expect(first.page.locator("#prompt")).to_be_hidden()
     ref = http.post("/v1/patients/identify", {"cert_type": "id_card", "cert_no": ZHANG_ID}).json()["patient_ref"]
     assert [s["id"] for s in http.get("/v1/sales/open", params={"patient_ref": ref}).json()["sales"]] == [sale_id]
     first.press("F4")

@@ -296,7 +296,10 @@
    * same credential again, or an empty Enter, switches and keeps the sale open to resume; a button cancels it. */
   async function askOrIdentify(ans) {
     const masked = ans.masked || ans.token_masked || "";
-    if (S.patient && S.patient.cert_type === CERT_TYPE[ans.kind] && S.patient.cert_no === masked) {
+    // an e-voucher is answered by a fresh token, never by its QR value: remember what was scanned as well
+    const scanned = `${ans.kind}:${masked}`;
+    if (S.patient && (S.patient.scanned === scanned ||
+                      (S.patient.cert_type === CERT_TYPE[ans.kind] && S.patient.cert_no === masked))) {
       return scanMsg(T("same_patient"), "ok");
     }
     if (S.sale && OPEN_STATES.includes(S.sale.state)) {
@@ -305,7 +308,7 @@
       S.pendingSwitch = { scanRef: ans.scan_ref, masked, kind: ans.kind };
       return showSwitchPrompt();
     }
-    return identify(ans.scan_ref);
+    return identify(ans.scan_ref, scanned);
   }
 
   function showSwitchPrompt() {
@@ -327,23 +330,25 @@
     if (S.offer && S.offer.kind === "switch") dropOffer();
   }
   async function switchPatient(scanRef, cancelOpen) {
+    const p = S.pendingSwitch;
+    const scanned = p ? `${p.kind}:${p.masked}` : "";
     hidePrompt();
     if (cancelOpen && S.sale && OPEN_STATES.includes(S.sale.state)) {
       const r = await api("DELETE", `/v1/sales/${S.sale.id}`);
       if (r.dropped) return;
       if (!r.ok && r.status !== 404) return showError(r.error);
     }
-    return identify(scanRef);
+    return identify(scanRef, scanned);
   }
 
-  async function identify(scanRef) {
+  async function identify(scanRef, scanned) {
     clearAlert();
     dropOffer();
     const r = await api("POST", "/v1/patients/identify", { scan_ref: scanRef });
     if (r.dropped) return;
     if (!r.ok) return showError(r.error, "scan");
     resetSale();
-    S.patient = r.data;
+    S.patient = { ...r.data, scanned: scanned || "" };
     S.rxs = null;
     S.openDrafts = [];
     S.acctUsed = true;
