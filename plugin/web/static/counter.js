@@ -769,7 +769,8 @@
       const st = I18N.zh["rx_status_" + rx.status] ? T("rx_status_" + rx.status) : rx.status;
       const open = (S.openDrafts || []).find((d) => d.hi_rxno === rx.hi_rxno && OPEN_STATES.includes(d.state));
       const lines = rx.lines.map((l) => `<li>${esc(l.generic_name || l.med_list_codg)} ${esc(l.spec)} × ${esc(l.qty)}
-          ${l.eligible ? `<span class="ok">✓</span>${insurerChecks(l)}` : l.reasons.map((r) => `<span class="reason">${esc(say(r))}</span>`).join("")}</li>`).join("");
+          ${l.eligible ? `<span class="ok">✓</span>${insurerChecks(l)}`
+            : l.reasons.map((r) => `<span class="reason">${esc(say(r))}</span>`).join("")}</li>`).join("");
       return `<li class="rx${chosen ? " chosen" : ""}${rx.status !== "valid" ? " stale" : ""}" data-rx="${i}">
           <button type="button" tabindex="-1" data-action="rx" data-index="${i}"><kbd>${i + 1}</kbd> ${esc(T(open && !chosen ? "rx_resume" : "rx_choose"))}</button>
           <div><strong class="mono">${esc(rx.hi_rxno)}</strong> <span class="rx-status">${esc(st)}</span>
