@@ -23,13 +23,19 @@ def judge_line(*, policy: Policy, pharmacy_admdvs: str, today: date, person: dic
                filings: list[dict[str, Any]], rx: dict[str, Any] | None, entry: dict[str, Any] | None,
                price: Decimal, donated: bool, list_known: bool) -> rules.Verdict:
     registrations = person.get("registrations")
-    return rules.judge_line(
+    verdict = rules.judge_line(
         patient=rules.Patient(psn_no=person["psn_no"], insuplc_admdvs=person["insuplc_admdvs"]),
         filings=[rules.Filing.from_mapping(f) for f in filings],
         prescription=rules.Prescription.from_mapping(rx) if rx else None,
         entry=rules.CatalogEntry.from_mapping(entry) if entry else None, policy=policy, price=price,
         donated=donated, today=today, pharmacy_admdvs=pharmacy_admdvs, list_known=list_known,
         registrations=tuple(registrations) if registrations else None)
+    if rx is None and not donated and "NOT_IN_CATALOG" not in verdict.reasons:
+        # a dual-channel drug is paid at a pharmacy only against a circulated prescription (医保函〔2021〕182号 §五;
+        # the insurer refuses a line without `rxno`): without one the line is not on any prescription
+        reasons = tuple(c for c in rules.REASON_ORDER if c in (*verdict.reasons, "NOT_ON_PRESCRIPTION"))
+        return rules.Verdict(reasons, verdict.unknown)
+    return verdict
 
 
 def refused_lines(profile: GatewayProfile, err_msg: str, lines: Iterable[SaleLine]) -> tuple[str | None, list[int]]:

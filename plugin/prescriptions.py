@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.nhsa import prescriptions as rxx
+from plugin.eligibility import Prescription
 from plugin.errors import RxlaneError, UpstreamRefused
 from plugin.store import Ledger, PatientRow
 from plugin.upstream import Upstream, insurer_data
@@ -41,7 +42,11 @@ def download(upstream: Upstream, *, insuplc_admdvs: str, auth_rxno: str = "", ep
     out = upstream.query("7203", rxx.rx_download_input(insuplc_admdvs=insuplc_admdvs, auth_rxno=auth_rxno,
                                                        epc_token=epc_token), insuplc_admdvs=insuplc_admdvs)
     with insurer_data("7203"):
-        return as_mapping(rxx.parse_rx(out), auth_rxno or epc_token)
+        rx = as_mapping(rxx.parse_rx(out), auth_rxno or epc_token)
+        # what the sale and the checks will read must be readable now: a copy kept unreadable (no psn_no, no
+        # drugs, a bad time) would refuse every later listing of the patient's prescriptions as the POS's input
+        Prescription.from_mapping(rx)
+        return rx
 
 
 def for_patient(ledger: Ledger, upstream: Upstream, row: PatientRow, *, terminal_ip: str, opter: str,

@@ -181,7 +181,8 @@ class SaleService:
                 hosp_lv = max(by_level, key=lambda lv: by_level[lv])
                 incomplete.append("hosp_lv")
         quote = QuoteRequest(
-            insutype=sale.insutype, hosp_lv=hosp_lv, acct_used=sale.acct_used,
+            # a sale with no insured line is settled at the counter: nothing reaches the insurer, so no account pays
+            insutype=sale.insutype, hosp_lv=hosp_lv, acct_used=sale.acct_used and any(ln.insured for ln in sale.lines),
             balc=Decimal(person.get("balc") or "0"),
             ytd=Ytd(**{k: Decimal(str(ytd.get(k, "0"))) for k in
                        ("deductible_paid", "fund_paid", "selfpay", "supplementary_paid")}),

@@ -18,8 +18,9 @@ Pure: no I/O, no clock. Decisions:
   price: a pack without a serial whose lot reads like ``B21X`` is refused too; it had no pack identity anyway.
 * E-voucher QR values are 28 digits (a captured one ends with the insuring division's six digits); a URL carrying
   ``qrcode=``/``ecToken=`` is one too.
-* Prescriptions: ``RX`` + 10–30 letters/digits (the sandbox), and 25–27 or 29–30 plain digits that start neither
-  with 8 (that is a broken trace code) nor with ``01`` (that is GS1). Anything shorter is too easily a mis-scan.
+* Prescriptions: ``RX`` + 10–30 letters/digits (the sandbox), and 25–30 plain digits (but 28: an e-voucher) that
+  start neither with 8 (that is a broken trace code) nor with ``01`` (that is GS1). Anything shorter is too easily a
+  mis-scan.
 * Full-width characters (a Chinese IME left in 全角 mode) are folded to ASCII before classification.
 * Scans altered on the way (Caps Lock, GS stand-ins, input methods, fragments: plugin/scanhints.py) carry
   ``hints``; a separator stand-in from the settings is read as GS inside GS1 element strings only.
@@ -250,6 +251,11 @@ def _ecard(s: str, m: re.Match[str], n: int) -> Scan:
                       hints=(hint("caps_lock"),) if swapped else ())
 
 
+def _ecard_qr(s: str, m: re.Match[str], n: int) -> Scan:
+    # digits have no case: no Caps Lock hint; the value goes to the decode service, which answers the token
+    return Scan._fast("ecard", n, {"token_masked": mask_token(s)}, cleaned=s, token=s)
+
+
 def _ss_card(s: str, m: re.Match[str], n: int) -> Scan:
     card_no = m.group("card").upper()
     # a scanned or typed card number never carries the card's identification code (卡识别码, read by a reader)
@@ -265,14 +271,15 @@ _RULES: tuple[_Rule, ...] = (
     # 居民身份证 and 港澳台居民居住证 (81/82/83…): 17 digits + check digit/X; the checksum is reported, not enforced,
     # so a patient with an odd legacy number can still be looked up.
     _Rule("id_card", re.compile(r"[0-9]{17}[0-9Xx]"), _id_card),
-    # 医保电子凭证 QR value as the patient's phone shows it: 28 digits (a captured one: 4243754826492874240001130000,
-    # the last six the insuring division). The decode service turns it into a token (docs/gateway.md).
-    _Rule("ecard", re.compile(r"(?P<token>[0-9]{28})"), _ecard),
     # Sandbox e-voucher token: the whole string is the token ("ecard…" is the same token typed with Caps Lock on).
     _Rule("ecard", re.compile(r"(?P<token>(?:ECARD|ecard)[0-9A-Za-z]{16,64})"), _ecard),
     # 医保电子凭证 QR payloads as URLs (also app routes after '#'): the token is the qrcode= / ecToken= parameter.
     _Rule("ecard", re.compile(r"https?://\S*?[?&#](?:qrcode|ecToken)=(?P<token>[^&#\s]+)\S*", re.IGNORECASE),
           _ecard),
+    # the national e-voucher QR value as the patient's phone shows it: 28 digits (a captured one:
+    # 4243754826492874240001130000, the last six the insuring division), before the 25–30-digit prescription rule
+    # below, which would otherwise take it. The decode service turns it into a token (docs/gateway.md).
+    _Rule("ecard", re.compile(r"(?!8)[0-9]{28}"), _ecard_qr),
     # 社会保障卡 number: a letter + 8 digits (sandbox and most provinces); "SS" + digits on some readers.
     _Rule("ss_card", re.compile(r"(?P<card>[A-Za-z][0-9]{8})"), _ss_card),
     _Rule("ss_card", re.compile(r"(?P<card>SS[0-9]{8,20})"), _ss_card),
@@ -280,7 +287,7 @@ _RULES: tuple[_Rule, ...] = (
     _Rule("prescription", re.compile(r"(?:RX|rx)[0-9A-Za-z]{10,30}"), _prescription),
     # the demo platform's hi_rxno: two letters (not a card's "SS") and 16–30 digits, e.g. HX36011100301000000001
     _Rule("prescription", re.compile(r"(?![Ss]{2})[A-Za-z]{2}[0-9]{16,30}"), _prescription),
-    _Rule("prescription", re.compile(r"(?!8|01)(?:[0-9]{25,27}|[0-9]{29,30})"), _prescription),
+    _Rule("prescription", re.compile(r"(?!8|01)[0-9]{25,30}"), _prescription),
 )
 
 

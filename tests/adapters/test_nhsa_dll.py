@@ -4,7 +4,7 @@ in GBK as real front ends take it; what can go wrong maps onto the gateway error
 moved (a crash or hang after sending) stays explicit."""
 import pytest
 
-from adapters.nhsa import transactions as tx
+from adapters.nhsa import person, settlement
 from adapters.nhsa.client import GatewayClient, GatewaySettings
 from adapters.nhsa.dll import (DllTransport, FrontEndBadAnswer, FrontEndCrashed, FrontEndSystemError, FrontEndTimeout,
                                FrontEndUnavailable)
@@ -32,15 +32,15 @@ def gateway(front_end):
 
 def test_messages_go_through_init_once_then_business_handle_and_reach_the_insurer(gateway, front_end, sandbox):
     assert gateway.sign_in()
-    person = tx.parse_person(gateway.call("1101", tx.person_info_input("02", ZHANG["certno"]),
+    who = person.parse_person(gateway.call("1101", person.person_info_input("02", ZHANG["certno"]),
                                           insuplc_admdvs="360102"))
-    assert person.psn_no == ZHANG["psn_no"] and person.psn_name == "张伟"     # GBK both ways, Chinese intact
+    assert who.psn_no == ZHANG["psn_no"] and who.psn_name == "张伟"     # GBK both ways, Chinese intact
     assert front_end.calls() == ["INIT", "BUSINESS_HANDLE 9001", "BUSINESS_HANDLE 1101"]
 
 
 def test_a_settlement_settles_through_the_front_end(gateway, sandbox):
     gateway.sign_in()
-    info = tx.parse_setlinfo(gateway.call("2102", settle_body(), insuplc_admdvs="360102"))
+    info = settlement.parse_setlinfo(gateway.call("2102", settle_body(), insuplc_admdvs="360102"))
     assert info.setl_id and sandbox.books.ledger()["settlements"][0]["state"] == "settled"
 
 
@@ -53,9 +53,9 @@ def test_a_crash_after_sending_2102_is_an_unknown_outcome_resolved_by_2601_throu
         gateway.send(env)
     assert caught.value.outcome_unknown and caught.value.msgid == env.msgid
     assert sandbox.books.ledger()["settlements"][0]["state"] == "settled"        # money moved
-    rev = tx.parse_reversal(gateway.call("2601", tx.reversal_input(LIU["psn_no"], env.msgid),
-                                         insuplc_admdvs="360102"))
-    assert rev.found and sandbox.books.ledger()["settlements"][0]["state"] == "reversed"
+    reverse = settlement.reversal_input(LIU["psn_no"], env.msgid, "2102")
+    assert gateway.call("2601", reverse, insuplc_admdvs="360102") == {}      # a reversal answers no output
+    assert sandbox.books.ledger()["settlements"][0]["state"] == "reversed"
     assert front_end.calls().count("INIT") == 2            # the restarted worker was initialised again
     assert front_end.calls().count("BUSINESS_HANDLE 2102") == 1
 
@@ -68,7 +68,7 @@ def test_a_hang_is_a_timeout_with_an_unknown_outcome_and_the_next_message_works(
         with pytest.raises(FrontEndTimeout) as caught:
             gateway.call("2102", settle_body(), insuplc_admdvs="360102")
         assert caught.value.outcome_unknown
-        assert tx.parse_person(gateway.call("1101", tx.person_info_input("02", LIU["certno"]),
+        assert person.parse_person(gateway.call("1101", person.person_info_input("02", LIU["certno"]),
                                             insuplc_admdvs="360102")).psn_no == LIU["psn_no"]
     finally:
         gateway.transport.close()
@@ -96,7 +96,7 @@ def test_minus_2_with_the_insurers_refusing_envelope_is_that_refusal(gateway, fr
     gateway.sign_in()
     front_end.set(mode="refuse_envelope", fault_infno="1101")
     with pytest.raises(GatewayRefused) as caught:
-        gateway.call("1101", tx.person_info_input("02", "110101199003074514"), insuplc_admdvs="360102")
+        gateway.call("1101", person.person_info_input("02", "110101199003074514"), insuplc_admdvs="360102")
     assert caught.value.infcode == -1 and caught.value.err_msg
 
 
@@ -169,7 +169,7 @@ def test_an_envelope_the_code_page_cannot_hold_is_refused_before_sending(front_e
     try:
         gateway.sign_in()
         with pytest.raises(FrontEndUnavailable) as caught:
-            gateway.call("1101", tx.person_info_input("03", "A36010201", psn_name="𠮷田"), insuplc_admdvs="360102")
+            gateway.call("1101", person.person_info_input("03", "A36010201", psn_name="𠮷田"), insuplc_admdvs="360102")
         assert not caught.value.outcome_unknown
         assert "BUSINESS_HANDLE 1101" not in front_end.calls()
     finally:

@@ -14,9 +14,13 @@ from adapters.nhsa.client import GatewayClient, GatewaySettings
 from adapters.nhsa.envelope import MsgIdGenerator
 from adapters.nhsa.errors import (GatewayConnectionLost, GatewayError, GatewayOutcomeUnknown, GatewayProtocolError,
                                   GatewayRefused, GatewayTimeout, GatewayUnreachable)
+from adapters.nhsa.person import person_info_input
+from tests.adapters.conftest import settle_body
 
 URL = "http://gw.test"
 ENDPOINT = URL + "/fsi/api/rsfComIfsService/callService"
+# A settlement (2102) of a patient whose psn_no is recognisable, so a leak of the request body is easy to see
+SECRET_PATIENT = {"psn_no": "SECRET-PSN-123", "certno": "360121196805122010"}
 
 
 def client(url=URL, timeout_s=15.0, **kw):
@@ -27,7 +31,7 @@ def client(url=URL, timeout_s=15.0, **kw):
 
 def send(c=None, infno="2102", body=None):
     c = c or client()
-    return c.send(c.prepare(infno, body or {"data": {"psn_no": "SECRET-PSN-123"}}))
+    return c.send(c.prepare(infno, body or settle_body(person=SECRET_PATIENT)))
 
 
 def test_exception_tree_separates_refused_unreachable_and_unknown():
@@ -43,7 +47,7 @@ def test_exception_tree_separates_refused_unreachable_and_unknown():
 def test_nonzero_infcode_is_refused_with_the_insurers_code_and_message():
     responses.post(ENDPOINT, json={"infcode": -1, "err_msg": "未查询到人员信息", "output": None})
     with pytest.raises(GatewayRefused) as err:
-        send(infno="1101")
+        send(infno="1101", body=person_info_input("02", "360121196805122010"))
     assert err.value.infcode == -1 and err.value.err_msg == "未查询到人员信息"
     assert err.value.answer.raw["err_msg"] == "未查询到人员信息"
     assert "未查询到人员信息" in err.value.message_zh

@@ -3,12 +3,14 @@ import hashlib
 
 import responses
 
+from adapters.nhsa.catalogue import catalogue_query_input
 from adapters.nhsa.client import GatewayClient, GatewaySettings
 from adapters.nhsa.envelope import MsgIdGenerator
 from adapters.nhsa.signing import sign_headers
 
 URL = "http://gw.test"
 ENDPOINT = URL + "/fsi/api/rsfComIfsService/callService"
+CATALOGUE_PAGE = catalogue_query_input(updt_time="2025-01-01", page_num=1, page_size=100)
 
 
 def test_signature_matches_an_independent_sha256():
@@ -27,7 +29,7 @@ def _client(**kw):
 @responses.activate
 def test_send_carries_signing_headers_when_paasid_and_secret_are_set():
     responses.post(ENDPOINT, json={"infcode": 0, "output": {}})
-    _client(paasid="paas-1", secret="s3cr3t").call("1312", {"data": {}})
+    _client(paasid="paas-1", secret="s3cr3t").call("1312", CATALOGUE_PAGE)
     sent = responses.calls[0].request.headers
     ts, nonce = sent["x-tif-timestamp"], sent["x-tif-nonce"]
     assert ts.isdigit() and nonce
@@ -38,7 +40,7 @@ def test_send_carries_signing_headers_when_paasid_and_secret_are_set():
 @responses.activate
 def test_no_signing_headers_without_a_secret():
     responses.post(ENDPOINT, json={"infcode": 0, "output": {}})
-    _client(paasid="paas-1").call("1312", {"data": {}})
+    _client(paasid="paas-1").call("1312", CATALOGUE_PAGE)
     assert not any(h.lower().startswith("x-tif") for h in responses.calls[0].request.headers)
 
 

@@ -11,8 +11,8 @@ import pytest
 import requests
 import responses
 
-from adapters.nhsa import transactions as tx
-from adapters.nhsa.client import GatewayClient
+from adapters.nhsa import person, settlement
+from adapters.nhsa.client import GatewayClient, wire_form
 from adapters.nhsa.envelope import MsgIdGenerator
 from adapters.nhsa.errors import GatewayProtocolError, GatewayRefused
 from adapters.nhsa.smcrypto import (ENC_FIELD, Sm4Cipher, SmCrypto, SmCryptoError, canonical_text,
@@ -26,7 +26,7 @@ OTHER_SM4_KEY = "00112233445566778899aabbccddeeff"
 PHARMACY_KEY = "3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8"
 INSURER_KEY = "128b2fa8bd433c6c068c8d803dff79792a519a55171b1b650c23661d15897263"
 OTHER_KEY = "59276e27d506861a16680f3ad9c02dccef3cc1fa3cdbe4ce6d54b80deac1bc21"
-PERSON_QUERY = tx.person_info_input("02", LIU["certno"], psn_name="刘洋")
+PERSON_QUERY = person.person_info_input("02", LIU["certno"], psn_name="刘洋")
 
 
 def protected_client(url, **crypto):
@@ -150,7 +150,7 @@ def test_encrypted_body_hides_the_patient_on_the_wire():
 def test_sm3_signed_query_round_trips(province):
     client = protected_client(province(SmCrypto(signtype="SM3", role="insurer")).url, signtype="SM3")
     client.sign_in()
-    assert tx.parse_person(client.call("1101", PERSON_QUERY)).psn_no == LIU["psn_no"]
+    assert person.parse_person(client.call("1101", PERSON_QUERY)).psn_no == LIU["psn_no"]
 
 
 def test_unsigned_message_is_refused_where_the_province_requires_sm3(province):
@@ -167,8 +167,8 @@ def test_tampered_input_is_refused_and_nothing_moves(province, signtype):
     sandbox = province(pharmacy.insurer_side())
     client = protected_client(sandbox.url, signtype=signtype, sm2_private_key=PHARMACY_KEY)
     client.sign_in()
-    wire = client.crypto.seal_request(client.prepare("2102", settle_body(), insuplc_admdvs="360102").body)
-    wire["input"]["data"]["acct_used_flag"] = "0"  # altered after signing
+    wire = client.crypto.seal_request(wire_form(client.prepare("2102", settle_body(), insuplc_admdvs="360102").body))
+    wire["input"]["druginfo"]["acct_used_flag"] = "0"  # altered after signing
     answer = post_raw(sandbox, wire)
     assert answer["infcode"] == -1 and "签名验证失败" in answer["err_msg"]
     assert sandbox.books.ledger()["settlements"] == []
@@ -180,7 +180,7 @@ def test_sm2_settlement_round_trips_with_signed_answers(province):
     client = protected_client(sandbox.url, signtype="SM2", sm2_private_key=PHARMACY_KEY,
                               sm2_public_key=sm2_public_key_of(INSURER_KEY))
     client.sign_in()
-    info = tx.parse_setlinfo(client.call("2102", settle_body(), insuplc_admdvs="360102"))
+    info = settlement.parse_setlinfo(client.call("2102", settle_body(), insuplc_admdvs="360102"))
     assert info.setl_id and [s["setl_id"] for s in sandbox.books.ledger()["settlements"]] == [info.setl_id]
 
 
@@ -194,8 +194,10 @@ def test_request_signed_with_another_key_is_refused(province):
 
 def test_answer_signed_by_another_key_leaves_a_settlement_in_doubt(province):
     # the insurer committed; we cannot trust its answer: outcome unknown, resolved by asking, never by resending
-    sandbox = province(SmCrypto().insurer_side(private_key=OTHER_KEY))
+    sandbox = province(SmCrypto().insurer_side(private_key=INSURER_KEY))
     client = protected_client(sandbox.url, sm2_public_key=sm2_public_key_of(INSURER_KEY))
+    client.sign_in()                     # the gateway takes no settlement before 9001
+    province(SmCrypto().insurer_side(private_key=OTHER_KEY))
     with pytest.raises(GatewayProtocolError) as err:
         client.call("2102", settle_body(), insuplc_admdvs="360102")
     assert err.value.outcome_unknown and "验签失败" in err.value.message_zh
@@ -206,12 +208,12 @@ def test_sm4_settlement_round_trips_encrypted_both_ways(province):
     sandbox = province(SmCrypto(sm4_key=SM4_KEY, encrypt_body=True).insurer_side())
     client = protected_client(sandbox.url, sm4_key=SM4_KEY, encrypt_body=True)
     client.sign_in()
-    info = tx.parse_setlinfo(client.call("2102", settle_body(), insuplc_admdvs="360102"))
+    info = settlement.parse_setlinfo(client.call("2102", settle_body(), insuplc_admdvs="360102"))
     assert info.setl_id == sandbox.books.ledger()["settlements"][0]["setl_id"]
     # what travelled back was ciphertext: the patient's data is not readable on the wire
     arrived = post_raw(sandbox, client.crypto.seal_request(client.prepare("1101", PERSON_QUERY).body))
     assert list(arrived["output"]) == [ENC_FIELD] and "刘洋" not in json.dumps(arrived, ensure_ascii=False)
-    assert tx.parse_person(client.crypto.open_answer(arrived)["output"]).psn_name == "刘洋"
+    assert person.parse_person(client.crypto.open_answer(arrived)["output"]).psn_name == "刘洋"
 
 
 def test_plain_body_is_refused_where_the_province_requires_sm4(province):
@@ -235,7 +237,7 @@ def test_all_three_together_round_trip(province):
     client = protected_client(sandbox.url, signtype="SM2", sm2_private_key=PHARMACY_KEY, sm4_key=SM4_KEY,
                               encrypt_body=True, sm2_public_key="04" + sm2_public_key_of(INSURER_KEY))
     client.sign_in()
-    assert tx.parse_person(client.call("1101", PERSON_QUERY)).psn_name
+    assert person.parse_person(client.call("1101", PERSON_QUERY)).psn_name
 
 
 @responses.activate

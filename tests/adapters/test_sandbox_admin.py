@@ -3,6 +3,7 @@ translated), policy, profile, variants, faults, ledger, message log; every inval
 the field, never a 500."""
 import json
 import random
+from decimal import Decimal
 
 import pytest
 import requests
@@ -62,7 +63,7 @@ def test_seeded_records_in_the_gateways_shapes_are_what_the_gateway_answers(sand
                        ("/sandbox/prescriptions", RX)):
         assert post(sandbox, path, body).status_code == 201, path
     found = person.parse_person(gateway.call("1101", person.person_info_input("03", "Z36010299", card_sn="SN99")))
-    assert found.psn_no == PERSON["baseinfo"]["psn_no"] and str(found.insurance.balc) == "10.0"
+    assert found.psn_no == PERSON["baseinfo"]["psn_no"] and found.insurance.balc == Decimal("10.00")
     assert found.brdy == "1980-07-04" and found.gend == "1"
     [row] = catalogue.parse_catalogue(gateway.call("1312", catalogue.catalogue_query_input(
         updt_time="2000-01-01", page_num=1, page_size=10))).rows
@@ -76,7 +77,7 @@ def test_seeded_records_in_the_gateways_shapes_are_what_the_gateway_answers(sand
     assert sandbox.books.filings[0].filing.physicians == ("黄志明",)   # no register after a reset: names only
     cum = person.parse_accumulations(gateway.call("5206", person.accumulations_input(FILING["psn_no"]),
                                                   insuplc_admdvs="360102"))
-    assert [str(a.cum) for a in cum if a.cum_type_code == "C0201"] == ["100.0"]
+    assert [a.cum for a in cum if a.cum_type_code == "C0201"] == [Decimal("100.00")]
 
 
 def test_wave1_bodies_keep_working_translated_into_the_new_shapes(sandbox, gateway):

@@ -1,11 +1,14 @@
 """The sandbox gateway answers the adapter's own messages as a real gateway does (docs/gateway.md 9001, 1101, 5301,
 5302, 5206, 1312, 1318, 1201, and the e-voucher decode): sign-in, the three credentials, filings without their
 insurer-only facts, paged catalogue rows without dual-channel fields, and a message log that never holds a body."""
+from decimal import Decimal
+
 import pytest
 import requests
 
 from adapters.nhsa import catalogue, person
 from adapters.nhsa.errors import GatewayRefused
+from adapters.nhsa.profile import load_profile
 from tests.adapters.conftest import LIU, PHARMACY, ZHANG, make_client
 
 EVOUCHER = "/fsi/api/hsecfc/localQrCodeQuery"
@@ -106,8 +109,8 @@ def test_1101_has_no_year_to_date_figures_they_come_from_5206(gateway):
     assert "ytd" not in out["insuinfo"][0]
     cum = person.parse_accumulations(gateway.call("5206", person.accumulations_input(LIU["psn_no"]),
                                                   insuplc_admdvs="360102"))
-    assert {a.cum_type_code: str(a.cum) for a in cum} == {"C0101": "0.0", "C0201": "2400.0", "C0301": "300.0",
-                                                          "C0401": "0.0"}
+    assert {a.cum_type_code: a.cum for a in cum} == {"C0101": Decimal(0), "C0201": Decimal("2400.00"),
+                                                     "C0301": Decimal("300.00"), "C0401": Decimal(0)}
 
 
 def test_filings_answer_only_disease_and_dates(gateway):
@@ -147,12 +150,14 @@ def test_catalogue_rows_updated_after_the_date_asked_and_one_code(gateway):
 def test_price_ceiling_is_the_payment_standard_the_insurer_adjudicates_with(gateway):
     page = catalogue.parse_price_ceilings(gateway.call("1318", catalogue.price_ceiling_input(
         updt_time="2000-01-01", page_num=1, page_size=10, hilist_code="XL04ACS251B002010100702")))
-    assert [str(r.hilist_pric_uplmt_amt) for r in page.rows] == ["598.0"]
+    assert [r.hilist_pric_uplmt_amt for r in page.rows] == [Decimal("598.00")]
 
 
 def test_institution_query_answers_the_hospital_level(gateway):
     [inst] = catalogue.parse_institutions(gateway.call("1201", catalogue.institution_query_input("H36010400201")))
-    assert (inst.fixmedins_name, inst.hosp_lv) == ("南昌市示范第一医院", "2")
+    # the national 医院等级 code (05 二级甲等), which the profile's [hosp_lv] maps to the policy's level 2
+    assert (inst.fixmedins_name, inst.hosp_lv) == ("南昌市示范第一医院", "05")
+    assert load_profile("national").hosp_lv[inst.hosp_lv] == "2"
 
 
 def test_message_log_has_every_verdict_and_never_a_body(sandbox, gateway):

@@ -1,7 +1,9 @@
 """The sandbox insurer's refusal texts (adapters/sandbox/refusals.py) are read back by the national gateway profile's
 ``[refusals]`` pattern table as the reason code they stand for, so the pharmacist sees the same reason whether rxlane
 decided the rule or the insurer refused (docs/sandbox.md "Refusal texts")."""
+import json
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -11,15 +13,18 @@ from adapters.sandbox.rxplatform import STATUS_ZH
 from plugin.errors import REASONS
 
 NATIONAL = load_profile("national")
-#: reason codes the national profile has no pattern for: their text reaches the pharmacist as the insurer wrote it
-UNMAPPED = {"NOT_IN_CATALOG", "NOT_ON_PRESCRIPTION", "DONATED_SUPPLY"}
+WIRE = Path(__file__).resolve().parent / "wire"
 
 
 def test_there_is_one_text_for_every_reason_code():
     assert set(TEXTS) == set(REASONS) - {"NOT_ELIGIBLE"}
 
 
-@pytest.mark.parametrize("code", sorted(set(TEXTS) - UNMAPPED))
+def test_the_national_profile_has_a_pattern_for_every_reason_code():
+    assert set(NATIONAL.refusals.values()) == set(TEXTS)
+
+
+@pytest.mark.parametrize("code", sorted(TEXTS))
 def test_the_national_profile_maps_each_text_back_to_its_code(code):
     text = refusal_text(code, "XL04ACS251B002010100702", payment_standard=Decimal("598.00"))
     assert text.startswith("药品XL04ACS251B002010100702：")
@@ -27,9 +32,14 @@ def test_the_national_profile_maps_each_text_back_to_its_code(code):
     assert not NATIONAL.sign_in_invalid(text)
 
 
-@pytest.mark.parametrize("code", sorted(UNMAPPED))
-def test_texts_without_a_pattern_are_not_mistaken_for_another_reason(code):
-    assert NATIONAL.refusal_reason(refusal_text(code, "XL04ACS251B002010100702")) is None
+@pytest.mark.parametrize("text", [
+    *(json.loads((WIRE / f"{name}.answer.refused.json").read_text("utf-8"))["err_msg"]
+      for name in ("1101", "2102", "2601")),      # the wire samples: e-voucher lapsed, account short, reversal refused
+    "未查询到人员信息",
+    "未签到或签到已失效，请重新签到",
+])
+def test_insurer_texts_that_are_no_eligibility_reason_are_not_mistaken_for_one(text):
+    assert NATIONAL.refusal_reason(text) is None
 
 
 @pytest.mark.parametrize("status,code", [("dispensed", "RX_ALREADY_DISPENSED"), ("revoked", "RX_REVOKED")])

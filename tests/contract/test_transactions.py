@@ -49,7 +49,9 @@ CASES = [
      lambda out: catalogue.parse_price_ceilings(out).rows[0].hilist_pric_uplmt_amt == Decimal("4837")),
     ("docs/gateway.md 1201", "1201",
      lambda c: c.call("1201", catalogue.institution_query_input("H36011100301")),
-     lambda out: catalogue.parse_institutions(out)[0].hosp_lv == "3"),
+     # the national 医院等级 code (02 三级甲等), which the profile's [hosp_lv] turns into the policy's level 3
+     lambda out: [(i.fixmedins_code, i.hosp_lv, NATIONAL.hosp_lv[i.hosp_lv])
+                  for i in catalogue.parse_institutions(out)] == [("H36011100301", "02", "3")]),
     ("docs/gateway.md 2101", "2101",
      lambda c: c.call("2101", settle_body(), insuplc_admdvs="360102"),
      lambda out: out["setlinfo"]["setl_id"] is None and out["detlcutinfo"][0]["feedetl_sn"] == "1"),
@@ -60,7 +62,8 @@ CASES = [
     ("docs/gateway.md 2103", "2103",
      lambda c: (lambda s: c.call("2103", settlement.cancel_input(s.setl_id, s.mdtrt_id, LIU["psn_no"]),
                                  insuplc_admdvs="360102"))(_settled(c)),
-     lambda out: out["setlinfo"]["cash_payamt"] == -117.44 and out["setlinfo"]["psn_pay"] == -167.44),
+     lambda out: [out["setlinfo"][k] for k in ("cash_payamt", "psn_pay")] == [Decimal("-117.44"), Decimal("-167.44")]
+     and settlement.parse_setlinfo(out).amounts["psn_cash_pay"] == Decimal("-117.44")),
     ("docs/gateway.md 2601", "2601",
      lambda c: (lambda env: (c.send(env), c.call("2601", settlement.reversal_input(LIU["psn_no"], env.msgid, "2102"),
                                                  insuplc_admdvs="360102"))[1])(

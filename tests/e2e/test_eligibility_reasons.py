@@ -121,6 +121,8 @@ def assert_sold_wholly_self_paid(c, sale: dict, psn_no: str) -> dict:
     assert split["fund_pay_sumamt"] == "0.00" and split["acct_pay"] == "0.00"
     assert split["fulamt_ownpay_amt"] == split["psn_cash_pay"] == split["medfee_sumamt"] == sale["medfee_sumamt"]
     assert_invariant(split)
+    # the estimate agrees: outside insurance no personal account pays
+    assert done["estimate"]["acct_pay"] == "0.00" and done["estimate"]["psn_cash_pay"] == sale["medfee_sumamt"]
     assert [s for s in settlements_of(c.sandbox, psn_no) if s["state"] == "settled"] == []
     return done
 
@@ -575,3 +577,17 @@ def test_shanxi_exit_transition_3_months_shanxi_1_3(service_factory, sandbox_htt
         assert_reasons(sale["lines"][0]["reasons"], "AGREEMENT_EXPIRED")
         assert r.status_code == 422 and r.json()["error"]["code"] == "LINES_INELIGIBLE"
         assert theirs == []
+
+
+def test_a_sale_without_a_circulated_prescription_is_not_on_any_prescription(counter):
+    """A dual-channel drug is paid at a pharmacy only against a circulated prescription (医保函〔2021〕182号 §五;
+    渝医保发〔2021〕12号 §四(五)): a sale naming none is decided at the counter — NOT_ON_PRESCRIPTION on every line,
+    nothing sent — instead of being refused by the insurer; confirmed, it is sold wholly self-paid."""
+    c = counter
+    case = seed(c)
+    ref = identify(c.http, case.person)
+    sale = create_sale(c.http, {**sale_body(ref, case), "hi_rxno": None})
+    assert_reasons(sale["lines"][0]["reasons"], "NOT_ON_PRESCRIPTION")
+    assert_refused_and_nothing_charged(c, sale, case.person["psn_no"], "NOT_ON_PRESCRIPTION")
+    assert sent(c, sale["id"]) == []
+    assert_sold_wholly_self_paid(c, sale, case.person["psn_no"])

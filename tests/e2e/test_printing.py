@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from hardware.slip import display_width
 from plugin.cli import main
-from tests.e2e.conftest import identify, new_sale
+from tests.e2e.conftest import LIU, PERSONS, RX_LIU_SEC, SECUKINUMAB, ZHANG, identify, new_sale
 
 ROOT = Path(__file__).resolve().parents[2]
 RARE_NAME = "䶮𠮷大药房"      # a store name with characters outside GBK
@@ -25,8 +25,9 @@ def printer(tmp_path: Path, **extra) -> tuple[dict, Path]:
     return {"name": "printer-1", "kind": "printer", "url": f"file://{target}", **extra}, target
 
 
-def settled_sale(http) -> str:
-    sale = new_sale(http, identify(http)["patient_ref"])
+def settled_sale(http, person: dict = ZHANG, **sale_fields) -> str:
+    """A settled sale of ``person`` (by default 张伟's 奥希替尼 on his prescription HX…0001)."""
+    sale = new_sale(http, identify(http, person)["patient_ref"], **sale_fields)
     assert http.post(f"/v1/sales/{sale['id']}/settle").status_code == 200
     return sale["id"]
 
@@ -91,18 +92,21 @@ def test_serve_refuses_to_start_with_an_unknown_code_page(tmp_path):
 
 @pytest.fixture
 def sales_in_every_state(rx, sandbox_http):
+    """One sale per state; each one the insurer settles is on a prescription of its own (a dispensed prescription
+    cannot be sold again): 张伟's, 刘洋's and 王建国's demo prescriptions."""
     _svc, http = rx
     ref = identify(http)["patient_ref"]
     ids = {"draft": new_sale(http, ref)["id"], "settled": settled_sale(http)}
-    refunded = settled_sale(http)
-    http.post(f"/v1/sales/{refunded}/refund")
+    refunded = settled_sale(http, LIU, med=SECUKINUMAB, price="598.00", rx=RX_LIU_SEC)
+    assert http.post(f"/v1/sales/{refunded}/refund").status_code == 200
     ids["refunded"] = refunded
     cancelled = new_sale(http, ref)["id"]
     http.session.delete(f"{http.base}/v1/sales/{cancelled}")
     ids["cancelled"] = cancelled
-    doubt = new_sale(http, ref)["id"]
+    wang = identify(http, PERSONS["王建国"])["patient_ref"]
+    doubt = new_sale(http, wang, rx="HX36011100301000000006")["id"]
     sandbox_http.post("/sandbox/faults", {"infno": "2102", "mode": "drop_response", "times": 1})
-    http.post(f"/v1/sales/{doubt}/settle")
+    assert http.post(f"/v1/sales/{doubt}/settle").status_code == 409
     ids["in_doubt"] = doubt
     return ids
 

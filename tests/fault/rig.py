@@ -281,9 +281,13 @@ class Counter:
         return self.rx.http
 
     def identify(self) -> str:
+        """Identify the patient and list their prescriptions, as the counter does: a sale may only name a
+        prescription downloaded here (7202/7203)."""
         r = self.http.post("/v1/patients/identify", {"cert_type": "id_card", "cert_no": ZHANG["certno"]})
         assert r.status_code == 200, r.text
         self.patient_ref = r.json()["patient_ref"]
+        listed = self.http.get(f"/v1/prescriptions?patient_ref={self.patient_ref}")
+        assert listed.status_code == 200, listed.text
         return self.patient_ref
 
     def create(self, headers: dict[str, str] | None = None) -> requests.Response:

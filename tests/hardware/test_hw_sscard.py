@@ -14,7 +14,10 @@ from plugin.api.errors import ERRORS
 from tests.standins import CardLibrary, card_info
 
 DEMO = json.loads((Path(__file__).resolve().parents[2] / "adapters/sandbox/data/demo.json").read_text("utf-8"))
-ZHANG = next(p for p in DEMO["persons"] if p["psn_name"] == "张伟")
+# A demo person is the gateway's 1101 record (baseinfo, insuinfo) plus the credentials the sandbox accepts; the card
+# reader needs the identity and the card's number and identification code.
+_RECORD = next(p for p in DEMO["persons"] if p["baseinfo"]["psn_name"] == "张伟")
+ZHANG = {**_RECORD["baseinfo"], "card_no": _RECORD["card_no"], "card_sn": _RECORD["card_sn"]}
 
 
 def config(library, **kw) -> DeviceConfig:

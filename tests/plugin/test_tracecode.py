@@ -182,6 +182,7 @@ def test_id_number_is_masked_and_its_checksum_reported(raw, valid):
     ("HTTPS://EXAMPLE.CN/A?X=1&QRCODE=TOKEN12345678", "TOKEN12345678"),
     ("https://h5.example.cn/#/ecard/verify?qrcode=HASHROUTE0001234", "HASHROUTE0001234"),   # app route after '#'
     ("https://e.example.cn/?ecToken=AB%00CD12345678", "AB%00CD12345678"),   # never decoded into a control char
+    ("4260173956810000000001360102", "4260173956810000000001360102"),   # the national QR value: 28 digits
 ])
 def test_e_voucher_payloads_yield_the_token_masked(raw, token):
     scan = classify(raw)

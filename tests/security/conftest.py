@@ -6,17 +6,19 @@ test did can hide a half-written row.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import threading
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from tests.conftest import Http, ServerThread, make_service
-from tests.e2e.conftest import DEMO
+from tests.conftest import Http, ServerThread, install_demo_list, make_service
+from tests.e2e.conftest import OSIMERTINIB, PERSONS, ZHANG, new_sale
 
 # What an answer may never contain, whatever the input.
 TRACEBACK_MARKERS = ("Traceback (most recent call last)", 'File "/', "werkzeug.exceptions", "sqlite3.")
@@ -79,6 +81,7 @@ def live(tmp_path_factory) -> Iterator[Live]:
     from plugin.app import create_app
     sb = start_sandbox("127.0.0.1", 0, demo=True, policy="jiangxi")
     svc = make_service(tmp_path_factory.mktemp("hostile") / "data", sb.url, server=UNLIMITED)
+    install_demo_list(svc)   # drug facts come from the store's list, as `rxlane serve` installs it with the demo
     svc.extras["heartbeat_s"] = 0.2
     server = ServerThread(create_app(svc))
     try:
@@ -92,12 +95,42 @@ def live(tmp_path_factory) -> Iterator[Live]:
             sb.shutdown()
 
 
-def demo_secrets() -> list[tuple[str, str, str]]:
-    """(person, what, value) for every unmasked personal value the demo insurer knows."""
+_rx_serial = itertools.count(1)
+
+
+def fresh_rx(sandbox_http: Http, person: dict = ZHANG, med: str = OSIMERTINIB, qty: str = "1", *,
+             institution: str = "H36011100301", physician: str = "D360111003001") -> str:
+    """Circulate one more prescription of ``med`` for ``person`` at the sandbox (by default 张伟's 奥希替尼 from his
+    filed hospital and responsible physician) and answer its hi_rxno. A module-wide service sells many times: a
+    prescription once dispensed cannot be sold again, so each sale gets its own. The prescription time is unique
+    too, since rxlane recognises a prescription it already downloaded by institution and time."""
+    n = next(_rx_serial)
+    hi_rxno = f"HXS{n:019d}"
+    r = sandbox_http.post("/sandbox/prescriptions", {
+        "hi_rxno": hi_rxno, "psn_no": person["psn_no"], "institution_code": institution, "physician_code": physician,
+        "issued_at": f"{date.today().isoformat()} 00:{n // 60 % 60:02d}:{n % 60:02d}", "valid_days": 3,
+        "lines": [{"med_list_codg": med, "qty": qty}]})
+    assert r.status_code in (200, 201), r.text
+    return hi_rxno
+
+
+def sale_on_fresh_rx(http: Http, sandbox_http: Http, ref: str, **kw: Any) -> dict:
+    """A draft sale of 张伟's 奥希替尼 on a prescription of its own (``fresh_rx``), downloaded as the counter does."""
+    return new_sale(http, ref, rx=fresh_rx(sandbox_http), **kw)
+
+
+def demo_secrets(sandbox: Any = None) -> list[tuple[str, str, str]]:
+    """(person, what, value) for every unmasked personal value the demo insurer knows: ID number, card number and
+    identification code, e-voucher QR value, insurance number — and, given the sandbox, every e-voucher token its
+    decode service has issued so far (tokens are fresh per decode)."""
     out = []
-    for p in DEMO["persons"]:
-        for what in ("certno", "card_no", "card_sn", "ecard_token", "psn_no"):
-            out.append((p["psn_name"], what, p[what]))
+    for name, p in PERSONS.items():
+        for what in ("certno", "card_no", "card_sn", "ecard_qr", "psn_no"):
+            out.append((name, what, p[what]))
+    if sandbox is not None:
+        names = {p["psn_no"]: name for name, p in PERSONS.items()}
+        for token in list(sandbox.books.ec_tokens.values()):
+            out.append((names.get(token.psn_no, token.psn_no), "ecToken", token.token))
     return out
 
 

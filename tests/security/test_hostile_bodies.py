@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.e2e.conftest import DEMO, OSIMERTINIB, SECUKINUMAB, ZHANG, identify, new_sale, pack, prefix_of
+from tests.e2e.conftest import (DEMO, OSIMERTINIB, SECUKINUMAB, ZHANG, identify, list_prescriptions, new_sale, pack,
+                                prefix_of)
 from tests.security.conftest import assert_error_shape, assert_sane, ledger_counts
 
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
@@ -106,7 +107,7 @@ def test_deeply_nested_body_is_refused_not_a_recursion_error(live):
 
 
 # -- sale bodies around a real patient: reach eligibility and the pack ledger ------------------------------------
-CODES = [e["med_list_codg"] for e in DEMO["catalog"]]
+CODES = [e["hilist_code"] for e in DEMO["catalog"]]
 json_scalar = st.one_of(st.none(), st.booleans(), st.integers(-10**20, 10**20),
                         st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=30))
 decimal_text = st.one_of(st.from_regex(r"-?[0-9]{1,12}(\.[0-9]{0,5})?([eE][+-]?[0-9]{1,4})?", fullmatch=True),
@@ -126,7 +127,7 @@ def mostly(valid, hostile, odds: int = 12):
     return st.sampled_from([False] * (odds - 1) + [True]).flatmap(lambda bad: hostile if bad else valid)
 
 
-PRICES = {e["med_list_codg"]: e["payment_standard"] for e in DEMO["catalog"]}
+PRICES = {e["hilist_code"]: e["payment_standard"] for e in DEMO["catalog"]}
 valid_qty = st.sampled_from(["1", "2", "0.5", "0.25", 1, 2, "1.000", "3"])
 
 
@@ -154,13 +155,17 @@ def sale_line(draw) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def zhang_ref(live) -> str:
-    return identify(live.http, ZHANG)["patient_ref"]
+    """张伟, with his circulated prescriptions downloaded (7202/7203), so a body naming one reaches eligibility
+    rather than stopping at RX_NOT_DOWNLOADED."""
+    ref = identify(live.http, ZHANG)["patient_ref"]
+    list_prescriptions(live.http, ref)
+    return ref
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(lines=mostly(st.lists(sale_line(), min_size=1, max_size=4), st.lists(sale_line(), max_size=60)),
        acct=mostly(st.booleans(), json_scalar), confirm=mostly(st.booleans(), json_scalar),
-       rx=mostly(st.one_of(st.none(), st.sampled_from([p["hi_rxno"] for p in DEMO["prescriptions"]])),
+       rx=mostly(st.one_of(st.none(), st.sampled_from([p["data"]["hi_rxno"] for p in DEMO["prescriptions"]])),
                  st.text(max_size=70)))
 def test_sale_bodies_around_a_real_patient_are_created_or_refused_without_half_rows(live, hostile_tally, zhang_ref,
                                                                                      lines, acct, rx, confirm):

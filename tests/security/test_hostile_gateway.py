@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from tests.conftest import Http, ServerThread, make_service
-from tests.e2e.conftest import OSIMERTINIB, RX_ZHANG_OSI, ZHANG, identify, new_sale, pack, prefix_of
-from tests.security.conftest import UNLIMITED, assert_error_shape, assert_sane, ledger_counts
+from tests.conftest import Http, ServerThread, install_demo_list, make_service
+from tests.e2e.conftest import OSIMERTINIB, RX_ZHANG_OSI, ZHANG, identify, list_prescriptions, new_sale, pack, prefix_of
+from tests.security.conftest import (UNLIMITED, assert_error_shape, assert_sane, fresh_rx, ledger_counts,
+                                     sale_on_fresh_rx)
 
 MONEY_TABLES = ("sales", "sale_lines", "trace_codes", "journal", "outbox", "patients")
 
@@ -48,15 +49,24 @@ def test_corrupt_identify_answer_is_unavailable_and_stores_no_patient(rx, sandbo
 
 
 def test_corrupt_prescription_download_7203_is_unavailable_and_creates_no_sale(rx, sandbox_http, zhang):
+    """7203 runs when the counter lists the patient's prescriptions: a corrupt download makes the listing
+    unavailable, keeps nothing of that prescription, and a sale naming it is refused as not downloaded. The next
+    listing (7202 hands out fresh single-use numbers) downloads it, and the sale goes ahead."""
     svc, http = rx
     before = ledger_counts(svc)
     fault(sandbox_http, "7203", "corrupt")
-    r = http.post("/v1/sales", {"patient_ref": zhang, "hi_rxno": RX_ZHANG_OSI, "lines": [
-        {"med_list_codg": OSIMERTINIB, "qty": "1", "price": "4837.00", "trace_codes": [pack(prefix_of(OSIMERTINIB))]}]})
+    r = http.get("/v1/prescriptions", params={"patient_ref": zhang})
     assert_sane(r)
     assert r.status_code == 503 and assert_error_shape(r)["code"] == "UPSTREAM_UNAVAILABLE"
     after = ledger_counts(svc)
     assert {t: after[t] for t in MONEY_TABLES} == {t: before[t] for t in MONEY_TABLES}
+    assert after["prescriptions"] == before["prescriptions"]    # the corrupt one was the first download
+    line = {"med_list_codg": OSIMERTINIB, "qty": "1", "price": "4837.00", "trace_codes": [pack(prefix_of(OSIMERTINIB))]}
+    r = http.post("/v1/sales", {"patient_ref": zhang, "hi_rxno": RX_ZHANG_OSI, "lines": [line]})
+    assert_sane(r)
+    assert r.status_code == 409 and assert_error_shape(r)["code"] == "RX_NOT_DOWNLOADED"
+    assert ledger_counts(svc)["sales"] == before["sales"]
+    assert new_sale(http, zhang)["hi_rxno"] == RX_ZHANG_OSI
 
 
 def test_corrupt_prescription_list_7202_is_unavailable(rx, sandbox_http, zhang):
@@ -194,14 +204,15 @@ class ManglingGateway:
 
 
 @pytest.fixture(scope="module")
-def mangled(live, tmp_path_factory) -> Iterator[tuple[Any, Http, ManglingGateway]]:
-    """rxlane talking to the live sandbox through a ManglingGateway."""
+def mangled(live, tmp_path_factory) -> Iterator[tuple[Any, Http, ManglingGateway, Http]]:
+    """rxlane talking to the live sandbox through a ManglingGateway; the last item is the sandbox's admin API."""
     from plugin.app import create_app
     gw = ManglingGateway(live.sandbox.url)
     svc = make_service(tmp_path_factory.mktemp("mangled") / "data", gw.url, server=UNLIMITED)
+    install_demo_list(svc)
     server = ServerThread(create_app(svc))
     try:
-        yield svc, Http(server.url), gw
+        yield svc, Http(server.url), gw, live.sandbox_http
     finally:
         server.stop()
         svc.close()
@@ -264,31 +275,29 @@ def mangling(draw) -> Callable[[bytes], tuple[int, bytes, str]]:
     return rule
 
 
-ACTIONS = ["identify_1101", "identify_5301", "prescriptions_7202", "sale_7203", "presettle_2101", "settle_2102",
+ACTIONS = ["identify_1101", "identify_5301", "prescriptions_7202", "download_7203", "presettle_2101", "settle_2102",
            "refund_2103"]
 
 
 @settings(max_examples=70, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(action=st.sampled_from(ACTIONS), rule=mangling())
 def test_mangled_gateway_answers_never_make_a_500(mangled, hostile_tally, action, rule):
-    svc, http, gw = mangled
+    svc, http, gw, sandbox_http = mangled
     step, infno = action.split("_")
     ref = identify(http, ZHANG)["patient_ref"]
     sale = None
+    if step == "download":
+        fresh_rx(sandbox_http)      # one prescription not yet downloaded, so the listing sends a 7203
     if step in ("presettle", "settle", "refund"):
-        sale = new_sale(http, ref)["id"]
+        sale = sale_on_fresh_rx(http, sandbox_http, ref)["id"]
         if step == "refund":
             assert http.post(f"/v1/sales/{sale}/settle").status_code == 200
     gw.rules[infno] = rule
     before = ledger_counts(svc)
     if step == "identify":
         r = http.post("/v1/patients/identify", {"cert_type": "id_card", "cert_no": ZHANG["certno"]})
-    elif step == "prescriptions":
+    elif step in ("prescriptions", "download"):
         r = http.get("/v1/prescriptions", params={"patient_ref": ref})
-    elif step == "sale":
-        r = http.post("/v1/sales", {"patient_ref": ref, "hi_rxno": RX_ZHANG_OSI, "lines": [
-            {"med_list_codg": OSIMERTINIB, "qty": "1", "price": "4837.00",
-             "trace_codes": [pack(prefix_of(OSIMERTINIB))]}]})
     else:
         r = http.post(f"/v1/sales/{sale}/{step}")
     gw.rules.pop(infno, None)
@@ -299,12 +308,12 @@ def test_mangled_gateway_answers_never_make_a_500(mangled, hostile_tally, action
         code = assert_error_shape(r)["code"]
         allowed = {"identify": {"UPSTREAM_UNAVAILABLE", "PATIENT_NOT_FOUND", "UPSTREAM_REFUSED"},
                    "prescriptions": {"UPSTREAM_UNAVAILABLE", "UPSTREAM_REFUSED"},
-                   "sale": {"UPSTREAM_UNAVAILABLE", "UPSTREAM_REFUSED"},
+                   "download": {"UPSTREAM_UNAVAILABLE", "UPSTREAM_REFUSED"},
                    "presettle": {"UPSTREAM_UNAVAILABLE", "UPSTREAM_REFUSED"},
                    "settle": {"UPSTREAM_UNAVAILABLE", "UPSTREAM_REFUSED", "SETTLEMENT_IN_DOUBT"},
                    "refund": {"UPSTREAM_UNAVAILABLE", "UPSTREAM_REFUSED", "SETTLEMENT_IN_DOUBT"}}[step]
         assert code in allowed, (action, rule.__name__, r.text[:300])
-        if step in ("identify", "sale", "prescriptions", "presettle"):
+        if step in ("identify", "download", "prescriptions", "presettle"):
             after = ledger_counts(svc)
             assert {t: after[t] for t in MONEY_TABLES} == {t: before[t] for t in MONEY_TABLES}, (action, r.text)
     if sale is not None:
@@ -331,8 +340,8 @@ def set_path(*path: Any, value: Any) -> Callable[[bytes], tuple[int, bytes, str]
 def test_a_2102_answer_with_an_unreadable_amount_is_in_doubt_not_a_500(mangled, value):
     """infcode 0 means the insurer settled; an amount rxlane cannot read is an unknown outcome (reverse it), never
     a 500 that leaves the sale stuck in 'settling'."""
-    svc, http, gw = mangled
-    sale = new_sale(http, identify(http, ZHANG)["patient_ref"])["id"]
+    svc, http, gw, sandbox_http = mangled
+    sale = sale_on_fresh_rx(http, sandbox_http, identify(http, ZHANG)["patient_ref"])["id"]
     gw.rules["2102"] = set_path("output", "setlinfo", "fund_pay_sumamt", value=value)
     r = http.post(f"/v1/sales/{sale}/settle")
     assert_sane(r)
@@ -343,8 +352,8 @@ def test_a_2102_answer_with_an_unreadable_amount_is_in_doubt_not_a_500(mangled, 
 
 @pytest.mark.parametrize("value", ["Infinity", "1e400", "abc"])
 def test_a_2103_answer_with_an_unreadable_amount_is_in_doubt_not_a_500(mangled, value):
-    svc, http, gw = mangled
-    sale = new_sale(http, identify(http, ZHANG)["patient_ref"])["id"]
+    svc, http, gw, sandbox_http = mangled
+    sale = sale_on_fresh_rx(http, sandbox_http, identify(http, ZHANG)["patient_ref"])["id"]
     assert http.post(f"/v1/sales/{sale}/settle").status_code == 200
     gw.rules["2103"] = set_path("output", "setlinfo", "fund_pay_sumamt", value=value)
     r = http.post(f"/v1/sales/{sale}/refund")
@@ -357,8 +366,8 @@ def test_a_2103_answer_with_an_unreadable_amount_is_in_doubt_not_a_500(mangled, 
 
 @pytest.mark.parametrize("value", ["Infinity", "1e400", "x"])
 def test_a_2101_answer_with_an_unreadable_amount_is_unavailable_not_a_500(mangled, value):
-    svc, http, gw = mangled
-    sale = new_sale(http, identify(http, ZHANG)["patient_ref"])["id"]
+    svc, http, gw, sandbox_http = mangled
+    sale = sale_on_fresh_rx(http, sandbox_http, identify(http, ZHANG)["patient_ref"])["id"]
     gw.rules["2101"] = set_path("output", "setlinfo", "hifp_pay", value=value)
     r = http.post(f"/v1/sales/{sale}/presettle")
     assert_sane(r)
@@ -372,7 +381,7 @@ def test_a_2101_answer_with_an_unreadable_amount_is_unavailable_not_a_500(mangle
     (("output", "insuinfo", 0), "310"),
 ])
 def test_a_1101_answer_of_the_wrong_shape_is_unavailable_or_not_found_not_a_500(mangled, path, value):
-    svc, http, gw = mangled
+    svc, http, gw, _ = mangled
     identify(http, ZHANG)
     before = ledger_counts(svc)["patients"]
     gw.rules["1101"] = set_path(*path, value=value)
@@ -383,12 +392,16 @@ def test_a_1101_answer_of_the_wrong_shape_is_unavailable_or_not_found_not_a_500(
     assert ledger_counts(svc)["patients"] == before
 
 
-@pytest.mark.parametrize("key, value", [("psn_no", None), ("hi_rxno", ""), ("issued_at", "x"), ("status", 7),
-                                        ("rxdrug", 3.0), ("rxdrug", "x")])
+@pytest.mark.parametrize("key, value", [("psn_no", None), ("hi_rxno", ""), ("prsc_time", "x"),
+                                        ("valid_end_time", "31/12"), ("rxdrugdetail", 3.0), ("rxdrugdetail", "x"),
+                                        ("rxdrugdetail", [])])
 def test_a_7203_answer_with_bad_fields_is_the_insurers_fault_not_invalid_input(mangled, key, value):
-    """A broken prescription download is the gateway's problem (503), not the POS's (400 naming an rx field)."""
-    svc, http, gw = mangled
+    """A broken prescription download is the gateway's problem (503), not the POS's (400 naming an rx field); what
+    could not be read is not kept, so no sale can be made on it."""
+    svc, http, gw, sandbox_http = mangled
     ref = identify(http, ZHANG)["patient_ref"]
+    list_prescriptions(http, ref)                       # everything else already downloaded
+    hi_rxno = fresh_rx(sandbox_http)
 
     def rule(content: bytes) -> tuple[int, bytes, str]:
         raw = json.loads(content)
@@ -398,18 +411,22 @@ def test_a_7203_answer_with_bad_fields_is_the_insurers_fault_not_invalid_input(m
         return 200, json.dumps(raw, ensure_ascii=False).encode(), "application/json"
     gw.rules["7203"] = rule
     before = ledger_counts(svc)
-    r = http.post("/v1/sales", {"patient_ref": ref, "hi_rxno": RX_ZHANG_OSI, "lines": [
-        {"med_list_codg": OSIMERTINIB, "qty": "1", "price": "4837.00", "trace_codes": [pack(prefix_of(OSIMERTINIB))]}]})
+    r = http.get("/v1/prescriptions", params={"patient_ref": ref})
     gw.rules.pop("7203", None)
     assert_sane(r)
-    assert r.status_code in (201, 502, 503), r.text
+    assert r.status_code in (200, 502, 503), r.text
     if r.status_code >= 400:
         assert assert_error_shape(r)["code"] in ("UPSTREAM_UNAVAILABLE", "UPSTREAM_REFUSED")
+        assert ledger_counts(svc)["prescriptions"] == before["prescriptions"]
+        sale = http.post("/v1/sales", {"patient_ref": ref, "hi_rxno": hi_rxno, "lines": [
+            {"med_list_codg": OSIMERTINIB, "qty": "1", "price": "4837.00",
+             "trace_codes": [pack(prefix_of(OSIMERTINIB))]}]})
+        assert sale.status_code == 409 and assert_error_shape(sale)["code"] == "RX_NOT_DOWNLOADED", sale.text
         assert ledger_counts(svc)["sales"] == before["sales"]
 
 
 def test_a_7202_answer_with_a_non_list_is_unavailable_not_a_500(mangled):
-    svc, http, gw = mangled
+    svc, http, gw, _ = mangled
     ref = identify(http, ZHANG)["patient_ref"]
 
     def rule(content: bytes) -> tuple[int, bytes, str]:

@@ -1,7 +1,8 @@
 """No unmasked personal data in any answer to a caller without the `pii` scope (docs/security.md, 个人信息保护法 §51:
 minimum exposure). For every demo patient, every answer of the counter flow — identify by each card, scans of each
 card, prescriptions, sale, presettle, settle, slip, refund, day list, health, events, errors — is searched for the
-full ID number, card number, card serial, e-voucher token and insurance number. Masked forms are fine.
+full ID number, card number, card identification code, e-voucher QR value and every token the decode service issued,
+and insurance number. Masked forms are fine.
 """
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ from datetime import date
 import pytest
 import requests
 
-from tests.e2e.conftest import DEMO, OSIMERTINIB, pack, prefix_of
+from tests.e2e.conftest import OSIMERTINIB, PERSONS as BY_NAME, pack, prefix_of
 from tests.security.conftest import assert_no_pii, assert_sane, demo_secrets
 
-PERSONS = DEMO["persons"]
+PERSONS = list(BY_NAME.values())
 HOW = ("id_card", "ecard", "ss_card")
 
 
@@ -53,7 +54,7 @@ def _identify_body(person: dict, how: str) -> dict:
 
 @pytest.mark.parametrize("person", PERSONS, ids=lambda p: p["psn_no"][-3:])
 def test_no_answer_of_the_counter_flow_carries_unmasked_personal_data(live, person):
-    http, secrets = live.http, demo_secrets()
+    http = live.http
     tap = EventTap(live.base)
     answers: list[tuple[str, requests.Response]] = []
 
@@ -61,7 +62,7 @@ def test_no_answer_of_the_counter_flow_carries_unmasked_personal_data(live, pers
         answers.append((label, r))
         return r
 
-    for raw in (person["certno"], person["ecard_qr"], person["card_no"], f"]Q3{person['ecard_token']}\r\n",
+    for raw in (person["certno"], person["ecard_qr"], person["card_no"], f"]Q3{person['ecard_qr']}\r\n",
                 person["certno"].lower()):
         keep("scan", http.post("/v1/scans", {"raw": raw}))
     refs = []
@@ -94,6 +95,8 @@ def test_no_answer_of_the_counter_flow_carries_unmasked_personal_data(live, pers
     keep("bad scan", http.post("/v1/scans", {"raw": person["certno"] + "\x00"}))
     events = tap.close()
 
+    secrets = demo_secrets(live.sandbox)   # now with the e-voucher tokens the identifications above were issued
+    assert any(what == "ecToken" for _, what, _ in secrets)
     for label, r in answers:
         assert_sane(r, where=label)
         assert_no_pii(r.content.decode("utf-8", "replace"), f"{label} [{r.status_code}]", secrets=secrets)
@@ -103,7 +106,7 @@ def test_no_answer_of_the_counter_flow_carries_unmasked_personal_data(live, pers
 
 
 def test_an_unknown_id_number_is_not_echoed_in_the_refusal(live):
-    unknown = "110101199003070419"   # checksum-valid, not a demo person
+    unknown = "110101199003070417"   # checksum-valid, not a demo person
     r = live.http.post("/v1/patients/identify", {"cert_type": "id_card", "cert_no": unknown})
     assert_sane(r)
     assert r.status_code == 404 and unknown not in r.text, r.text

@@ -18,8 +18,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from tests.e2e.conftest import LIU, SECUKINUMAB, ZHANG, identify, new_sale, pack, prefix_of
-from tests.security.conftest import assert_sane
+from tests.e2e.conftest import PERSONS, ZHANG, identify, new_sale
+from tests.security.conftest import assert_sane, sale_on_fresh_rx
 
 # Server-sent events never end; they are checked separately (test_hostile_paths_headers).
 NOT_FUZZED = {"/v1/events"}
@@ -29,26 +29,31 @@ def _sales_in_every_state(live) -> dict[str, str]:
     """One real sale per reachable state, so fuzzed bodies meet the state machine, not just 404."""
     http, sb = live.http, live.sandbox_http
     zhang = identify(http, ZHANG)["patient_ref"]
-    liu = identify(http, LIU, how="ecard")["patient_ref"]
     ids: dict[str, str] = {}
-    ids["draft"] = new_sale(http, zhang)["id"]
-    settled = new_sale(http, zhang)["id"]
+
+    def sale() -> str:     # each on a prescription of its own: a dispensed one cannot be sold again
+        return sale_on_fresh_rx(http, sb, zhang)["id"]
+    ids["draft"] = sale()
+    settled = sale()
     assert http.post(f"/v1/sales/{settled}/settle").status_code == 200
     ids["settled"] = settled
-    refunded = new_sale(http, zhang)["id"]
-    http.post(f"/v1/sales/{refunded}/settle")
+    refunded = sale()
+    assert http.post(f"/v1/sales/{refunded}/settle").status_code == 200
     assert http.post(f"/v1/sales/{refunded}/refund").status_code == 200
     ids["refunded"] = refunded
-    doubt = new_sale(http, zhang)["id"]
+    doubt = sale()
     sb.post("/sandbox/faults", {"infno": "2102", "mode": "drop_response", "times": 1})
     assert http.post(f"/v1/sales/{doubt}/settle").status_code == 409
     ids["in_doubt"] = doubt
-    cancelled = new_sale(http, zhang)["id"]
+    cancelled = sale()
     assert http.session.delete(f"{http.base}/v1/sales/{cancelled}").status_code == 200
     ids["cancelled"] = cancelled
-    # an ineligible line (no prescription) so LINES_INELIGIBLE / confirm_selfpay paths are reachable
-    ids["ineligible"] = new_sale(http, liu, med=SECUKINUMAB, price="598.00", rx=None,
-                                 codes=[pack(prefix_of(SECUKINUMAB))])["id"]
+    # an ineligible line (陈静 has no filing: NO_FILING, decided at the counter from 5301) so LINES_INELIGIBLE and
+    # the confirm_selfpay paths are reachable
+    chen = identify(http, PERSONS["陈静"])["patient_ref"]
+    ineligible = new_sale(http, chen, rx="HX36011100301000000008")
+    assert ineligible["lines"][0]["reasons"][0]["code"] == "NO_FILING"
+    ids["ineligible"] = ineligible["id"]
     return ids
 
 

@@ -1,16 +1,12 @@
 """The counter page with a card reader behind the vendor's library: F5 (or the 读卡 button) reads the card and the
 patient appears; no card is a Chinese message beside the scan field. Chromium, the real service, the real sandbox
 and the compiled stand-in library (docs/vendor-libraries.md)."""
-import json
-from pathlib import Path
-
 import pytest
 
+from tests.e2e.conftest import ZHANG
 from tests.ui.conftest import Counter
 
 pytestmark = pytest.mark.ui
-DEMO = json.loads((Path(__file__).resolve().parents[2] / "adapters/sandbox/data/demo.json").read_text("utf-8"))
-ZHANG = next(p for p in DEMO["persons"] if p["psn_name"] == "张伟")
 
 
 @pytest.fixture

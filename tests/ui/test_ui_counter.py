@@ -1,8 +1,9 @@
 """The counter page drives a whole dual-channel sale from the keyboard alone (issue 9; docs/architecture.md, docs/pos-integration.md).
 
-Demo people (adapters/sandbox/data/demo.json): 张伟 (ID 360121196805122010, employee 310) holds a valid filing for
-奥希替尼 and a prescription HX36011100301000000001 from his filing's institution and physician; 陈静
-(ID 360102199011173021) has a prescription but no dual-channel filing at all.
+Demo people (adapters/sandbox/data/demo.json): 张伟 (ID 360121196805122010, employee 310, e-voucher QR value
+4260173956810000000001360102) holds a valid filing for 恶性肿瘤门诊治疗 (奥希替尼, as only the insurer knows) and a
+prescription HX36011100301000000001 from his filing's institution and physician; 陈静 (ID 360102199011173021) has a
+prescription but no filing at all. The page lists (and so downloads) a patient's prescriptions before any sale.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.ui
 ROOT = Path(__file__).resolve().parents[2]
 
 ZHANG_ID = "360121196805122010"
-ZHANG_ECARD = "ECARD7K2M9Q4T1X8B3N6Q"              # his 医保电子凭证 token, as a QR scanner types it
+ZHANG_ECARD = "4260173956810000000001360102"       # his 医保电子凭证 QR value, as a QR scanner types it
 CHEN_ID = "360102199011173021"
 OSIMERTINIB_RX = "HX36011100301000000001"
 OSIMERTINIB_PACK = "86907010000000000017"       # product prefix 8690701 = 奥希替尼 in the demo catalogue
@@ -51,7 +52,7 @@ def test_ui_full_sale_by_keyboard_only_settles_refunds_and_shows_the_insurers_sp
     expect(page.locator("#p-certno")).to_have_text("3601**********2010")
     expect(page.locator("#p-insutype")).to_contain_text("职工")
     expect(page.locator("#p-balc")).to_have_text("¥5000.00")
-    expect(page.locator("#patient .filings")).to_contain_text("奥希替尼")
+    expect(page.locator("#patient .filings")).to_contain_text("恶性肿瘤门诊治疗")     # 5301: the disease, its dates
     expect(page.locator("#rx-list")).to_contain_text(OSIMERTINIB_RX)
     counter.shot("patient")
 
@@ -59,6 +60,9 @@ def test_ui_full_sale_by_keyboard_only_settles_refunds_and_shows_the_insurers_sp
     line = page.locator("#sale tr[data-line='1']")
     expect(line).to_contain_text("奥希替尼")
     expect(line.locator(".elig")).to_contain_text("✓")
+    # whether the prescriber is a responsible physician no pharmacy transaction says: the insurer checks it
+    expect(line.locator(".insurer-checks")).to_have_text("医保中心结算时核验")
+    expect(line.locator(".insurer-checks")).to_have_attribute("data-codes", "PHYSICIAN_NOT_RESPONSIBLE")
     expect(line.locator(".pack-count")).to_have_text("0 / 1 盒")
     sale_id = page.locator("#sale-id").inner_text()
     counter.shot("sale")

@@ -2,10 +2,10 @@
 a refund warns and says what to give back, open sales are resumed or released instead of blocking their packs,
 and scans that Caps Lock, an input method or a split changed never reach the insurer as something else.
 
-Demo people (adapters/sandbox/data/demo.json): 张伟 (e-voucher ECARD7K2M9Q4T1X8B3N6Q, ID 360121196805122010, card
-A36010201, 参保地 360102) holds a filing for 奥希替尼 and prescription HX36011100301000000001; 刘洋 (ID
-360100198007045011, account balance 50.00) has 司库奇尤单抗 on HX36010200101000000009 (valid) and
-HX36010200101000000011 (issued ten days ago, valid three: expired); 陈静 (ID 360102199011173021) has no filing.
+Demo people (adapters/sandbox/data/demo.json): 张伟 (e-voucher QR value 4260173956810000000001360102, ID
+360121196805122010, card A36010201, 参保地 360102) holds a filing for 恶性肿瘤门诊治疗 and prescription
+HX36011100301000000001 by 罗晓峰; 刘洋 (ID 360100198007045011, account balance 50.00) has 司库奇尤单抗 on
+HX36010200101000000009; 陈静 (ID 360102199011173021) has no filing.
 Screenshots land in tests/ui/artifacts/.
 """
 from __future__ import annotations
@@ -25,11 +25,12 @@ pytestmark = pytest.mark.ui
 
 LIU_ID = "360100198007045011"
 LIU_RX = "HX36010200101000000009"
-LIU_RX_EXPIRED = "HX36010200101000000011"
 SECUKINUMAB_PACK = "86907020000000000017"
 CHEN_RX = "HX36011100301000000008"
 WANG_ID = "42010019720308401X"                 # 王建国: a filing for 奥希替尼 too, on HX…06
 WANG_RX = "HX36011100301000000006"
+# An e-voucher payload with letters, as the demo's older token-style payloads were: what Caps Lock does to one
+LETTERED_ECARD = "ECARD7K2M9Q4T1X8B3N6Q"
 GS = "|"   # the GS1 separator stand-in a keyboard-wedge scanner is set to send (a browser drops the real GS)
 GS1_PACK = "010690123456701417281231" + "10LotAb7" + GS + "21SnQ5"           # 奥希替尼's GTIN, lot LotAb7, serial SnQ5
 GS1_PACK_CAPS = "010690123456701417281231" + "10lOTaB7" + GS + "21sNq5"      # the same box, scanned with Caps Lock on
@@ -173,6 +174,9 @@ def test_ui_after_a_reload_the_same_prescription_resumes_its_open_sale(screen_fa
     expect(first.page.locator("#sale tr[data-line='1'] .pack-count")).to_have_text("1 / 1 盒")
     expect(first.page.locator("#alert")).to_contain_text("已恢复未结算的销售单")
     first.shot("resumed")
+    first.scan(ZHANG_ECARD)                  # the same e-voucher again: the same patient, no question about the sale
+    expect(first.page.locator("#scan-msg")).to_have_text("已是当前患者")
+    expect(first.page.locator("#prompt")).to_be_hidden()
     ref = http.post("/v1/patients/identify", {"cert_type": "id_card", "cert_no": ZHANG_ID}).json()["patient_ref"]
     assert [s["id"] for s in http.get("/v1/sales/open", params={"patient_ref": ref}).json()["sales"]] == [sale_id]
     first.press("F4")
@@ -219,6 +223,7 @@ def test_ui_a_pack_held_by_an_abandoned_sale_says_so_and_is_released_on_request(
     _svc, http = rx
     page = screen.page
     zhang = http.post("/v1/patients/identify", {"cert_type": "id_card", "cert_no": ZHANG_ID}).json()["patient_ref"]
+    assert http.get("/v1/prescriptions", params={"patient_ref": zhang}).status_code == 200   # as its counter did
     held = http.post("/v1/sales", {"patient_ref": zhang, "hi_rxno": OSIMERTINIB_RX, "lines": [{
         "med_list_codg": "XL01EBA341A001010100701", "qty": "1", "price": "4837.00",
         "trace_codes": [OSIMERTINIB_PACK]}]}).json()["id"]       # another counter's sale, never finished
@@ -317,9 +322,9 @@ def test_ui_typed_card_number_and_caps_lock_e_voucher_are_explained_not_looked_u
     tap = InsurerTap(sandbox, sandbox_http, "1101")
     screen.scan("A36010201")
     expect(page.locator("#scan-msg")).to_contain_text("社保卡需读卡器读取卡识别码")
-    screen.scan(ZHANG_ECARD.swapcase())
+    screen.scan(LETTERED_ECARD.swapcase())
     expect(page.locator("#scan-msg")).to_contain_text("大写锁定")
-    screen.scan("HTTPS://CARD.EXAMPLE.CN/NHSA?QRCODE=" + ZHANG_ECARD)
+    screen.scan("HTTPS://CARD.EXAMPLE.CN/NHSA?QRCODE=" + LETTERED_ECARD)
     expect(page.locator("#scan-msg")).to_contain_text("大写锁定")
     expect(page.locator("#scan-msg")).not_to_contain_text("未查到")
     page.wait_for_timeout(200)
@@ -350,11 +355,25 @@ def test_ui_gs1_stand_in_separator_and_demo_prescription_numbers_are_read(screen
 # --- what the page says ---------------------------------------------------------------------------------------------
 
 def test_ui_self_pay_is_offered_only_for_confirmable_lines(screen, rx):
+    """A prescription another counter dispensed after this one listed it authorises no dispensing: not even
+    self-paid (confirmable false); a line without a filing may be sold self-paid on confirmation."""
+    _svc, http = rx
     page = screen.page
-    choose(screen, LIU_ID, LIU_RX_EXPIRED)
+    screen.scan(ZHANG_ID)
+    expect(page.locator("#rx-list")).to_contain_text(OSIMERTINIB_RX)
+    other = http.post("/v1/patients/identify", {"cert_type": "id_card", "cert_no": ZHANG_ID}).json()["patient_ref"]
+    assert http.get("/v1/prescriptions", params={"patient_ref": other}).status_code == 200
+    elsewhere = http.post("/v1/sales", {"patient_ref": other, "hi_rxno": OSIMERTINIB_RX, "acct_used": True, "lines": [
+        {"med_list_codg": "XL01EBA341A001010100701", "qty": "1", "price": "4837.00",
+         "trace_codes": ["86907010000000000099"]}]}).json()["id"]
+    assert http.post(f"/v1/sales/{elsewhere}/settle").status_code == 200
+    screen.scan(rx_number(screen, OSIMERTINIB_RX))
+    expect(page.locator("#sale-id")).to_have_text(SALE_ID)
+    line = http.get(f"/v1/sales/{page.locator('#sale-id').inner_text()}").json()["lines"][0]
+    assert [r["code"] for r in line["reasons"]] == ["RX_ALREADY_DISPENSED"] and line["confirmable"] is False
     box = page.locator("#selfpay")
     expect(box).to_be_visible()
-    expect(box).to_contain_text("处方已超过有效期，请患者重新开具处方")
+    expect(box).to_contain_text("该处方已调剂（已取药），不能重复使用。")
     expect(box).to_contain_text("不能销售")
     expect(page.locator("#selfpay-box")).to_be_hidden()
     expect(page.locator("#btn-selfpay")).to_be_disabled()
@@ -387,11 +406,17 @@ def test_ui_personal_account_can_be_left_out_of_a_sale(screen, rx):
 
 
 def test_ui_shows_names_for_insured_place_and_physicians(screen, rx):
+    """参保地 by name; the filing by its disease (5301 names no physicians); each prescription by its prescriber's
+    and institution's names as the download gives them."""
     page = screen.page
     screen.scan(ZHANG_ID)
     expect(page.locator("#p-insuplc")).to_contain_text("江西省南昌市东湖区")
     expect(page.locator("#p-insuplc")).to_contain_text("360102")
-    expect(page.locator("#patient .filings")).to_contain_text("罗晓峰（D360111003001）")
+    expect(page.locator("#patient .filings")).to_contain_text("恶性肿瘤门诊治疗")
+    expect(page.locator("#patient .filings")).to_contain_text("M00500")
+    first = page.locator("#rx-list li.rx").filter(has_text=OSIMERTINIB_RX)
+    expect(first).to_contain_text("开方医师 罗晓峰")
+    expect(first).to_contain_text("江西示范肿瘤医院")
 
 
 def test_ui_errors_are_shown_once_in_chinese_without_raw_codes(screen, rx):

@@ -246,12 +246,7 @@
     }
     if (/^\d{1,2}$/.test(text) && S.rxs && S.rxs.length && !S.sale) return chooseRx(parseInt(text, 10) - 1);
     if (SALE_ID.test(text)) return loadSale(text.toUpperCase());
-    if (SETL_ID.test(text)) {
-      // The slip's barcode carries the settlement id: find today's sale that has it (e.g. to refund it).
-      await loadDayData();
-      const hit = S.daySales.find((x) => x.setl_id === text);
-      if (hit) return loadSale(hit.id);
-    }
+    if (SETL_ID.test(text) && await openBySetlId(text)) return;
     const r = await api("POST", "/v1/scans", { raw });
     if (r.dropped) return;
     if (!r.ok) return showError(r.error, "scan");
@@ -279,6 +274,7 @@
       case "prescription":
         return pickRxByNumber(ans.hi_rxno);
       default:
+        if (raw != null && !ans.error && await openBySetlId(raw.trim())) return;
         if (ans.error) return showError(ans.error, "scan");
         if (hints.length) return scanMsg(say(hints[0]), "error");
         return scanMsg(T("unknown_scan"), "error");
@@ -300,7 +296,10 @@
    * same credential again, or an empty Enter, switches and keeps the sale open to resume; a button cancels it. */
   async function askOrIdentify(ans) {
     const masked = ans.masked || ans.token_masked || "";
-    if (S.patient && S.patient.cert_type === CERT_TYPE[ans.kind] && S.patient.cert_no === masked) {
+    // an e-voucher is answered by a fresh token, never by its QR value: remember what was scanned as well
+    const scanned = `${ans.kind}:${masked}`;
+    if (S.patient && (S.patient.scanned === scanned ||
+                      (S.patient.cert_type === CERT_TYPE[ans.kind] && S.patient.cert_no === masked))) {
       return scanMsg(T("same_patient"), "ok");
     }
     if (S.sale && OPEN_STATES.includes(S.sale.state)) {
@@ -309,7 +308,7 @@
       S.pendingSwitch = { scanRef: ans.scan_ref, masked, kind: ans.kind };
       return showSwitchPrompt();
     }
-    return identify(ans.scan_ref);
+    return identify(ans.scan_ref, scanned);
   }
 
   function showSwitchPrompt() {
@@ -331,23 +330,25 @@
     if (S.offer && S.offer.kind === "switch") dropOffer();
   }
   async function switchPatient(scanRef, cancelOpen) {
+    const p = S.pendingSwitch;
+    const scanned = p ? `${p.kind}:${p.masked}` : "";
     hidePrompt();
     if (cancelOpen && S.sale && OPEN_STATES.includes(S.sale.state)) {
       const r = await api("DELETE", `/v1/sales/${S.sale.id}`);
       if (r.dropped) return;
       if (!r.ok && r.status !== 404) return showError(r.error);
     }
-    return identify(scanRef);
+    return identify(scanRef, scanned);
   }
 
-  async function identify(scanRef) {
+  async function identify(scanRef, scanned) {
     clearAlert();
     dropOffer();
     const r = await api("POST", "/v1/patients/identify", { scan_ref: scanRef });
     if (r.dropped) return;
     if (!r.ok) return showError(r.error, "scan");
     resetSale();
-    S.patient = r.data;
+    S.patient = { ...r.data, scanned: scanned || "" };
     S.rxs = null;
     S.openDrafts = [];
     S.acctUsed = true;
@@ -365,11 +366,22 @@
   /* A scanned prescription number opens that prescription only if it is one of this patient's: a fragment of
    * another code must not send the insurer looking for a prescription that is not there. */
   async function pickRxByNumber(hiRxno) {
-    if (!S.patient) return scanMsg(T("need_patient"), "error");
     const want = String(hiRxno || "").toUpperCase();
     const i = (S.rxs || []).findIndex((rx) => rx.hi_rxno.toUpperCase() === want || "RX" + rx.hi_rxno === want);
-    if (i >= 0) return chooseRx(i);
+    if (S.patient && i >= 0) return chooseRx(i);
+    if (await openBySetlId(String(hiRxno || ""))) return;   // a settlement id may read like a prescription number
+    if (!S.patient) return scanMsg(T("need_patient"), "error");
     return scanMsg(T("rx_not_listed").replace("{rx}", hiRxno), "error");
+  }
+
+  /* The slip's barcode carries the insurer's settlement id, whose format is the insurer's own: ask rxlane which
+   * sale has it (any day: a refund from an older slip). True when a sale was opened. */
+  async function openBySetlId(text) {
+    if (!/^[0-9A-Za-z_-]{6,64}$/.test(text)) return false;
+    const r = await api("GET", "/v1/sales?setl_id=" + encodeURIComponent(text));
+    if (!r.ok || !(r.data.sales || []).length) return false;
+    await loadSale(r.data.sales[0].id);
+    return true;
   }
 
   async function chooseRx(i) {
@@ -721,11 +733,14 @@
     const insu = I18N[lang]["insutype_" + p.insutype] ? T("insutype_" + p.insutype) : p.insutype;
     const doctors = physicianNames();
     const doctor = (code) => doctors[code] ? `${doctors[code]}（${code}）` : code;
+    // a 5301 row names the disease and its dates only; drug, hospital and physicians where a record has them
     const filings = (p.filings || []).map((f) => `
       <li class="${f.valid_today ? "" : "bad"}">
-        <strong>${esc(f.generic_name)}</strong>
-        <span>${esc(f.institution_name || f.institution_code)}</span>
-        <span>${esc(T("filing_physicians"))}: ${esc((f.physicians || []).map(doctor).join("、"))}</span>
+        <strong>${esc(f.opsp_dise_name || f.generic_name || "")}</strong>
+        ${f.opsp_dise_code ? `<small class="mono">${esc(f.opsp_dise_code)}</small>` : ""}
+        ${f.generic_name && f.opsp_dise_name ? `<span>${esc(f.generic_name)}</span>` : ""}
+        ${f.institution_code ? `<span>${esc(f.institution_name || f.institution_code)}</span>` : ""}
+        ${f.physicians ? `<span>${esc(T("filing_physicians"))}: ${esc(f.physicians.map(doctor).join("、"))}</span>` : ""}
         <span>${esc(T("filing_valid"))}: ${esc(f.begin)} ~ ${esc(f.end)}${f.valid_today ? "" : " · " + esc(T("filing_invalid"))}</span>
         ${f.review === "pending" ? `<span class="warn">${esc(T("review_pending"))}</span>` : ""}
         ${f.review === "approved" ? `<span>${esc(T("review_approved"))}</span>` : ""}
@@ -754,7 +769,8 @@
       const st = I18N.zh["rx_status_" + rx.status] ? T("rx_status_" + rx.status) : rx.status;
       const open = (S.openDrafts || []).find((d) => d.hi_rxno === rx.hi_rxno && OPEN_STATES.includes(d.state));
       const lines = rx.lines.map((l) => `<li>${esc(l.generic_name || l.med_list_codg)} ${esc(l.spec)} × ${esc(l.qty)}
-          ${l.eligible ? `<span class="ok">✓</span>` : l.reasons.map((r) => `<span class="reason">${esc(say(r))}</span>`).join("")}</li>`).join("");
+          ${l.eligible ? `<span class="ok">✓</span>${insurerChecks(l)}`
+            : l.reasons.map((r) => `<span class="reason">${esc(say(r))}</span>`).join("")}</li>`).join("");
       return `<li class="rx${chosen ? " chosen" : ""}${rx.status !== "valid" ? " stale" : ""}" data-rx="${i}">
           <button type="button" tabindex="-1" data-action="rx" data-index="${i}"><kbd>${i + 1}</kbd> ${esc(T(open && !chosen ? "rx_resume" : "rx_choose"))}</button>
           <div><strong class="mono">${esc(rx.hi_rxno)}</strong> <span class="rx-status">${esc(st)}</span>
@@ -763,6 +779,14 @@
                · ${esc(T("issued_at"))} ${esc(rx.issued_at)}</div>
           <ul>${lines}</ul></li>`;
     }).join("") + "</ol>";
+  }
+
+  /* Rules the counter had no facts for (the line's `unknown`): the insurer decides them at settlement. */
+  function insurerChecks(line) {
+    const rules = line.unknown || [];
+    if (!rules.length) return "";
+    return `<span class="insurer-checks" title="${esc(rules.map(say).join("；"))}"
+      data-codes="${esc(rules.map((r) => r.code).join(" "))}">${esc(T("insurer_checks"))}</span>`;
   }
 
   function unitOf(spec) {
@@ -808,7 +832,7 @@
       const need = packsNeeded(l.qty);
       const unit = lang === "en" ? T("packs_unit") : unitOf(l.spec);
       const elig = l.eligible
-        ? `<span class="ok" title="${esc(T("eligible"))}">✓ ${esc(T("eligible"))}</span>`
+        ? `<span class="ok" title="${esc(T("eligible"))}">✓ ${esc(T("eligible"))}</span>${insurerChecks(l)}`
         : (l.reasons || []).map((r) => `<div class="reason" data-code="${esc(r.code)}">${esc(say(r))}</div>`).join("");
       return `<tr data-line="${l.line_no}" class="${l.eligible ? "" : "ineligible"}">
         <td>${l.line_no}</td>
