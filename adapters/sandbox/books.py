@@ -111,6 +111,7 @@ class CatalogRecord:
     entry: CatalogEntry
     ceiling: Decimal
     ceiling_row: dict[str, Any] = field(default_factory=dict)
+    dosage_form: str = ""      # 剂型, which a prescription's 7203 rxdrugdetail names (drug_dosform)
 
 
 @dataclass

@@ -85,8 +85,9 @@ def record_from_mapping(books: Books, d: Any) -> CatalogRecord:
                               default=str(entry.payment_standard)))
     ceiling_row = {key: row.get(key) for key in CEILING_ROW if key in row}
     ceiling_row.update(hilist_lmtpric_type="1", overlmt_dspo_way="1", hilist_pric_uplmt_amt=ceiling, tabname=None)
+    dosage_form = d.get("dosage_form") if isinstance(d.get("dosage_form"), str) else ""
     return CatalogRecord(row={key: row.get(key) for key in ROW}, entry=entry, ceiling=ceiling,
-                         ceiling_row={key: ceiling_row.get(key) for key in CEILING_ROW})
+                         ceiling_row={key: ceiling_row.get(key) for key in CEILING_ROW}, dosage_form=dosage_form)
 
 
 def add_catalog(books: Books, d: Any) -> CatalogRecord:

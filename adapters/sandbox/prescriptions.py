@@ -115,6 +115,7 @@ def _wave1_body(books: Books, d: dict[str, Any], person: Person) -> dict[str, An
                       "main_medc_flag": "1" if i == 0 else "0", "drug_prodname": entry.drug_name if entry else None,
                       "drug_genname": entry.generic_name if entry else None,
                       "drug_spec": entry.spec if entry else None, "drug_cnt": line.qty, "drug_cnt_unit": unit,
+                      "drug_dosform": record.dosage_form or None if record else None,
                       "dise_codg": dise_codg})
     name = books.physicians.get(code) or None
     prsc_time = rule.issued_at.strftime(TIME)

@@ -208,8 +208,11 @@ class Sandbox:
 
     def prescription(self, psn_no: str = ZHANG["psn_no"], drug: dict = OSIMERTINIB) -> str:
         """A fresh circulated prescription, so every scenario's sale is eligible whatever ran before."""
-        hi_rxno = f"HX3601110030{next(_rxnos):010d}"
-        issued = (datetime.now() - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
+        n = next(_rxnos)
+        hi_rxno = f"HX3601110030{n:010d}"
+        # each its own issue time: a store takes a listed prescription with a kept one's institution and time for
+        # the one it already downloaded (plugin/prescriptions.py), so two issued in one second would be one
+        issued = (datetime.now() - timedelta(hours=1, seconds=n % 1800)).strftime("%Y-%m-%d %H:%M:%S")
         r = self.http.post("/sandbox/prescriptions", {
             "hi_rxno": hi_rxno, "psn_no": psn_no, "institution_code": drug["institution_code"],
             "physician_code": drug["physician_code"], "issued_at": issued, "valid_days": 3,
