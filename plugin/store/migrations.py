@@ -142,7 +142,7 @@ MIGRATIONS.append(
 
 
 MIGRATIONS.append(
-    # 7: uploads as the gateway takes them (docs/reconciliation.md). A sale line may carry its batch (lot, production
+    # 10: uploads as the gateway takes them (docs/reconciliation.md). A sale line may carry its batch (lot, production
     # date, expiry) from the POS; what the pharmacist supplies later and who was on duty at the sale are kept per
     # sale; outbox rows run in order within a chain (3505 before 3506, 7204 before 7206) and say why they wait or
     # were parked; the counter's on-duty pharmacists; the store's stock batches per drug.
