@@ -40,6 +40,8 @@ PHARMACISTS = [{"name": "李志强", "certno": "360103198507091013", "prac_cert_
 _codes = itertools.count(random.randrange(10 ** 9, 10 ** 11))
 _pharmacies = itertools.count(1)
 _rxnos = itertools.count(random.randrange(10 ** 6, 10 ** 7))
+_issue_offsets = itertools.count()
+_ISSUED_FROM = datetime.now() - timedelta(hours=1)
 
 
 # -- the summary line (docs/architecture.md: "0 lost, 0 duplicated") --------------------------------------------------------
@@ -208,11 +210,11 @@ class Sandbox:
 
     def prescription(self, psn_no: str = ZHANG["psn_no"], drug: dict = OSIMERTINIB) -> str:
         """A fresh circulated prescription, so every scenario's sale is eligible whatever ran before."""
-        n = next(_rxnos)
-        hi_rxno = f"HX3601110030{n:010d}"
+        hi_rxno = f"HX3601110030{next(_rxnos):010d}"
         # each its own issue time: a store takes a listed prescription with a kept one's institution and time for
-        # the one it already downloaded (plugin/prescriptions.py), so two issued in one second would be one
-        issued = (datetime.now() - timedelta(hours=1, seconds=n % 1800)).strftime("%Y-%m-%d %H:%M:%S")
+        # the one it already downloaded (plugin/prescriptions.py), so two issued in one second would be one:
+        # a second apart counting back from an hour before the run started
+        issued = (_ISSUED_FROM - timedelta(seconds=next(_issue_offsets))).strftime("%Y-%m-%d %H:%M:%S")
         r = self.http.post("/sandbox/prescriptions", {
             "hi_rxno": hi_rxno, "psn_no": psn_no, "institution_code": drug["institution_code"],
             "physician_code": drug["physician_code"], "issued_at": issued, "valid_days": 3,
