@@ -27,6 +27,7 @@ import requests
 
 from plugin.heartbeat_state import LinkState
 from plugin.logs import get_logger
+from plugin.retry import HEARTBEAT
 
 log = get_logger("rxlane.heartbeat")
 
@@ -40,18 +41,25 @@ class Heartbeat:
         self.session = session or requests.Session()
         self.clock = clock
         self._last: float | None = None
+        self._wait = every_s
+        self.failures = 0
         self.sent = 0
 
     def beat_if_due(self) -> bool:
-        if not self.url or (self._last is not None and self.clock() - self._last < self.every_s):
+        """Send one heartbeat when due; after failures the next is due per the shared heartbeat retry policy
+        (plugin/retry.py) once that is longer than the period."""
+        if not self.url or (self._last is not None and self.clock() - self._last < self._wait):
             return False
         self._last = self.clock()
         try:
             resp = self.session.post(self.url, json=self.report(), timeout=5)
             resp.raise_for_status()
         except requests.RequestException as exc:
-            log.warning("heartbeat failed", error=type(exc).__name__)
+            self.failures += 1
+            self._wait = max(self.every_s, HEARTBEAT.delay(self.failures))
+            log.warning("heartbeat failed", error=type(exc).__name__, retry_in_s=round(self._wait))
             return False
+        self.failures, self._wait = 0, self.every_s
         self.sent += 1
         return True
 
@@ -253,12 +261,15 @@ class HqLink:
         # thousands of stores restarted together (a rollout, a power cut) must not beat in step
         if self._stop.wait(random.uniform(1, min(30.0, self.every_s))):
             return
+        failures = 0
         while not self._stop.is_set():
             try:
-                self.beat()
+                result = self.beat()
+                failures = failures + 1 if (result.unreachable or result.refused) and not result.delivered else 0
             except Exception:  # noqa: BLE001 — the link must outlive any one bad round; the counter never notices
                 log.exception("hq link round failed")
-            self._stop.wait(self.every_s * random.uniform(0.9, 1.1))
+                failures += 1
+            self._stop.wait(next_wait(self.every_s, failures))
 
     def start(self) -> "HqLink":
         self._thread = threading.Thread(target=self._run, name="rxlane-hq-link", daemon=True)
@@ -267,6 +278,15 @@ class HqLink:
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def next_wait(every_s: float, failures: int) -> float:
+    """Seconds to the HQ link's next round: the heartbeat period (±10 %), or — after ``failures`` rounds in a row
+    that HQ did not take — the shared heartbeat retry policy's backoff once it is longer (plugin/retry.py), so a
+    fleet coming back after an HQ outage does not knock on HQ together. Heartbeats keep queuing meanwhile and go in
+    order later."""
+    normal = every_s * random.uniform(0.9, 1.1)
+    return max(normal, HEARTBEAT.delay(failures)) if failures else normal
 
 
 def hq_token(settings: Any) -> str:

@@ -35,3 +35,25 @@ def test_heartbeat_posts_the_health_report_when_due_and_survives_hq_being_down()
         server.server_close()
     now[0] = 200
     assert beat.beat_if_due() is False          # HQ down: logged, never raised
+
+
+def test_while_hq_is_down_heartbeats_back_off_by_the_shared_policy_and_resume_at_the_period():
+    """A fleet whose HQ is away must not knock on it together when it returns (plugin/retry.py HEARTBEAT): after
+    failures the next heartbeat waits at least the period, growing to the policy's cap; a success resets it."""
+    from plugin.retry import HEARTBEAT
+    now = [0.0]
+    beat = Heartbeat("http://127.0.0.1:9/hb", 60, lambda: {"status": "ok"}, clock=lambda: now[0])   # nothing there
+    waits = []
+    for _ in range(10):
+        assert beat.beat_if_due() is False
+        waits.append(beat._wait)
+        now[0] += beat._wait
+    assert all(w >= 60 for w in waits) and waits[-1] >= HEARTBEAT.cap_s / 2
+    assert max(waits) <= HEARTBEAT.cap_s
+
+
+def test_the_hq_link_waits_the_period_normally_and_longer_while_hq_is_away():
+    from plugin.heartbeat import next_wait
+    assert 54 <= next_wait(60, 0) <= 66
+    assert all(next_wait(60, n) >= 54 for n in range(1, 12))
+    assert next_wait(60, 12) >= 900            # the policy's backoff: far longer than the period
