@@ -319,6 +319,8 @@ def doctor(config_file, data_dir, resolve) -> None:
         else:
             try:
                 report = _doctor(svc, resolve)
+            except RxlaneError:   # damage found only once pages are read: report it as a ledger that cannot be used
+                report = _look(directory / "ledger.sqlite3")
             finally:
                 svc.ledger.close()
     finally:
@@ -343,8 +345,10 @@ def _doctor(svc: Any, resolve: bool) -> dict[str, Any]:
     report["health"] = health_report(svc)
     ok, rows, bad = svc.ledger.audit.verify()
     report["audit"] = {"ok": ok, "rows": rows, "first_bad_row": bad}
-    report["ledger_integrity"] = svc.ledger.integrity_ok()
-    report["ok"] = report["health"]["status"] == "ok" and ok and report["ledger_integrity"]
+    integrity = svc.ledger.integrity_ok()
+    report["ledger_integrity"] = integrity          # the older key, kept for scripts that read it
+    report["ledger"] = {"path": str(svc.ledger.path), "ok": integrity, "integrity": integrity}
+    report["ok"] = report["health"]["status"] == "ok" and ok and integrity
     return report
 
 
