@@ -133,7 +133,7 @@ class CommitMeter:
         self.seconds = 0.0
         self._lock = threading.Lock()
 
-    def install(self, ledger: Any) -> "CommitMeter":
+    def install(self, ledger: Any) -> CommitMeter:
         ledger.db.conn = _MeteredConnection(ledger.db.conn, self)
         return self
 
@@ -195,7 +195,7 @@ class RequestProfiler:
         if self.stats is None:
             return []
         rows = []
-        for (path, line, func), (cc, nc, tt, ct, _callers) in self.stats.stats.items():  # type: ignore[attr-defined]
+        for (path, line, func), (_cc, nc, tt, ct, _callers) in self.stats.stats.items():  # type: ignore[attr-defined]
             rows.append({"function": f"{Path(path).name}:{line}:{func}", "calls": nc,
                          "own_s": round(tt, 4), "cumulative_s": round(ct, 4)})
         rows.sort(key=lambda r: r["cumulative_s" if sort == "cumulative" else "own_s"], reverse=True)
@@ -290,7 +290,7 @@ def counter_flow(rx: Any, patient: Patient, http: requests.Session | None = None
     base = rx.url
     steps = {} if steps is None else steps
     lines = [{"med_list_codg": d["med_list_codg"], "qty": str(QTY_PER_LINE), "price": d["payment_standard"],
-              "trace_codes": codes} for d, codes in zip(DRUGS, patient.codes)]
+              "trace_codes": codes} for d, codes in zip(DRUGS, patient.codes, strict=True)]
 
     def step(name: str, call: Any, status: int = 200) -> dict:
         started = time.perf_counter()
@@ -353,7 +353,7 @@ def prepare_sales(rx: Rxlane, seeder: SandboxSeeder, n: int, http: requests.Sess
                             json={"cert_type": "id_card", "cert_no": patient.certno}, timeout=60))
         _ok(http.get(rx.url + "/v1/prescriptions", params={"patient_ref": who["patient_ref"]}, timeout=60))
         lines = [{"med_list_codg": d["med_list_codg"], "qty": str(QTY_PER_LINE), "price": d["payment_standard"],
-                  "trace_codes": codes} for d, codes in zip(DRUGS, patient.codes)]
+                  "trace_codes": codes} for d, codes in zip(DRUGS, patient.codes, strict=True)]
         sale = _ok(http.post(rx.url + "/v1/sales", json={"patient_ref": who["patient_ref"],
                                                          "hi_rxno": patient.hi_rxno, "acct_used": True,
                                                          "lines": lines}, timeout=60), 201)

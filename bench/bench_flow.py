@@ -117,7 +117,7 @@ def measure(flows: int, *, profile_flows: int = 0) -> dict:
             rx.close()
             theirs.shutdown()
             bare_sb.shutdown()
-    ratios = [w / b for w, b in zip(walls, bares)]
+    ratios = [w / b for w, b in zip(walls, bares, strict=True)]
     own_p99 = percentile(own, 99)
     ratio = sum(walls) / sum(bares)
     return {

@@ -60,8 +60,8 @@ def run(quick: bool = False) -> dict:
     figures: dict = {"target_one_line_splits_per_s": 20000}
     for name, n in (("one_line", 1), ("fifty_line", 50)):
         request = _sale(n)
-        splits = _rate(lambda: split(policy, request), seconds)
-        baseline = _rate(lambda: _baseline(request), seconds)
+        splits = _rate(lambda request=request: split(policy, request), seconds)
+        baseline = _rate(lambda request=request: _baseline(request), seconds)
         figures[f"{name}_splits_per_s"] = round(splits)
         figures[f"{name}_baseline_per_s"] = round(baseline)
         figures[f"{name}_ratio_to_baseline"] = round(splits / baseline, 3)

@@ -21,7 +21,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from collections.abc import Callable
 
 from hardware.device import DeviceConfig, DeviceError, State
 from hardware.framing import BadFrame

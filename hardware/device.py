@@ -12,7 +12,8 @@ import tomllib
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Mapping, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
+from collections.abc import Mapping
 
 from hardware.codepage import canonical_code_page
 from hardware.framing import KINDS as FRAMINGS
@@ -75,7 +76,7 @@ class DeviceConfig:
     library_python: str = ""     # another interpreter for the library's worker (a 32-bit Python for a 32-bit DLL)
 
     @classmethod
-    def from_mapping(cls, d: Mapping[str, Any], models_dir: str | Path | None = None) -> "DeviceConfig":
+    def from_mapping(cls, d: Mapping[str, Any], models_dir: str | Path | None = None) -> DeviceConfig:
         """A store's `[[devices]]` entry over its model's defaults (store wins); `ValueError` names the bad key."""
         if not isinstance(d, Mapping):
             raise ValueError(f"devices: each entry must be a table, got {type(d).__name__}")

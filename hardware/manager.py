@@ -15,7 +15,8 @@ import logging
 import queue
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from hardware.cardreader import card_reader_for
 from hardware.device import DeviceConfig, DeviceError

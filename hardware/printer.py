@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from urllib.parse import unquote, urlsplit
 
 from hardware.device import DeviceConfig, DeviceError, State
@@ -57,7 +57,7 @@ class Printer:
 
     def _ok(self) -> None:
         self.state, self.last_error = "connected", None
-        self.last_seen = datetime.now(timezone.utc)
+        self.last_seen = datetime.now(UTC)
 
     # ---- transports ----
 
@@ -77,7 +77,7 @@ class Printer:
     def _tcp_connect(self) -> socket.socket:
         try:
             return socket.create_connection(self._tcp_address(), timeout=_CONNECT_TIMEOUT_S)
-        except socket.timeout:
+        except TimeoutError:
             raise DeviceError(f"printer not answering: {self.config.url} (is it on and on the network?)") from None
         except OSError as exc:
             if exc.errno == errno.ECONNREFUSED:

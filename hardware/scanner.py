@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections
 import time
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from hardware.device import DeviceConfig, DeviceError, State
 from hardware.framing import BadFrame, Framer, decode_frame
@@ -84,7 +84,7 @@ class SerialScanner:
                 raise DeviceError(f"not open: {self.config.url}", state="disconnected")
             data = self._read_available()
             if data:
-                self.last_seen = datetime.now(timezone.utc)
+                self.last_seen = datetime.now(UTC)
                 self._last_data = time.monotonic()
                 self._ready.extend(self._framer.feed(data))
             elif time.monotonic() - self._last_data >= self.config.frame_gap_s:

@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from hardware.framing import ETX, KINDS, STX
 
@@ -110,7 +110,7 @@ class PtyScanner:
         self.unplug()
         shutil.rmtree(self._dir, ignore_errors=True)
 
-    def __enter__(self) -> "PtyScanner":
+    def __enter__(self) -> PtyScanner:
         return self
 
     def __exit__(self, *exc) -> None:

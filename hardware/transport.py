@@ -11,7 +11,7 @@ import contextlib
 import errno
 import os
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import serial
 

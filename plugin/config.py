@@ -139,7 +139,7 @@ class NhsaSettings(_Section):
     dll_python: str = ""
 
     @model_validator(mode="after")
-    def _dll_needs_its_library(self) -> "NhsaSettings":
+    def _dll_needs_its_library(self) -> NhsaSettings:
         if self.transport == "dll" and not self.dll_path.strip():
             raise ValueError("transport \"dll\" needs dll_path (the front-end library, e.g. SiInterface_hsf.dll)")
         try:
@@ -230,7 +230,7 @@ class ReconcileSettings(_Section):
         return bool(self.lead or self.lead_token_sha256)
 
     @model_validator(mode="after")
-    def _one_role(self) -> "ReconcileSettings":
+    def _one_role(self) -> ReconcileSettings:
         if self.peers and self.follows:
             raise ValueError("a counter either leads (peers) or follows a lead (lead, lead_token_sha256), not both")
         return self
@@ -254,7 +254,7 @@ class PharmacistSettings(_Section):
     cert_type: str = Field(default="01", pattern=r"^\d{2}$")
 
     @model_validator(mode="after")
-    def _resident_id(self) -> "PharmacistSettings":
+    def _resident_id(self) -> PharmacistSettings:
         if self.cert_type == "01" and not (len(self.certno) == 18 and self.certno[:17].isdigit()
                                            and self.certno[17] in "0123456789Xx"):
             raise ValueError("certno must be an 18-character resident ID number for cert_type 01")
@@ -311,7 +311,7 @@ class DeviceSettings(BaseModel):
     model: str = ""
 
     @model_validator(mode="after")
-    def _url_unless_library(self) -> "DeviceSettings":
+    def _url_unless_library(self) -> DeviceSettings:
         if not self.url and (self.model_extra or {}).get("driver") != "sscard_lib":
             raise ValueError("url is required (a pyserial URL such as COM3 or /dev/ttyACM0)")
         return self
@@ -332,7 +332,7 @@ class Settings(_Section):
     pharmacists: list[PharmacistSettings] = []
 
     @model_validator(mode="after")
-    def _licences_unique(self) -> "Settings":
+    def _licences_unique(self) -> Settings:
         licences = [p.prac_cert_no for p in self.pharmacists]
         if len(set(licences)) != len(licences):
             raise ValueError("pharmacists: two entries share a prac_cert_no")

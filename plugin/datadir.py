@@ -53,7 +53,7 @@ class Ownership:
                 pass
             self._lock.release()
 
-    def __enter__(self) -> "Ownership":
+    def __enter__(self) -> Ownership:
         return self
 
     def __exit__(self, *exc: object) -> None:

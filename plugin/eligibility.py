@@ -23,7 +23,8 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Literal, Mapping, Protocol
+from typing import Any, Literal, Protocol
+from collections.abc import Iterable, Mapping
 
 from plugin.errors import InvalidInput, reason
 

@@ -8,7 +8,8 @@ import json
 import queue
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 
 class EventBus:

@@ -37,7 +37,8 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
+from collections.abc import Callable
 
 from adapters.nhsa.client import Answer, Envelope
 from adapters.nhsa.errors import (GatewayOutcomeUnknown, GatewayProtocolError, GatewayRefused,
@@ -115,7 +116,7 @@ class InFlight:
         return frozenset(live), frozenset(f.sale_id for f in live.values() if f.sale_id)
 
 
-_REGISTRY: "weakref.WeakKeyDictionary[Ledger, InFlight]" = weakref.WeakKeyDictionary()
+_REGISTRY: weakref.WeakKeyDictionary[Ledger, InFlight] = weakref.WeakKeyDictionary()
 _REGISTRY_LOCK = threading.Lock()
 
 
@@ -136,8 +137,8 @@ class Reply(Generic[T]):
     value: T
     _ledger: Ledger
     _sale_id: str | None = None
-    _lost: "Change" = field(default=lambda _c: None)
-    _exchange: "Exchange | None" = None
+    _lost: Change = field(default=lambda _c: None)
+    _exchange: Exchange | None = None
 
     @property
     def msgid(self) -> str:

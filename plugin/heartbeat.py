@@ -19,9 +19,10 @@ import stat
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import requests
 
@@ -123,7 +124,7 @@ class HqLink:
         with self._lock:
             result = BeatResult()
             body = {**self.health(), "store_id": self.store_id,
-                    "sent_at": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
+                    "sent_at": datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
                     "dual_channel_list": self._list_info()}
             self.state.enqueue(body)
             self.state.save()
@@ -271,7 +272,7 @@ class HqLink:
                 failures += 1
             self._stop.wait(next_wait(self.every_s, failures))
 
-    def start(self) -> "HqLink":
+    def start(self) -> HqLink:
         self._thread = threading.Thread(target=self._run, name="rxlane-hq-link", daemon=True)
         self._thread.start()
         return self

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from adapters.nhsa.profile import GatewayProfile
 from plugin import eligibility as rules

@@ -14,7 +14,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import date
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from plugin.errors import STATE_NAMES_ZH, InvalidInput, TraceCodeError
 from plugin.sale import SaleLine, SaleState

@@ -16,7 +16,8 @@ import secrets
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable
 
 from adapters.evoucher.http import EVoucherRefused, EVoucherUnavailable, Identity
 from adapters.nhsa import person as px

@@ -174,14 +174,14 @@ def build_monthly(rows: MonthRows, store: dict[str, Any] | None = None) -> dict[
         sale_acct, sale_cash = _money(split, "acct_pay"), _money(split, "psn_cash_pay")
         acct, cash = acct + sale_acct, cash + sale_cash
         lines = lines_of.get(sale["id"], [])
-        packs = sum((Decimal(l["qty"]) for l in lines), ZERO)
+        packs = sum((Decimal(ln["qty"]) for ln in lines), ZERO)
         total.add(sale, medfee, fund, sale_acct + sale_cash, packs)
         rx = sale.get("rx") if isinstance(sale.get("rx"), dict) else {}
         rx = rx if isinstance(rx, dict) else {}
         inst = (str(rx.get("institution_code") or ""), str(rx.get("institution_name") or ""))
         by_inst.setdefault(inst, _Tally()).add(sale, medfee, fund, sale_acct + sale_cash, packs)
         daily.setdefault(sale["biz_date"], _Tally()).add(sale, medfee, fund, sale_acct + sale_cash, packs)
-        for line, line_fund in zip(lines, _allocate(fund, _line_weights(lines, split))):
+        for line, line_fund in zip(lines, _allocate(fund, _line_weights(lines, split)), strict=True):
             amount = fen(line["line_total"])
             by_drug.setdefault((line["generic_name"], line["category"]), _Tally()).add(
                 sale, amount, line_fund, amount - line_fund, Decimal(line["qty"]))

@@ -10,7 +10,8 @@ import secrets
 import threading
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from adapters.nhsa import settlement as stx
 from adapters.nhsa.client import Answer
@@ -123,7 +124,7 @@ class SaleService:
                                      psn_no=person["psn_no"], insutype=person["insutype"], hi_rxno=order.hi_rxno,
                                      rx=rx, acct_used=order.acct_used, confirm_selfpay=order.confirm_selfpay,
                                      medfee_sumamt=medfee, lines=lines)
-            for new, line in zip(lines, order.lines):
+            for new, line in zip(lines, order.lines, strict=True):
                 if line.trace_codes:
                     packs.add_codes(self.ledger.trace_codes, c, sale_id, line.trace_codes, lines=lines,
                                     entries=entries, rules=self.scan_rules, today=today,

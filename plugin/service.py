@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import platformdirs
 

@@ -9,7 +9,8 @@ rules as the insurer; a difference is shown and audited, never silently correcte
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from adapters.nhsa.settlement import SetlInfo
 from plugin.money import SPLIT_FIELDS, fen, wire

@@ -77,7 +77,7 @@ class ScanRules:
     gs_standins: tuple[str, ...] = DEFAULT_GS_STANDINS
     other_codes: bool = False
 
-    def classify(self, raw: str) -> "Scan":
+    def classify(self, raw: str) -> Scan:
         return classify(raw, product_prefix_len=self.product_prefix_len, gs_standins=self.gs_standins,
                         other_codes=self.other_codes)
 
@@ -101,7 +101,7 @@ class Scan:
     hints: tuple[Hint, ...] = field(default=(), compare=False)
 
     @classmethod
-    def _fast(cls, kind: str, raw_length: int, fields: dict, **values: Any) -> "Scan":
+    def _fast(cls, kind: str, raw_length: int, fields: dict, **values: Any) -> Scan:
         """Build without the frozen ``__init__`` (a third of a domestic scan's cost); fields not given keep the
         class defaults that dataclass leaves on the class."""
         scan = object.__new__(cls)

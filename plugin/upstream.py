@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from adapters.nhsa.client import Answer, Envelope, GatewayClient
 from adapters.nhsa.errors import GatewayError, GatewayInputError, GatewayProtocolError, GatewayRefused
@@ -194,7 +195,7 @@ class Upstream:
                 if attempt == 1 and self.sign_in_lost(exc):
                     continue
                 raise refused(exc) from None
-            except GatewayProtocolError as exc:
+            except GatewayProtocolError:
                 self.status.reachable = True
                 raise UpstreamUnavailable("The insurer's file could not be read; nothing moved.",
                                           "医保中心返回的文件无法识别，请稍后重试。",

@@ -90,7 +90,7 @@ class PgCluster:
             raise RuntimeError(f"{args[0]} failed: {result.stdout[-1500:]}{result.stderr[-1500:]}")
         return result
 
-    def start(self) -> "PgCluster":
+    def start(self) -> PgCluster:
         reason = unavailable()
         if reason:
             raise RuntimeError(reason)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
+from collections.abc import Callable, Iterator
 
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError, ProxyError as Urllib3ProxyError
@@ -122,7 +122,7 @@ def map_exceptions(infno: str = "", msgid: str = "") -> Iterator[None]:
         if _nothing_was_sent(exc):
             raise GatewayUnreachable(**ids) from None
         raise GatewayConnectionLost(**ids) from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise GatewayTimeout(**ids) from None
     except (requests.RequestException, OSError):
         # Anything else after the request may have left: assume it arrived.

@@ -9,7 +9,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from adapters.nhsa.errors import GatewayProtocolError
 from adapters.nhsa.reading import lower_keys, output_object

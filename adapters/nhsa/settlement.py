@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from adapters.nhsa.errors import GatewayProtocolError
 from adapters.nhsa.money import LINE_MONEY, SETL_MONEY, fen, money, wire

@@ -14,7 +14,7 @@ import time
 
 
 def signature(timestamp: str, secret: str, nonce: str) -> str:
-    return hashlib.sha256(f"{timestamp}{secret}{nonce}{timestamp}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{timestamp}{secret}{nonce}{timestamp}".encode()).hexdigest()
 
 
 def new_nonce() -> str:

@@ -20,7 +20,8 @@ import re
 import threading
 import time
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from flask import Response, current_app, g, request
 

@@ -84,7 +84,7 @@ class IdentifyIn(_In):
         "Instead of cert_type/cert_no: the scan_ref of a device scan event (the number never leaves the service)."))
 
     @model_validator(mode="after")
-    def _one_way(self) -> "IdentifyIn":
+    def _one_way(self) -> IdentifyIn:
         if not self.scan_ref and not (self.cert_type and self.cert_no):
             raise ValueError("give cert_type and cert_no, or a scan_ref")
         return self
@@ -193,7 +193,7 @@ class LineDetailsIn(_In):
     drug_cnt_unit: str | None = Field(default=None, min_length=1, max_length=20)
 
     @model_validator(mode="after")
-    def _dates_in_order(self) -> "LineDetailsIn":
+    def _dates_in_order(self) -> LineDetailsIn:
         if self.manu_date and self.expy_end and self.manu_date > self.expy_end:
             raise ValueError("manu_date must not be after expy_end")
         return self
@@ -210,7 +210,7 @@ class UploadDetailsIn(_In):
     prescriber_name: str | None = Field(default=None, min_length=1, max_length=50)
 
     @model_validator(mode="after")
-    def _something(self) -> "UploadDetailsIn":
+    def _something(self) -> UploadDetailsIn:
         numbers = [ln.line_no for ln in self.lines]
         if len(set(numbers)) != len(numbers):
             raise ValueError("a line_no appears twice")
@@ -235,7 +235,7 @@ class StockIn(_In):
     prdr_name: str = Field(default="", max_length=200, description="The manufacturer (生产厂家), reported in 7206")
 
     @model_validator(mode="after")
-    def _dates_in_order(self) -> "StockIn":
+    def _dates_in_order(self) -> StockIn:
         if self.manu_date > self.expy_end:
             raise ValueError("manu_date must not be after expy_end")
         return self

@@ -5,7 +5,7 @@ import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import click
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import sys
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import click
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from plugin.dclist import parse
 from plugin.dclist.model import DualChannelEntry, DualChannelList, ListMeta, ListProblem, ListRefused

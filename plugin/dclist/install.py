@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 from pathlib import Path
-from typing import Iterable
+from collections.abc import Iterable
 
 from plugin.dclist.columns import Mapping
 from plugin.dclist.document import build_document, parse_document, sha256
@@ -44,7 +44,7 @@ def read_province_file(data: bytes, name: str, *, mapping: Mapping, categories: 
     table = read_table(data, mapping, name)
     entries = parse_table(table, mapping, categories)
     meta = ListMeta(source=source or name, publication_date=publication_date,
-                    imported_at=(now or datetime.now(timezone.utc).astimezone()).isoformat(timespec="seconds"),
+                    imported_at=(now or datetime.now(UTC).astimezone()).isoformat(timespec="seconds"),
                     original_name=name, sha256=sha256(data), rows=len(entries), region=region,
                     mapping=mapping.name)
     document = build_document(entries, meta)

@@ -18,7 +18,8 @@ import re
 import unicodedata
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from plugin.dclist.columns import Mapping
 from plugin.dclist.model import DualChannelEntry, ListProblem, ListRefused

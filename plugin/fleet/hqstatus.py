@@ -6,7 +6,8 @@ With an inventory, a store that HQ does not know is listed down ("not enrolled a
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 import requests
 

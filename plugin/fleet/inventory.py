@@ -23,7 +23,8 @@ import csv
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 COLUMNS = ("store_id", "fixmedins_code", "fixmedins_name", "region", "host", "devices")
 OPTIONAL_COLUMNS = ("devices",)

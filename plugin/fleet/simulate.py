@@ -65,7 +65,7 @@ class SimFleet:
         self.max_inflight = 0
         self.requests = 0
 
-    def start(self) -> "SimFleet":
+    def start(self) -> SimFleet:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start_all(), self.loop).result(timeout=60)
         return self
@@ -115,7 +115,7 @@ class SimFleet:
             self._thread.join(timeout=10)
         self.loop.close()
 
-    def __enter__(self) -> "SimFleet":
+    def __enter__(self) -> SimFleet:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -8,7 +8,7 @@ shown beside (``list_current``), not counted as a problem: stores pick a new lis
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from functools import lru_cache
 from typing import Any
 
@@ -32,7 +32,7 @@ _COLUMNS = [stores.c[name] for name in (
 def iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
-    return datetime.fromtimestamp(epoch, timezone.utc).astimezone().isoformat(timespec="seconds")
+    return datetime.fromtimestamp(epoch, UTC).astimezone().isoformat(timespec="seconds")
 
 
 def state_of(row: Any, now: float, down_after_s: float, list_version: str | None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ written by a newer rxlane is refused, never downgraded.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import sqlalchemy as sa
 

@@ -9,7 +9,7 @@ import hmac
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import platformdirs
 

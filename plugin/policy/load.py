@@ -12,7 +12,8 @@ import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 import plugin
 from plugin.errors import InvalidInput

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from plugin.errors import LedgerFault
 from plugin.store.audit import AuditTrail

@@ -23,7 +23,8 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 from plugin.errors import LedgerFault, RxlaneError
 from plugin.store import files

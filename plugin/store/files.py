@@ -15,7 +15,7 @@ import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import quote
 
 from plugin.errors import LedgerFault, RxlaneError

@@ -6,7 +6,8 @@ that reshape tables, which SQLite's ALTER TABLE cannot do alone. Never edit a pu
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 MIGRATIONS: list[str | Callable[[Any], None]] = [
     # 1: the walking skeleton's books.

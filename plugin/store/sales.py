@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from plugin.errors import NotFound
 from plugin.policy.model import Split

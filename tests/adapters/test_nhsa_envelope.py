@@ -64,4 +64,4 @@ def test_body_is_utf8_json_with_chinese_unescaped():
                                      psn_name="张伟")
     assert client().call("1101", by_e_voucher) == {"ok": 1}
     body = responses.calls[0].request.body
-    assert "张伟".encode("utf-8") in body
+    assert "张伟".encode() in body

@@ -14,7 +14,7 @@ CATALOGUE_PAGE = catalogue_query_input(updt_time="2025-01-01", page_num=1, page_
 
 
 def test_signature_matches_an_independent_sha256():
-    expected = hashlib.sha256("1700000000s3cr3tabc1231700000000".encode()).hexdigest()
+    expected = hashlib.sha256(b"1700000000s3cr3tabc1231700000000").hexdigest()
     headers = sign_headers("paas-1", "s3cr3t", timestamp="1700000000", nonce="abc123")
     assert headers == {"x-tif-paasid": "paas-1", "x-tif-timestamp": "1700000000", "x-tif-nonce": "abc123",
                        "x-tif-signature": expected}

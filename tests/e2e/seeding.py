@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from stdnum.cn import ric
 
@@ -164,7 +165,7 @@ def seed_case(sandbox: Http, *, person: dict | None = None, drug: dict | None = 
     qtys = [q for _, q in wanted]
     filings = [] if filing is None else [new_filing(p, d, **(filing if isinstance(filing, dict) else {}))
                                          for d in drugs]
-    prescription = new_prescription(p, list(zip(drugs, qtys)), **(rx or {}))
+    prescription = new_prescription(p, list(zip(drugs, qtys, strict=True)), **(rx or {}))
     post_person(sandbox, p)
     for d in drugs:
         post_drug(sandbox, d)
@@ -195,7 +196,7 @@ def sale_body(ref: str, case: Case, *, price: str | None = None, donated: bool =
     return {"patient_ref": ref, "hi_rxno": hi_rxno or case.hi_rxno, "acct_used": True,
             "lines": [{"med_list_codg": d["med_list_codg"], "qty": q, "price": price or d["payment_standard"],
                        "trace_codes": trace_codes(d, q), "donated": donated}
-                      for d, q in zip(case.drugs, case.qtys)], **extra}
+                      for d, q in zip(case.drugs, case.qtys, strict=True)], **extra}
 
 
 def create_sale(http: Http, body: dict) -> dict[str, Any]:

@@ -4,7 +4,8 @@ a jump forward that is then put right."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import pytest
 

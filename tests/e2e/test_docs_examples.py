@@ -53,7 +53,7 @@ def test_every_documented_example_runs_and_answers_as_documented(rx):
     outputs = done.stdout.split(MARK + "\n")[1:]
     assert len(outputs) == len(steps)
     problems = []
-    for (body, answer), out in zip(steps, outputs):
+    for (body, answer), out in zip(steps, outputs, strict=True):
         if answer is None:
             continue
         real = json.loads(out)

@@ -192,7 +192,7 @@ def test_all_three_fixed_hold_the_fund_pays_without_confirmation(counter):
     assert (line["eligible"], line["reasons"]) == (True, [])
     assert codes(line["unknown"]) == ["PHYSICIAN_NOT_RESPONSIBLE"]
     sale = create_sale(c.http, sale_body(ref, case))
-    assert [(l["eligible"], l["reasons"]) for l in sale["lines"]] == [(True, [])]
+    assert [(ln["eligible"], ln["reasons"]) for ln in sale["lines"]] == [(True, [])]
     done = c.http.post(f"/v1/sales/{sale['id']}/settle").json()
     assert done["state"] == "settled" and done["setl_id"], done
     ratio = load_region("jiangxi").ratio["310"]
@@ -236,7 +236,7 @@ def test_price_above_standard_chongqing_5_1_refused_and_sold_at_the_standard(cou
     c = counter
     case = seed(c)
     ref = identify(c.http, case.person)
-    assert [(l["eligible"], l["reasons"]) for l in view_lines(c, ref, case.hi_rxno)] == [(True, [])]
+    assert [(ln["eligible"], ln["reasons"]) for ln in view_lines(c, ref, case.hi_rxno)] == [(True, [])]
     sale = create_sale(c.http, sale_body(ref, case, price="1000.01"))
     assert sale["lines"][0]["eligible"] is False
     assert_reasons(sale["lines"][0]["reasons"], "PRICE_ABOVE_STANDARD")
@@ -307,7 +307,7 @@ def test_filing_in_shangrao_recognised_at_a_nanchang_pharmacy_jiangxi_2_4_5(coun
                 filing={"institution_code": SHANGRAO_HOSPITAL, "physicians": [SHANGRAO_DOCTOR]},
                 rx={"institution_code": SHANGRAO_HOSPITAL, "physician_code": SHANGRAO_DOCTOR})
     ref = identify(c.http, case.person)
-    assert [(l["eligible"], l["reasons"]) for l in view_lines(c, ref, case.hi_rxno)] == [(True, [])]
+    assert [(ln["eligible"], ln["reasons"]) for ln in view_lines(c, ref, case.hi_rxno)] == [(True, [])]
     sale = create_sale(c.http, sale_body(ref, case))
     assert sale["lines"][0]["eligible"] is True
     done = c.http.post(f"/v1/sales/{sale['id']}/settle").json()
@@ -341,7 +341,7 @@ def test_rx_patient_mismatch_national_5_refused_and_the_owner_keeps_the_prescrip
     assert r.status_code == 422 and r.json()["error"]["details"]["confirmable"] is False
     assert rx_status(c.sandbox, owner.hi_rxno) == "valid"
     owner_ref = identify(c.http, owner.person)
-    assert all(l["eligible"] for l in view_lines(c, owner_ref, owner.hi_rxno))
+    assert all(ln["eligible"] for ln in view_lines(c, owner_ref, owner.hi_rxno))
 
 
 def test_a_prescription_never_downloaded_here_cannot_be_named_on_a_sale(counter):
@@ -431,7 +431,7 @@ def test_donated_supply_jilin_2_recorded_fund_pays_nothing_without_confirmation(
     c = counter
     case = seed(c)
     ref = identify(c.http, case.person)
-    assert [(l["eligible"], l["reasons"]) for l in view_lines(c, ref, case.hi_rxno)] == [(True, [])]
+    assert [(ln["eligible"], ln["reasons"]) for ln in view_lines(c, ref, case.hi_rxno)] == [(True, [])]
     sale = create_sale(c.http, sale_body(ref, case, donated=True))
     assert sale["lines"][0]["eligible"] is False and sale["lines"][0]["donated"] is True
     assert_reasons(sale["lines"][0]["reasons"], "DONATED_SUPPLY")

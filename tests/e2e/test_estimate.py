@@ -44,8 +44,8 @@ def test_estimate_equals_the_insurer_split_when_both_use_the_same_policy(counter
         answer = r.json()
         assert answer["mismatch"] == []
         assert {k: answer["split"][k] for k in SPLIT_FIELDS} == {k: answer["estimate"][k] for k in SPLIT_FIELDS}
-        assert [{k: l[k] for k in LINE_MONEY} for l in answer["split"]["lines"]] == \
-               [{k: l[k] for k in LINE_MONEY} for l in answer["estimate"]["lines"]]
+        assert [{k: ln[k] for k in LINE_MONEY} for ln in answer["split"]["lines"]] == \
+               [{k: ln[k] for k in LINE_MONEY} for ln in answer["estimate"]["lines"]]
         assert answer["split"]["preselfpay_amt"] == "119.60"      # 10 % of 2 × 598.00 (class B only)
         assert_invariant(answer["split"])
     assert c.svc.ledger.query("SELECT * FROM audit WHERE kind = 'estimate_mismatch' AND sale_id = ?",
@@ -92,7 +92,7 @@ def _quote(case, insutype: str) -> dict:
     p = case.person
     body = {"insutype": insutype, "hosp_lv": "3", "acct_used": True, "balc": p["balc"], "ytd": p["ytd"],
             "lines": [{"med_list_codg": d["med_list_codg"], "category": d["category"], "price": d["payment_standard"],
-                       "qty": q, "payment_standard": d["payment_standard"]} for d, q in zip(case.drugs, case.qtys)]}
+                       "qty": q, "payment_standard": d["payment_standard"]} for d, q in zip(case.drugs, case.qtys, strict=True)]}
     result = CliRunner().invoke(rxlane, ["policy", "quote", "--region", "jiangxi"], input=json.dumps(body))
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
@@ -120,8 +120,8 @@ def test_sandbox_settlement_equals_policy_quote_for_a_mixed_a_b_sale(counter, in
     assert Decimal(quoted[tier]) > 0
     [theirs] = settlements_of(c.sandbox, case.person["psn_no"])
     assert {k: theirs[k] for k in SPLIT_FIELDS} == {k: quoted[k] for k in SPLIT_FIELDS}
-    assert [{k: l[k] for k in LINE_MONEY} for l in theirs["lines"]] == \
-           [{k: l[k] for k in LINE_MONEY} for l in quoted["lines"]]
+    assert [{k: ln[k] for k in LINE_MONEY} for ln in theirs["lines"]] == \
+           [{k: ln[k] for k in LINE_MONEY} for ln in quoted["lines"]]
     assert {k: r.json()["split"][k] for k in SPLIT_FIELDS} == {k: quoted[k] for k in SPLIT_FIELDS}
     assert r.json()["mismatch"] == []
 

@@ -2,7 +2,7 @@
 processes started once per module and killed in teardown, and the summary line at the end of the run."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import requests
 
@@ -57,7 +58,7 @@ class Tally:
 
     known: int = 0
 
-    def record(self, scenario: str, audit: "BooksAudit", crash_point: str | None = None,
+    def record(self, scenario: str, audit: BooksAudit, crash_point: str | None = None,
                known: bool = False) -> None:
         """`known`: a scenario marked xfail for a reported gap; its problems are listed, not counted as money."""
         with self.lock:
@@ -160,14 +161,14 @@ class Launcher:
             self.procs.append(proc)
         return proc
 
-    def sandbox(self) -> "Sandbox":
+    def sandbox(self) -> Sandbox:
         name = f"sandbox-{next(self._n)}"
         proc = Proc([sys.executable, "-m", "plugin.cli", "sandbox", "--port", "0"], _env({}), self.root / "logs",
                     name, "sandbox")
         return Sandbox(self._track(proc))
 
-    def rxlane(self, data_dir: Path, sandbox: "Sandbox", pharmacy: str, *, crash_at: str | None = None,
-               timeout_s: float = 2, env: dict[str, str] | None = None) -> "Rxlane":
+    def rxlane(self, data_dir: Path, sandbox: Sandbox, pharmacy: str, *, crash_at: str | None = None,
+               timeout_s: float = 2, env: dict[str, str] | None = None) -> Rxlane:
         extra = {"RXLANE_NHSA__URL": sandbox.url, "RXLANE_NHSA__TIMEOUT_S": str(timeout_s),
                  "RXLANE_STORE__FIXMEDINS_CODE": pharmacy, **(env or {})}
         if crash_at:

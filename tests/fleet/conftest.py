@@ -35,7 +35,7 @@ def insert_sale(ledger, sale_id: str, day: str, state: str, psn_no: str, lines: 
     split = {"medfee_sumamt": wire(medfee), "fund_pay_sumamt": wire(fund), "acct_pay": wire(acct),
              "psn_cash_pay": wire(medfee - fund - acct),
              "lines": [{"med_list_codg": code, "line_total": wire(Decimal(p) * Decimal(q)), "inscp_scp_amt": wire(s)}
-                       for (code, _, _, p, q), s in zip(lines, inscope)]}
+                       for (code, _, _, p, q), s in zip(lines, inscope, strict=True)]}
     rx = {"hi_rxno": f"RX{sale_id}", "institution_code": inst[0], "institution_name": inst[1]} if inst[0] else None
     with ledger.transaction() as c:
         c.execute("INSERT INTO sales (id, created_at, updated_at, biz_date, state, patient_ref, psn_no, insutype, "

@@ -44,7 +44,7 @@ def test_a_gbk_slip_has_no_four_byte_characters(sale):
 def test_a_utf8_printer_is_switched_to_utf8_and_gets_utf8(sale):
     job = slip_escpos(sale, code_page="utf-8")
     assert job.startswith(b"\x1b@\x1c." + FS_UTF8) and FS_CHINESE_ON not in job
-    assert "示例大药房（八一店）".encode("utf-8") in job and "统筹".encode("utf-8") in job
+    assert "示例大药房（八一店）".encode() in job and "统筹".encode() in job
 
 
 @pytest.mark.parametrize("columns", [32, 42, 48])
@@ -94,7 +94,7 @@ def test_the_test_print_of_a_utf8_printer_prints(tmp_path):
     result = manager.test("p1")
     assert result["ok"] is True
     data = target.read_bytes()
-    assert data.startswith(b"\x1b@\x1c." + FS_UTF8) and "打印测试".encode("utf-8") in data
+    assert data.startswith(b"\x1b@\x1c." + FS_UTF8) and "打印测试".encode() in data
     assert ("-" * 32).encode() in data and ("-" * 33).encode() not in data
 
 

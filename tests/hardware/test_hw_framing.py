@@ -130,7 +130,7 @@ def test_decode_reports_non_utf8_as_a_bad_frame():
 def test_decode_reports_wrong_baud_mojibake_as_a_bad_frame():
     # 115200 baud data read at 9600 (and vice versa) decodes to control characters, NULs and C1 codes
     with pytest.raises(BadFrame, match="baud"):
-        decode_frame("\x00\x18x\x06\x80".encode("utf-8"))
+        decode_frame("\x00\x18x\x06\x80".encode())
 
 
 def test_decode_with_the_models_encoding():

@@ -9,7 +9,8 @@ import copy
 import random
 import json
 import threading
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests

@@ -6,7 +6,8 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import pytest
 from tests.standins import card_library, standins  # noqa: F401  (stand-in library fixtures)
@@ -44,7 +45,7 @@ class Counter:
         self.shots = 0
         page.on("pageerror", lambda exc: self.errors.append(str(exc)))
 
-    def open(self) -> "Counter":
+    def open(self) -> Counter:
         self.page.goto(self.base + "/")
         self.page.wait_for_selector("#status .ver")   # the first health poll has answered
         return self

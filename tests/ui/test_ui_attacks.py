@@ -14,7 +14,8 @@ from __future__ import annotations
 import http.server
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
