@@ -140,7 +140,7 @@ def architecture_mismatch(path: str, host_machine: str | None = None, host_bits:
     if head[:4] == b"\x7fELF" and len(head) >= 20:
         if os.name == "nt":
             return "wrong_platform"
-        order = "little" if head[5] == 1 else "big"
+        order: Literal["little", "big"] = "little" if head[5] == 1 else "big"
         elf_bits = {1: 32, 2: 64}.get(head[4])
         elf_machine = int.from_bytes(head[18:20], order)
         expected = _ELF_MACHINES.get(machine)
@@ -194,7 +194,9 @@ class CallResult:
 
 class _Worker:
     def __init__(self, proc: subprocess.Popen) -> None:
+        assert proc.stdin is not None and proc.stdout is not None   # started with both pipes
         self.proc = proc
+        self.stdin: IO[bytes] = proc.stdin
         self.answers: queue.Queue[bytes | None] = queue.Queue()
         threading.Thread(target=self._pump, args=(proc.stdout,), daemon=True, name="rxlane-isolated-reader").start()
 
@@ -331,8 +333,8 @@ class IsolatedLibrary:
         self._ids += 1
         body["id"] = self._ids
         try:
-            worker.proc.stdin.write(json.dumps(body).encode("ascii") + b"\n")
-            worker.proc.stdin.flush()
+            worker.stdin.write(json.dumps(body).encode("ascii") + b"\n")
+            worker.stdin.flush()
         except (OSError, ValueError):
             pass             # the worker is gone; its answer queue ends with None below
         while True:

@@ -22,7 +22,7 @@ import requests
 INSTITUTION = "H36011100301"
 PHYSICIAN = "D360111003001"
 # Three class A/B drugs priced so a few thousand flows stay far below the annual cap (the split path is constant).
-DRUGS = [
+DRUGS: list[dict[str, Any]] = [
     {"med_list_codg": "XL01BENCH0000000000001", "generic_name": "测试甲替尼", "drug_name": "测试甲替尼片",
      "spec": "10mg×30片/盒", "category": "A", "payment_standard": "120.00", "trace_prefixes": ["8691001"]},
     {"med_list_codg": "XL01BENCH0000000000002", "generic_name": "测试乙单抗", "drug_name": "测试乙单抗注射液",
@@ -195,7 +195,7 @@ class RequestProfiler:
         if self.stats is None:
             return []
         rows = []
-        for (path, line, func), (_cc, nc, tt, ct, _callers) in self.stats.stats.items():  # type: ignore[attr-defined]
+        for (path, line, func), (_cc, nc, tt, ct, _callers) in self.stats.stats.items():
             rows.append({"function": f"{Path(path).name}:{line}:{func}", "calls": nc,
                          "own_s": round(tt, 4), "cumulative_s": round(ct, 4)})
         rows.sort(key=lambda r: r["cumulative_s" if sort == "cumulative" else "own_s"], reverse=True)

@@ -83,7 +83,8 @@ def strace_fsyncs(n: int) -> dict:
                               timeout=600)
         if proc.returncode != 0:
             return {"strace": f"failed: {proc.stderr.strip()[-300:]}"}
-        phase, counts = "setup", {"settle": Counter(), "drain": Counter()}
+        phase = "setup"
+        counts: dict[str, Counter[str]] = {"settle": Counter(), "drain": Counter()}
         for line in trace.read_text().splitlines():
             found = _SYNC.match(line)
             if not found:

@@ -91,6 +91,7 @@ def _start_hq(url: str, workdir: Path, workers: int = 8) -> tuple[subprocess.Pop
     proc = subprocess.Popen([sys.executable, "-m", "plugin.cli", "hq", "serve", "--port", "0", "--workers",
                              str(workers), "--database-url", url, "--data-dir", str(workdir)], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=log, text=True)
+    assert proc.stdout is not None            # started with stdout=PIPE
     line = proc.stdout.readline().strip()
     if not line.startswith("hq listening on http://"):
         proc.kill()
@@ -218,7 +219,7 @@ class Load:
         return sum(counts) / (time.perf_counter() - started)
 
 
-def _bare_inserts(url: str, rows: int) -> dict[str, float]:
+def _bare_inserts(url: str, rows: int) -> dict[str, Any]:
     """The same history rows, inserted and committed one at a time with bare psycopg (or sqlite3)."""
     from plugin.hq.db import normalise_url
     samples = []
@@ -240,17 +241,17 @@ def _bare_inserts(url: str, rows: int) -> dict[str, float]:
     else:
         import sqlite3
         path = url.removeprefix("sqlite:///")
-        conn = sqlite3.connect(path, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("CREATE TABLE bare_heartbeats AS SELECT * FROM hq_heartbeats WHERE 0")
+        lite = sqlite3.connect(path, isolation_level=None)
+        lite.execute("PRAGMA journal_mode=WAL")
+        lite.execute("CREATE TABLE bare_heartbeats AS SELECT * FROM hq_heartbeats WHERE 0")
         for n in range(rows):
             started = time.perf_counter()
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT INTO bare_heartbeats (store_id, seq, received_at, body_sha256) VALUES (?,?,?,?)",
+            lite.execute("BEGIN IMMEDIATE")
+            lite.execute("INSERT INTO bare_heartbeats (store_id, seq, received_at, body_sha256) VALUES (?,?,?,?)",
                          (f"st-{n:05d}", n, time.time(), "0" * 64))
-            conn.execute("COMMIT")
+            lite.execute("COMMIT")
             samples.append(time.perf_counter() - started)
-        conn.close()
+        lite.close()
     return {"rows": rows, "per_s": round(rows / sum(samples), 1), "p50_ms": ms(percentile(samples, 50)),
             "p99_ms": ms(percentile(samples, 99))}
 
@@ -318,7 +319,7 @@ def _measure(url: str, workdir: Path, stores: int, interval_s: float, cycles: in
         ok = [(due, sent, done) for due, sent, done, status in load.results if status == 200]
         latency = [done - due for due, _, done in ok]
         service = [done - sent for _, sent, done in ok]
-        sustained = {
+        sustained: dict[str, Any] = {
             "stores": stores, "interval_s": interval_s, "heartbeats": len(load.results), "accepted": len(ok),
             "refused_or_failed": len(load.results) - len(ok), "offered_per_s": round(stores / interval_s, 1),
             "sustained_per_s": round(len(ok) / wall, 1), "wall_s": round(wall, 1),

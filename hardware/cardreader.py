@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from collections.abc import Callable
+from typing import Any
 
 from hardware.device import DeviceConfig, DeviceError, State
 from hardware.framing import BadFrame
@@ -71,7 +72,7 @@ class PcscCardReader:
         self.bad_frames = 0
         self.dropped = 0
         self._readers = readers
-        self._reader = None
+        self._reader: Any = None      # a pyscard reader (no type information)
         self._present: str | None = None   # the card in the slot, already read
 
     def _fail(self, message: str, state: State = "error") -> DeviceError:

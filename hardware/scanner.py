@@ -11,6 +11,8 @@ import collections
 import time
 from datetime import datetime, UTC
 
+import serial
+
 from hardware.device import DeviceConfig, DeviceError, State
 from hardware.framing import BadFrame, Framer, decode_frame
 from hardware.transport import mapped_io_errors, open_serial
@@ -28,7 +30,7 @@ class SerialScanner:
         self.last_error: str | None = None
         self.last_seen: datetime | None = None
         self.bad_frames = 0
-        self._port = None
+        self._port: serial.SerialBase | None = None
         self._ready: collections.deque[bytes] = collections.deque()
         self._last_data = 0.0
         self._framer = self._new_framer()
@@ -94,12 +96,14 @@ class SerialScanner:
 
     def _read_available(self) -> bytes:
         port = self._port
+        if port is None:          # closed by another thread between the poll and the read
+            return b""
         try:
             with mapped_io_errors(self.config.url):
                 first = port.read(1)  # blocks up to the poll interval
                 if not first:
                     return b""
-                waiting = port.in_waiting
+                waiting = port.in_waiting  # type: ignore[attr-defined]  # every pyserial port class has it
                 return first + port.read(waiting) if waiting else first
         except DeviceError as exc:
             self._fail(exc)

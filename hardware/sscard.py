@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from hardware.device import State
+
 FIELDS = 11
 _CARD_FIELD = re.compile(r"[0-9A-Za-z]{1,32}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -101,7 +103,7 @@ def vendor_text(raw: bytes, limit: int = 80) -> str:
 class Outcome:
     """What a non-zero return code means: the catalogue code, the device's state afterwards, the pharmacist's words."""
     code: str
-    state: str
+    state: State
     message: str
     message_zh: str
 

@@ -69,7 +69,7 @@ class LibraryCardReader:
             card = parse_card_info(out.data)
         except CardAnswerError as exc:
             self.bad_frames += 1
-            state = "error" if exc.code == "DEVICE_LIBRARY_BAD_ANSWER" else "connected"
+            state: State = "error" if exc.code == "DEVICE_LIBRARY_BAD_ANSWER" else "connected"
             raise self._fail(DeviceError(exc.message, state, code=exc.code, message_zh=exc.message_zh)) from None
         if self.config.verify_pin:
             self.verify_pin()

@@ -35,7 +35,7 @@ def is_path_url(url: str) -> bool:
 
 
 def _errno_of(exc: BaseException) -> int | None:
-    if getattr(exc, "errno", None):
+    if isinstance(exc, OSError) and exc.errno:
         return exc.errno
     found = re.search(r"\[Errno (\d+)\]", str(exc))
     return int(found.group(1)) if found else None

@@ -206,7 +206,7 @@ class Patient:
     insuplc_admdvs: str  # insured-place division, 6 digits; the first two are the province
 
     @classmethod
-    def from_mapping(cls, d: dict) -> Patient:
+    def from_mapping(cls, d: Any) -> Patient:
         """Accepts ``{psn_no, insuplc_admdvs}`` or a 1101 output ``{baseinfo:{psn_no}, insuinfo:[{insuplc_admdvs}]}``."""
         d = _mapping(d, "patient")
         if "baseinfo" in d:
@@ -244,7 +244,7 @@ class Filing:
     cross_region_approved: bool | None = None
 
     @classmethod
-    def from_mapping(cls, d: dict) -> Filing:
+    def from_mapping(cls, d: Any) -> Filing:
         """A filing as JSON. Either the insurer's full record (the sandbox's ``POST /sandbox/filings`` facts:
         ``generic_name, institution_code, physicians, begin, end, review``…) or a 5301 row as rxlane keeps it
         (``opsp_dise_code, opsp_dise_name, begin, end``). In the insurer's record an absent review, approval or
@@ -280,7 +280,7 @@ class RxLine:
     qty: Decimal
 
     @classmethod
-    def from_mapping(cls, d: dict, prefix: str = "") -> RxLine:
+    def from_mapping(cls, d: Any, prefix: str = "") -> RxLine:
         d = _mapping(d, prefix.rstrip(".") or "line")
         return cls(_text(d, "med_list_codg", prefix), _decimal(_get(d, "qty", prefix), prefix + "qty", positive=True))
 
@@ -303,7 +303,7 @@ class Prescription:
     status: RxStatus | None = "valid"
 
     @classmethod
-    def from_mapping(cls, d: dict) -> Prescription:
+    def from_mapping(cls, d: Any) -> Prescription:
         """A prescription as JSON (``POST /sandbox/prescriptions`` wave-1 body, or rxlane's downloaded copy).
 
         When the platform's ``valid_end_time`` (7203) is given it decides: the days are counted from it, issue day
@@ -355,7 +355,7 @@ class CatalogEntry:
     split_units: int | None
 
     @classmethod
-    def from_mapping(cls, d: dict) -> CatalogEntry:
+    def from_mapping(cls, d: Any) -> CatalogEntry:
         """The body of ``POST /sandbox/catalog`` (wave 1) or a list entry. A ``transition_end`` needs an
         ``agreement_end`` and may not precede it: the transition only ever extends the agreement period."""
         d = _mapping(d, "catalog entry")
@@ -561,9 +561,8 @@ def judge_line(*, patient: Patient, filings: Iterable[Filing] | None, prescripti
         else:
             _filing_rules(t, patient, filing, prescription, policy, today, pharmacy_admdvs, registrations)
     if prescription is not None:
-        code = entry.med_list_codg if entry is not None else None
-        if code is not None:
-            t.rule("NOT_ON_PRESCRIPTION", not prescription.prescribes(code))
+        if entry is not None:
+            t.rule("NOT_ON_PRESCRIPTION", not prescription.prescribes(entry.med_list_codg))
         for reason_code in check_prescription(patient, prescription, today):
             t.rule(reason_code, True)
     t.rule("DONATED_SUPPLY", donated)  # Jilin §二: 无偿供药的费用，医保基金不予支付

@@ -51,7 +51,7 @@ from plugin.upstream import Upstream, refused, unavailable
 
 T = TypeVar("T")
 Change = Callable[[Connection], None]
-Journaled = Callable[[Connection, str], None]
+Journaled = Callable[[Connection, str], object]   # what it returns is ignored
 
 
 class _SignInLost(Exception):
@@ -167,22 +167,26 @@ def _keep(answer: Answer) -> Answer:
 
 
 class Exchange:
-    def __init__(self, ledger: Ledger, upstream: Upstream):
+    def __init__(self, ledger: Ledger, upstream: Upstream | None):
+        """``upstream`` None: an exchange that only lists (``rxlane outbox`` beside a running service) and never
+        sends; ``send`` then raises RuntimeError, a bug of ours, before anything is journaled."""
         self.ledger = ledger
-        self.upstream = upstream
+        self._upstream = upstream
         self.flights = in_flight(ledger)
 
     def send(self, infno: str, input: dict[str, Any], *, sale_id: str | None, label: str,
              read: Callable[[Answer], T] = _keep,  # type: ignore[assignment]
              insuplc_admdvs: str = "", insutype: str = "", msgid: str | None = None, retry: bool = False,
              cainfo: str = "", journaled: Journaled | None = None,
-             failed: Callable[[Connection, RxlaneError], None] | None = None, lost: Change = _nothing) -> Reply[T]:
+             failed: Callable[[Connection, RxlaneError], object] | None = None, lost: Change = _nothing) -> Reply[T]:
         """Run one exchange (see the module docstring). ``label`` names the crash points
         (``{label}.before_journal``, ``.after_journal``, ``.after_send``); ``retry`` resends an outbox message under
         its first msgid, keeping its first journal row. A refusal saying the sign-in lapsed (nothing moved) signs
         in again and sends once more as a new message."""
         if self.ledger.fault is not None:
             raise self.ledger.fault          # the books cannot be trusted to keep what happens next
+        if self._upstream is None:
+            raise RuntimeError("a listing-only exchange never sends")
         try:
             return self._send(infno, input, sale_id=sale_id, label=label, read=read, insuplc_admdvs=insuplc_admdvs,
                               insutype=insutype, msgid=msgid, retry=retry, cainfo=cainfo, journaled=journaled,
@@ -194,9 +198,11 @@ class Exchange:
 
     def _send(self, infno: str, input: dict[str, Any], *, sale_id: str | None, label: str,
               read: Callable[[Answer], T], insuplc_admdvs: str, insutype: str, msgid: str | None, retry: bool,
-              cainfo: str, journaled: Journaled | None, failed: Callable[[Connection, RxlaneError], None] | None,
+              cainfo: str, journaled: Journaled | None, failed: Callable[[Connection, RxlaneError], object] | None,
               lost: Change, resign: bool) -> Reply[T]:
-        env = self.upstream.prepare(infno, input, insuplc_admdvs=insuplc_admdvs, insutype=insutype, msgid=msgid,
+        assert self._upstream is not None    # checked by send
+        upstream = self._upstream
+        env = upstream.prepare(infno, input, insuplc_admdvs=insuplc_admdvs, insutype=insutype, msgid=msgid,
                                     cainfo=cainfo)
         crash_point(f"{label}.before_journal")
         self.flights.add(env.msgid, sale_id)
@@ -210,13 +216,13 @@ class Exchange:
             raise
         crash_point(f"{label}.after_journal")
         try:
-            answer = self.upstream.send(env)
+            answer = upstream.send(env)
             crash_point(f"{label}.after_send")
         except GatewayRefused as exc:
             err: RxlaneError = refused(exc)
             self._failed(env, REFUSED, failed, err, answer=exc.answer.raw if exc.answer else None,
                          infcode=exc.infcode, err_msg=exc.err_msg)
-            if resign and self.upstream.sign_in_lost(exc):
+            if resign and upstream.sign_in_lost(exc):
                 raise _SignInLost() from None
             raise err from None
         except GatewayUnreachable as exc:
@@ -251,7 +257,7 @@ class Exchange:
         finally:
             self.flights.discard(env.msgid)
 
-    def _failed(self, env: Envelope, state: str, failed: Callable[[Connection, RxlaneError], None] | None,
+    def _failed(self, env: Envelope, state: str, failed: Callable[[Connection, RxlaneError], object] | None,
                 err: RxlaneError, **journal: Any) -> None:
         try:
             with self.ledger.transaction() as c:

@@ -75,7 +75,8 @@ def _error_code(resp: requests.Response) -> tuple[str, dict[str, Any]]:
         error = resp.json().get("error") or {}
     except (ValueError, AttributeError):
         return "", {}
-    return str(error.get("code") or ""), error.get("details") if isinstance(error.get("details"), dict) else {}
+    details = error.get("details")
+    return str(error.get("code") or ""), details if isinstance(details, dict) else {}
 
 
 @dataclass
@@ -134,7 +135,7 @@ class HqLink:
             if answer is not None and isinstance(answer.get("catalog"), dict):
                 self._pull_list(answer["catalog"], result)
             if answer is not None and self.monthly is not None:
-                self._push_reports(result)
+                self._push_reports(result, self.monthly)
             return result
 
     def _post(self, path: str, body: dict[str, Any]) -> requests.Response:
@@ -199,7 +200,7 @@ class HqLink:
                 "error": self.list_error}
 
     def _pull_list(self, head: dict[str, Any], result: BeatResult) -> None:
-        from plugin.api.errors import RxlaneError
+        from plugin.errors import RxlaneError
         from plugin.dclist import install_document
         wanted = head.get("version")
         if not isinstance(wanted, str) or self._installed_version()[0] == wanted:
@@ -227,14 +228,14 @@ class HqLink:
 
     # -- monthly reports ------------------------------------------------------------------------------------------
 
-    def _push_reports(self, result: BeatResult) -> None:
+    def _push_reports(self, result: BeatResult, monthly: Callable[[str], dict[str, Any]]) -> None:
         now = time.monotonic()
         if self._reports_checked is not None and now - self._reports_checked < self.report_check_s:
             return
         self._reports_checked = now
         month = previous_month(self.today())
         try:
-            report = self.monthly(month)
+            report = monthly(month)
         except Exception as exc:  # noqa: BLE001 — a report that cannot be built is retried next hour, never fatal
             log.warning("monthly report for hq not built", month=month, error=type(exc).__name__)
             return

@@ -12,6 +12,7 @@ import logging.handlers
 import os
 import sys
 from pathlib import Path
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -19,14 +20,14 @@ import structlog
 from plugin.privacy import mask_value, scrub_data
 
 
-def _scrub_values(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _scrub_values(_: Any, __: str, event: MutableMapping[str, Any]) -> dict[str, Any]:
     """Every value of the event: a field named like personal data masked as such (``psn_name``, ``certno``,
     ``card_sn``, ``ecToken`` …), any string scrubbed of ID numbers, card numbers and tokens, nested values too."""
     return {k: mask_value(k, v) if isinstance(v, str) and mask_value(k, v) != v else scrub_data(v)
             for k, v in event.items()}
 
 
-SHARED = [
+SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,

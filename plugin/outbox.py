@@ -112,7 +112,7 @@ def _merged_missing(entries: Any) -> list[dict[str, Any]]:
 
 
 class Outbox:
-    def __init__(self, ledger: Ledger, upstream: Upstream, *, opter: str = "", opter_name: str = "",
+    def __init__(self, ledger: Ledger, upstream: Upstream | None, *, opter: str = "", opter_name: str = "",
                  pharmacists: list[PharmacistSettings] | None = None, retry: RetryPolicy = OUTBOX,
                  rng: random.Random | None = None, describe: Callable[[str], dict[str, str]] | None = None,
                  upload_kinds: tuple[str, ...] | None = None):

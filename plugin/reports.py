@@ -150,7 +150,8 @@ def _allocate(total: Decimal, weights: list[Decimal]) -> list[Decimal]:
 
 
 def _line_weights(lines: list[dict], split: dict) -> list[Decimal]:
-    detail = split.get("lines") if isinstance(split.get("lines"), list) else []
+    found = split.get("lines")
+    detail: list[Any] = found if isinstance(found, list) else []
     weights = []
     for i, line in enumerate(lines):
         d = detail[i] if i < len(detail) and isinstance(detail[i], dict) else {}
@@ -268,7 +269,7 @@ def monthly_figure(report: dict[str, Any]) -> Any:
     FigureCanvasAgg(fig)
     fig.subplots_adjust(left=0.08, right=0.76, top=0.86, bottom=0.12)
     ax = fig.add_subplot(1, 1, 1)
-    props = {"fontfamily": font} if font else {}
+    props: dict[str, Any] = {"fontfamily": font} if font else {}
     ax.bar(x, series("medfee_sumamt"), width=0.8, color="#9ecae1",
            label="医疗费总额 medfee" if font else "medfee_sumamt")
     ax.bar(x, series("fund_pay_sumamt"), width=0.5, color="#3182bd",

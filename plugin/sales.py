@@ -466,6 +466,7 @@ class SaleService:
             else:
                 omsgid, oinfno, clear = self.ledger.journal.latest(sale_id, "2103") or "", \
                     self.profile.wire_infno("2103"), {}
+            reply: Reply[Answer]
             try:
                 reply = self.exchange.send("2601", stx.reversal_input(sale.psn_no, omsgid, oinfno), sale_id=sale_id,
                                            label="resolve", insuplc_admdvs=self._insuplc(sale),

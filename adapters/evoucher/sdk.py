@@ -95,7 +95,8 @@ class EvoucherSdk:
         if out.overrun or not out.terminated:
             raise SdkBadAnswer(f"The SDK's answer does not fit its {self.out_bytes}-byte buffer.",
                                "电子凭证解码组件返回的内容超出缓冲区长度，请重新扫码。")
-        code = (result.ret or b"").decode("ascii", errors="replace").strip()
+        ret = result.ret if isinstance(result.ret, bytes) else b""
+        code = ret.decode("ascii", errors="replace").strip()
         if code != SUCCESS:
             text = out.data.decode(self.encoding, errors="replace").strip()[:120]
             raise SdkFailed(code or "(null)", text)

@@ -197,7 +197,7 @@ class GatewayClient:
 
     @property
     def session(self) -> requests.Session:
-        return self.transport.session  # type: ignore[no-any-return]
+        return self.transport.session  # type: ignore[attr-defined]  # HTTP transport only
 
     def __repr__(self) -> str:
         return f"GatewayClient({self.settings!r}, signed_in={bool(self.sign_no)})"

@@ -138,10 +138,11 @@ class DllTransport:
         except LibraryError as exc:
             raise self._unavailable(exc, ids) from None
         if result.ret != 0:
+            status = result.ret.decode(self.encoding, errors="replace") if isinstance(result.ret, bytes) else result.ret
             reason = result.outs[0].data.decode(self.encoding, errors="replace").strip()[:120]
             self.library.close()
-            raise FrontEndUnavailable(f"INIT of the front end failed ({result.ret}); nothing was sent.",
-                                      f"医保前置动态库初始化失败（{result.ret}{'：' + reason if reason else ''}），"
+            raise FrontEndUnavailable(f"INIT of the front end failed ({status}); nothing was sent.",
+                                      f"医保前置动态库初始化失败（{status}{'：' + reason if reason else ''}），"
                                       "交易未发出，请检查前置机配置。", **ids)
         self._initialised_start = self.library.starts
 

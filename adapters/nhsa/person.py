@@ -58,7 +58,7 @@ class Person:
         medical insurance, employees (310) before residents (390); else any active row; else the first."""
         active = [i for i in self.insuinfo if i.psn_insu_stas in ("1", "")]
         basic = sorted((i for i in active if i.insutype in ("310", "390")), key=lambda i: i.insutype)
-        return (basic or active or list(self.insuinfo) or [None])[0]
+        return next(iter(basic or active or self.insuinfo), None)
 
 
 def parse_person(output: dict[str, Any]) -> Person:

@@ -108,7 +108,7 @@ def _engine(private_key: str, public_key: str) -> sm2.CryptSM2:
 def sm2_public_key_of(private_key: str) -> str:
     """The 128-hex public key x||y of an SM2 private key."""
     d = _private_scalar(private_key)
-    return _engine("{:064x}".format(d), "")._kg(d, _CURVE["g"])
+    return _engine(f"{d:064x}", "")._kg(d, _CURVE["g"])
 
 
 def new_sm2_private_key() -> str:
@@ -194,7 +194,7 @@ class SmCrypto:
         self.signtype = signtype
         self.encrypt_body = bool(encrypt_body)
         self.role = role
-        self._private = "{:064x}".format(_private_scalar(private_key)) if private_key else ""
+        self._private = f"{_private_scalar(private_key):064x}" if private_key else ""
         self._public = sm2_public_key_of(self._private) if self._private else ""
         self.peer_public_key = _normalise_public_key(peer_public_key) if peer_public_key else ""
         if signtype == "SM2" and role == "pharmacy" and not self._private:

@@ -18,7 +18,7 @@ from typing import Any
 from collections.abc import Callable
 
 from adapters.nhsa.money import fen, wire
-from plugin.eligibility import CatalogEntry, Filing, Prescription, last_valid_day
+from plugin.eligibility import CatalogEntry, Filing, Prescription, RxStatus, last_valid_day
 
 ZERO = Decimal("0")
 #: The insurer's year-to-date accumulators of a person (docs/policies.md §3), answered by 5206 as ``cuminfo`` rows.
@@ -123,7 +123,7 @@ class RxRecord:
     psn_no: str
     body: dict[str, Any]
     rule: Prescription
-    status: str = "valid"
+    status: RxStatus = "valid"
     epc_qrcd: str = ""
     prescriber_code: str = ""
 
@@ -225,7 +225,7 @@ class Books:
         return next((p for p in self.persons.values()
                      if key and p.card_no.upper() == key and card_sn.strip() == p.card_sn), None)
 
-    def rx_status(self, rx: RxRecord) -> str:
+    def rx_status(self, rx: RxRecord) -> RxStatus:
         """The platform's status today: a valid prescription past its validity reads as expired."""
         if rx.status == "valid" and self.today() > last_valid_day(rx.rule):
             return "expired"

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import zlib
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from plugin.eligibility import Filing
+from plugin.eligibility import Filing, Review
 
 from adapters.sandbox import bodies
 from adapters.sandbox.books import Books, FilingRecord
@@ -52,7 +52,7 @@ def add_filing(books: Books, d: Any) -> FilingRecord:
     if wave1:
         generic = bodies.text(d, "generic_name")
         code, name = wave1_disease(generic)
-        codes, names = bodies.strings(d, "physicians"), ()
+        codes, names = bodies.strings(d, "physicians"), tuple[str, ...]()
         if not codes:
             # 定责任医师 (渝医保发〔2021〕12号 §四(四)): a filing names its 1–2 responsible physicians
             raise bodies.bad("physicians", "must list 1–2 responsible physicians.", "必须填写1–2名责任医师。")
@@ -77,7 +77,7 @@ def add_filing(books: Books, d: Any) -> FilingRecord:
     if end is not None and end < begin:
         raise bodies.bad("enddate" if not wave1 else "end", "must not be before the start.", "不能早于开始日期。")
     hosp_lv = bodies.text(d, "hosp_lv", required=False)
-    review = bodies.text(d, "review", required=False, choices=REVIEWS) or "none"
+    review = cast(Review, bodies.text(d, "review", required=False, choices=REVIEWS) or "none")  # one of REVIEWS
     approved = bodies.flag(d, "cross_region_approved", default=False)
     with books.lock:
         books.register_institution(institution, inst_name, hosp_lv)

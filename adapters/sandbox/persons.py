@@ -84,7 +84,7 @@ def _baseinfo(d: dict[str, Any], prefix: str) -> dict[str, Any]:
     return out
 
 
-def _identifiers(d: dict[str, Any]) -> dict[str, str]:
+def _identifiers(d: dict[str, Any]) -> dict[str, Any]:
     return {key: bodies.text(d, key, required=False) for key in ("ecard_qr", "card_no", "card_sn", "password")}
 
 

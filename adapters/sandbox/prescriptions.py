@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from plugin.eligibility import Prescription, RxLine, find_filing, last_valid_day
+from plugin.eligibility import Prescription, RxLine, RxStatus, find_filing, last_valid_day
 
 from adapters.sandbox import bodies
 from adapters.sandbox.books import Books, Person, RxRecord
@@ -150,7 +150,7 @@ def add_prescription(books: Books, d: Any) -> RxRecord:
     if person is None:
         raise bodies.bad("psn_no" if wave1 else "mdtrtinfo.psn_no", f"no person {psn_no}; add the person first.",
                          "人员不存在，请先添加人员。")
-    status = bodies.text(d, "status", required=False, choices=STATUSES) or "valid"
+    status = cast(RxStatus, bodies.text(d, "status", required=False, choices=STATUSES) or "valid")  # one of STATUSES
     tokens = {key: bodies.text(d, key, required=False) for key in ("auth_rxno", "epc_token", "epc_qrcd")}
     with books.lock:
         body = _wave1_body(books, d, person) if wave1 else _body_from_mapping(books, d)

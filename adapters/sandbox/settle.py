@@ -28,7 +28,7 @@ from adapters.sandbox.persons import BASEINFO, NOT_FOUND, baseinfo_of, identify
 
 TIME = "%Y-%m-%d %H:%M:%S"
 #: (split field, fund_pay_type by insutype or one code, name) of the setldetail rows
-FUNDS = (("hifp_pay", {"390": "390100"}, "310100", "基本医疗保险统筹基金"),
+FUNDS: tuple[tuple[str, dict[str, str], str, str], ...] = (("hifp_pay", {"390": "390100"}, "310100", "基本医疗保险统筹基金"),
          ("hifob_pay", {}, "330100", "职工大额医疗费用补助基金"),
          ("hifmi_pay", {}, "390200", "城乡居民大病医疗保险资金"),
          ("maf_pay", {}, "610100", "医疗救助基金"),

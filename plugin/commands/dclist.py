@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from plugin.api.errors import InvalidInput, RxlaneError
+from plugin.errors import InvalidInput, RxlaneError
 
 _common = [click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Store config file (TOML)."),
            click.option("--data-dir", type=click.Path(file_okay=False), help="Where the list is installed.")]

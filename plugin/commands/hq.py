@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from plugin.api.errors import InvalidInput, RxlaneError
+from plugin.errors import InvalidInput, RxlaneError
 
 _common = [click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Config file (TOML)."),
            click.option("--data-dir", type=click.Path(file_okay=False),

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 from collections.abc import Iterable
 
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 
 #: How many problems a refusal carries in full; a file with more is wrong from top to bottom anyway.
 MAX_REPORTED = 2000

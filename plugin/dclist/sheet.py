@@ -215,12 +215,12 @@ def _find_header(table: Table, rows: list[tuple[int, list[Any]]], mapping: Mappi
                 for name in REQUIRED if name not in columns.values()]
     seen: dict[str, int] = {}
     for i, cell in enumerate(header_cells):
-        name = mapping.canonical(cell) if isinstance(cell, str) else None
-        if name is not None and name in seen and i != seen[name]:
-            first = seen[name] + 1
-            problems.append(ListProblem(header_line, name, f"column appears twice (cells {first} and {i + 1})",
+        canonical = mapping.canonical(cell) if isinstance(cell, str) else None
+        if canonical is not None and canonical in seen and i != seen[canonical]:
+            first = seen[canonical] + 1
+            problems.append(ListProblem(header_line, canonical, f"column appears twice (cells {first} and {i + 1})",
                                         f"该列出现两次（第 {first} 和第 {i + 1} 格）"))
-        seen.setdefault(name or "", i)
+        seen.setdefault(canonical or "", i)
     if problems:
         raise ListRefused(problems)
     table.rows = rows[end:]

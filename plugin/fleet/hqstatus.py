@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import requests
 
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 from plugin.fleet.inventory import StoreRow
 from plugin.fleet.status import DEGRADED, DOWN, HEALTHY, StoreHealth
 
@@ -50,7 +50,8 @@ def from_hq(url: str, token: str = "", timeout: float = 30.0) -> list[StoreHealt
     for store in body["stores"]:
         if not isinstance(store, dict) or not isinstance(store.get("store_id"), str):
             continue
-        state = store.get("status") if store.get("status") in _STATES else DOWN
+        status = store.get("status")
+        state = status if isinstance(status, str) and status in _STATES else DOWN
         out.append(StoreHealth(
             store_id=store["store_id"], url=f"{base}/v1/hq/stores/{store['store_id']}", state=state,
             problems=[p for p in store.get("problems") or [] if isinstance(p, str)], detail=_detail(store),

@@ -58,7 +58,8 @@ def rollup(reports: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         raise InvalidInput(f"reports of several months: {', '.join(months)}", "目录中包含多个月份的月报。",
                            field="month")
     seen: dict[str, str] = {}
-    stores, totals = [], {}
+    stores: list[dict[str, Any]] = []
+    totals: dict[str, Any] = {}
     drugs: dict[tuple[str, str], dict[str, Any]] = {}
     insts: dict[tuple[str, str], dict[str, Any]] = {}
     refusals: dict[str, dict[str, Any]] = {}

@@ -16,6 +16,7 @@ one port, exactly like counters that all run rxlane on 8600.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import socket
 import threading
@@ -73,7 +74,7 @@ class SimFleet:
     async def _start_all(self) -> None:
         for store in self.stores:
             server = await asyncio.start_server(
-                lambda r, w, b=store.behaviour: self._answer(r, w, b), store.host, store.port, backlog=512,
+                functools.partial(self._answer, behaviour=store.behaviour), store.host, store.port, backlog=512,
                 reuse_address=True)
             self._servers.append(server)
 

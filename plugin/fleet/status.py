@@ -70,21 +70,31 @@ def _number(value: Any) -> float:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
 
 
+def node(body: dict[str, Any], key: str) -> dict[str, Any]:
+    """An object node of a health answer, or an empty one where it is absent or not an object."""
+    value = body.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def items(body: dict[str, Any], key: str) -> list[Any]:
+    """A list node of a health answer, or an empty list where it is absent or not a list."""
+    value = body.get(key)
+    return value if isinstance(value, list) else []
+
+
 def classify(body: Any, backlog_age_s: float = 3600) -> tuple[str, list[str]]:
     """(state, problems) from one health answer; raises ValueError when it is not a health answer at all."""
     if not isinstance(body, dict) or body.get("status") not in ("ok", "degraded"):
         raise ValueError("not an rxlane health answer")
-    listed = body.get("problems") if isinstance(body.get("problems"), list) else []
-    problems = [_ALIASES.get(p, p) for p in listed if isinstance(p, str)]
-    outbox = body.get("outbox") if isinstance(body.get("outbox"), dict) else {}
+    problems = [_ALIASES.get(p, p) for p in items(body, "problems") if isinstance(p, str)]
+    outbox = node(body, "outbox")
     if _number(outbox.get("parked")) > 0 or _number(outbox.get("oldest_age_s")) >= backlog_age_s:
         problems.append("outbox_backlog")
     if _number(body.get("in_doubt")) > 0:
         problems.append("in_doubt_sales")
-    devices = body.get("devices") if isinstance(body.get("devices"), list) else []
-    if any(isinstance(d, dict) and d.get("state") == "error" for d in devices):
+    if any(isinstance(d, dict) and d.get("state") == "error" for d in items(body, "devices")):
         problems.append("device_error")
-    upstream = body.get("upstream") if isinstance(body.get("upstream"), dict) else {}
+    upstream = node(body, "upstream")
     if upstream.get("reachable") is False:
         problems.append("upstream_unreachable")
     problems = list(dict.fromkeys(problems))

@@ -22,7 +22,7 @@ from flask import Blueprint, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from plugin import __version__
-from plugin.api.errors import InvalidInput, RxlaneError
+from plugin.errors import InvalidInput, RxlaneError
 from plugin.api.http import json_response
 from plugin.hq import board, heartbeats, published, pushed_reports
 from plugin.hq.enrolment import check_store_id, store_of

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from flask import Flask, Response, request
 
 from plugin.api import http
-from plugin.api.errors import RxlaneError
+from plugin.errors import RxlaneError
 from plugin.hq import api, page
 from plugin.hq.service import Hq
 from plugin.logs import get_logger

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from plugin.api.errors import InvalidInput, NotFound
+from plugin.errors import InvalidInput, NotFound
 from plugin.fleet.status import DEGRADED, DOWN, HEALTHY
 from plugin.hq import heartbeats as beats
 from plugin.hq import pushed_reports

@@ -11,10 +11,11 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
-from plugin.api.errors import InvalidInput, NotFound, RxlaneError
+from plugin.errors import InvalidInput, NotFound, RxlaneError
 from plugin.hq.db import Database
 from plugin.hq.schema import stores
 
@@ -26,7 +27,8 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def check_store_id(store_id: str) -> str:
+def check_store_id(store_id: Any) -> str:
+    """The store id as given, if it is one; else InvalidInput (field store_id)."""
     if not isinstance(store_id, str) or not STORE_ID_RE.match(store_id):
         raise InvalidInput("store_id must be 1–64 letters, digits, '_', '-', '.' (the inventory's store_id)",
                            "门店编号应为 1–64 位字母、数字或 _ - .（与门店清单的 store_id 一致）", field="store_id")

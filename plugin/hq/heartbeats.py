@@ -21,8 +21,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from plugin.api.errors import InvalidInput, RxlaneError
-from plugin.fleet.status import classify
+from plugin.errors import InvalidInput, RxlaneError
+from plugin.fleet.status import classify, items, node
 from plugin.hq.db import Database
 from plugin.hq.enrolment import check_store_id, store_of, token_hash
 from plugin.hq.schema import heartbeats, stores
@@ -111,11 +111,8 @@ def parse_beat(body: Any, backlog_age_s: float = 3600) -> Beat:
     except ValueError:
         raise InvalidInput("status must be 'ok' or 'degraded': the body is not rxlane's health JSON",
                            "status 应为 ok 或 degraded：内容不是 rxlane 的健康状态", field="status") from None
-    outbox = body.get("outbox") if isinstance(body.get("outbox"), dict) else {}
-    upstream = body.get("upstream") if isinstance(body.get("upstream"), dict) else {}
-    devices = body.get("devices") if isinstance(body.get("devices"), list) else []
-    store = body.get("store") if isinstance(body.get("store"), dict) else {}
-    listed = body.get("dual_channel_list") if isinstance(body.get("dual_channel_list"), dict) else {}
+    outbox, upstream, store, listed = (node(body, k) for k in ("outbox", "upstream", "store", "dual_channel_list"))
+    devices = items(body, "devices")
     oldest = outbox.get("oldest_age_s")
     text = scrub(json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str))
     return Beat(

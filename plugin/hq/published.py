@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from plugin.api.errors import NotFound
+from plugin.errors import NotFound
 from plugin.dclist import Imported
 from plugin.dclist.document import sha256
 from plugin.hq.db import Database
@@ -55,7 +55,9 @@ def publish(db: Database, imported: Imported, now: float | None = None) -> Head:
             # publishing an older list again makes it the current one again
             conn.execute(sa.update(lists).where(lists.c.sha256 == digest).values(
                 published_at=time.time() if now is None else now))
-    return current_head(db)
+    head = current_head(db)
+    assert head is not None          # published just above
+    return head
 
 
 def _current(conn: sa.Connection, *columns: Any) -> Any:

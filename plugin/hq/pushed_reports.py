@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from plugin.api.errors import InvalidInput, NotFound
+from plugin.errors import InvalidInput, NotFound
 from plugin.fleet.rollup import rollup
 from plugin.hq.db import Database
 from plugin.hq.schema import reports, stores
@@ -31,7 +31,8 @@ def check_report(report: Any) -> dict[str, Any]:
                                                                                              dict):
         raise InvalidInput("The body must be an rxlane monthly report ({\"report\": \"monthly\", \"month\", "
                            "\"totals\", …}).", "请求内容必须是 rxlane 月报（report 为 monthly）。", field="report")
-    month_bounds(report.get("month") if isinstance(report.get("month"), str) else "")
+    month = report.get("month")
+    month_bounds(month if isinstance(month, str) else "")
     return report
 
 

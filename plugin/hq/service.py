@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import platformdirs
 
-from plugin.api.errors import InvalidInput
+from plugin.errors import InvalidInput
 from plugin.config import HqSettings, Settings
 from plugin.hq.db import Database, default_url, open_database
 from plugin.hq.published import HeadCache
@@ -55,7 +55,7 @@ class Hq:
         """Reads of the whole fleet need the admin token when one is set (always beyond loopback)."""
         if not self.admin_token:
             return True
-        return bool(presented) and hmac.compare_digest(presented.encode(), self.admin_token.encode())
+        return presented is not None and hmac.compare_digest(presented.encode(), self.admin_token.encode())
 
     def close(self) -> None:
         self.db.close()

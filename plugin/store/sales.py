@@ -202,7 +202,8 @@ class SalesTable:
         if current is None:
             raise NotFound("sale", id=sale_id[:64])
         target = transition(current, event, previous=previous)
-        sets, args = ["state = ?", "updated_at = ?"], [target.value, now()]
+        sets: list[str] = ["state = ?", "updated_at = ?"]
+        args: list[Any] = [target.value, now()]
         for name, value in fields.items():
             if name in _JSON:
                 sets.append(f"{_JSON[name]} = ?")

@@ -54,7 +54,7 @@ def sale(lines=(), *, insured=True, rx=True) -> Sale:
 
 
 def facts(s: Sale, packs, *, duty=(LI, CHEN), supplied=None, stock=None) -> plan.SaleFacts:
-    on_duty = {role: person for role, person in zip(("pharmacist", "checker"), duty, strict=True) if person}
+    on_duty = {role: person for role, person in zip(("pharmacist", "checker"), duty, strict=False) if person}
     return plan.SaleFacts(sale=s, packs=tuple(packs), facts={0: on_duty, **(supplied or {})},
                           patient=plan.Patient("36000000000000000001", "01", "360102196803152049", "张晓梅"),
                           stock=stock or {})
