@@ -23,8 +23,8 @@ NUL-terminated copy), ``Out(n)`` is a writable ``char[n]`` guarded against overr
 
 Errors (``LibraryError``, each with an English ``message`` and a Chinese ``message_zh``; callers add what the library
 is for): ``LibraryUnavailable`` (``reason``: missing, wrong_platform, wrong_architecture, not_a_library,
-dependency_missing, not_permitted, unloadable, symbol_missing, worker — nothing was called), ``LibraryCrashed`` and ``LibraryHung`` (a call may have had
-effects; the worker is gone and restarts on the next call).
+dependency_missing, not_permitted, unloadable, symbol_missing, worker — nothing was called), ``LibraryCrashed`` and
+``LibraryHung`` (a call may have had effects; the worker is gone and restarts on the next call).
 """
 from __future__ import annotations
 
@@ -58,8 +58,10 @@ class LibraryError(Exception):
 
 _UNAVAILABLE_ZH = {
     "missing": "找不到动态库文件，请检查配置的路径",
-    "wrong_architecture": "动态库与本机的架构或位数不符（例如64位程序加载32位库），请向厂家索取与本机匹配的版本，或为其配置对应位数的 Python",
-    "wrong_platform": "该动态库是其他操作系统的版本（例如在 Linux 上配置了 Windows 的 .dll），请向厂家索取本机系统的版本",
+    "wrong_architecture": ("动态库与本机的架构或位数不符（例如64位程序加载32位库），请向厂家索取与本机匹配的版本，"
+                           "或为其配置对应位数的 Python"),
+    "wrong_platform": ("该动态库是其他操作系统的版本（例如在 Linux 上配置了 Windows 的 .dll），"
+                       "请向厂家索取本机系统的版本"),
     "not_a_library": "该文件不是有效的动态库",
     "dependency_missing": "动态库依赖的其他库文件缺失，请把厂家提供的全部文件放在同一目录",
     "not_permitted": "没有加载该动态库的权限（文件权限不足，或被系统安全策略拦截，例如麒麟安全中心的应用执行控制）",
@@ -83,7 +85,8 @@ class LibraryCrashed(LibraryError):
 
     def __init__(self, symbol: str, exitcode: int | None, detail: str = ""):
         self.symbol, self.exitcode = symbol, exitcode
-        super().__init__(f"the library crashed in {symbol} ({describe_exit(exitcode)}{'; ' + detail if detail else ''})")
+        super().__init__(f"the library crashed in {symbol} "
+                         f"({describe_exit(exitcode)}{'; ' + detail if detail else ''})")
 
 
 class LibraryHung(LibraryError):

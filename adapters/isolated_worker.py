@@ -132,7 +132,8 @@ class Worker:
                     body = self.call(req)
                 except (OSError, ValueError, TypeError, AttributeError) as exc:
                     # on Windows ctypes turns an access violation into OSError: the process is no longer sound
-                    self.answer({"id": rid, "ok": False, "error": "fault", "detail": type(exc).__name__ + ": " + str(exc)})
+                    self.answer({"id": rid, "ok": False, "error": "fault",
+                                 "detail": type(exc).__name__ + ": " + str(exc)})
                     os._exit(3)
                 self.answer(dict(body, id=rid))
 

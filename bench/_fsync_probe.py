@@ -1,4 +1,5 @@
-"""Run N settlements inside one process, marking the phases with fsyncs of marker files so `strace` can count the fsyncs of each.
+"""Run N settlements inside one process, marking the phases with fsyncs of marker files so `strace` can count the fsyncs
+of each.
 
 `python -m bench._fsync_probe N DIR` — used by bench_durability under `strace -f -y -e trace=fsync,fdatasync`:
 an fsync of the marker files DIR/mark-<phase> splits the trace into

@@ -87,7 +87,8 @@ class SandboxSeeder:
         today = date.today()
         for url in urls:
             for drug in DRUGS:
-                self._post(url, "/sandbox/catalog", {**drug, "agreement_end": (today + timedelta(days=365)).isoformat()})
+                self._post(url, "/sandbox/catalog",
+                           {**drug, "agreement_end": (today + timedelta(days=365)).isoformat()})
 
     def _post(self, url: str, path: str, body: dict) -> None:
         r = self.session.post(url + path, json=body, timeout=30)

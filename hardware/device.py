@@ -69,7 +69,8 @@ class DeviceConfig:
     # card readers behind the vendor's standard library (driver = "sscard_lib", hardware/sscard_lib.py)
     driver: str = ""
     library: str = ""            # SSCardDriver.dll / libSSCardDriver.so
-    read_type: int = 3           # iType: 1 contact, 2 contactless, 3 either (contact first), 4 either (contactless first)
+    read_type: int = 3           # iType: 1 contact, 2 contactless, 3 either (contact first),
+                                 # 4 either (contactless first)
     timeout_s: float = 10.0      # longest wait for one read; beyond it the library counts as hung and is restarted
     verify_pin: bool = False     # the province wants the card password: iVerifyPIN on the reader's keypad after a read
     pin_timeout_s: float = 60.0  # the patient types the PIN meanwhile

@@ -1,9 +1,10 @@
 """Pretend devices, so tests and demos drive the real serial code (docs/hardware.md, docs/developing.md "pyserial").
 
-- `PtyScanner` (POSIX only; it imports `tty` when it opens): a pseudo-terminal pair. The driver opens `.path` — a symlink in a temp folder pointing at the
-  current slave tty — exactly as it would open `/dev/serial/by-id/usb-Honeywell…`. `unplug()` closes the
-  master (the reader gets EIO, like a USB CDC device yanked out) and removes the link (like udev); `replug()`
-  opens a new pty and points the same link at it, so the configured URL stays the same.
+- `PtyScanner` (POSIX only; it imports `tty` when it opens): a pseudo-terminal pair. The driver opens `.path` — a
+  symlink in a temp folder pointing at the current slave tty — exactly as it would open
+  `/dev/serial/by-id/usb-Honeywell…`. `unplug()` closes the master (the reader gets EIO, like a USB CDC device yanked
+  out) and removes the link (like udev); `replug()` opens a new pty and points the same link at it, so the configured
+  URL stays the same.
 - `TcpScanner`: a network scanner on 127.0.0.1 for `socket://` URLs.
 - `TcpPrinterSink`: a raw-TCP "printer" on 127.0.0.1 that records every byte it receives (`tcp://` URLs).
 - `run_simulated_scanner(...)` / `main(argv)`: `rxlane simulate scanner --scan CODE … --interval S`.

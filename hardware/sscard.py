@@ -4,7 +4,8 @@ what its answers mean, without any I/O. The driver that calls the vendor's libra
 `iReadCardBas(iType, pOutInfo)` returns 0 and writes eleven fields, each ended by `|`, in the terminal's ANSI code
 page (GBK on a Chinese Windows; vendors' Linux builds keep it):
 
-    发卡地区行政区划代码 | 社会保障号码 | 卡号 | 卡识别码 | 姓名 | 卡复位信息 | 规范版本 | 发卡日期 | 卡有效期 | 终端机编号 | 终端设备号 |
+    发卡地区行政区划代码 | 社会保障号码 | 卡号 | 卡识别码 | 姓名 | 卡复位信息 |
+    规范版本 | 发卡日期 | 卡有效期 | 终端机编号 | 终端设备号 |
 
 i.e. issuing area (6 digits), social security number (the citizen ID number), card number (1101 `mdtrt_cert_no` with
 `mdtrt_cert_type` 03), card identification code (1101 `card_sn`, 32 characters), name, reset information (ATR

@@ -1,4 +1,5 @@
-"""Layered configuration (docs/configuration.md): defaults.toml → chain file → store file → RXLANE_SECTION__KEY variables.
+"""Layered configuration (docs/configuration.md): defaults.toml → chain file → store file → RXLANE_SECTION__KEY
+variables.
 
 Every layer is validated against one schema, so a typo in a store file is an error naming the file and key rather
 than a silently ignored setting. Secrets are read from the environment or a secret file and never printed.
@@ -306,7 +307,8 @@ class DeviceSettings(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     kind: Literal["scanner", "card_reader", "printer"]
-    url: str = ""                 # any pyserial URL (COM3, \\.\COM10, /dev/ttyACM0, socket://…); none for driver sscard_lib
+    url: str = ""                 # any pyserial URL (COM3, \\.\COM10, /dev/ttyACM0, socket://…);
+                                  # none for driver sscard_lib
     framing: str = "cr"
     model: str = ""
 

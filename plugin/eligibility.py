@@ -13,8 +13,8 @@ the whole province (赣医保发〔2022〕2号 §二(四)5 "首次备案，全�
 ``plugin/errors.py`` ``REASONS``; an empty list means the line is eligible.
 
 ``judge_line`` returns a ``Verdict``: the reasons that are certain and the rules left unknown; ``check_line`` is
-its certain reasons alone. Pure: values in, values out. No clock (``today`` is passed), no I/O, no Flask, no SQLite, so the plug-in (before
-settling) and the sandbox (adjudicating as the insurer) reach the same verdict from the same facts.
+its certain reasons alone. Pure: values in, values out. No clock (``today`` is passed), no I/O, no Flask, no SQLite, so
+the plug-in (before settling) and the sandbox (adjudicating as the insurer) reach the same verdict from the same facts.
 """
 from __future__ import annotations
 
@@ -207,7 +207,8 @@ class Patient:
 
     @classmethod
     def from_mapping(cls, d: Any) -> Patient:
-        """Accepts ``{psn_no, insuplc_admdvs}`` or a 1101 output ``{baseinfo:{psn_no}, insuinfo:[{insuplc_admdvs}]}``."""
+        """Accepts ``{psn_no, insuplc_admdvs}`` or a 1101 output
+        ``{baseinfo:{psn_no}, insuinfo:[{insuplc_admdvs}]}``."""
         d = _mapping(d, "patient")
         if "baseinfo" in d:
             psn_no = _text(_mapping(d["baseinfo"], "baseinfo"), "psn_no", "baseinfo.")
@@ -307,8 +308,8 @@ class Prescription:
         """A prescription as JSON (``POST /sandbox/prescriptions`` wave-1 body, or rxlane's downloaded copy).
 
         When the platform's ``valid_end_time`` (7203) is given it decides: the days are counted from it, issue day
-        included, so :func:`last_valid_day` is that end day (``valid_days`` may disagree with it by a day). ``physician_code`` may be absent: the
-        responsible-physician rule is then unknown."""
+        included, so :func:`last_valid_day` is that end day (``valid_days`` may disagree with it by a day).
+        ``physician_code`` may be absent: the responsible-physician rule is then unknown."""
         d = _mapping(d, "prescription")
         lines = _get(d, "lines", "")
         if not isinstance(lines, list) or not lines:

@@ -88,9 +88,11 @@ ERRORS: dict[str, ErrorSpec] = {s.code: s for s in [
           "扫描的追溯码数量与销售数量不一致，请每盒扫描一次。"),
     _spec("TRACE_CODE_EXPIRED", 422, "This pack is past its expiry date.",
           "该药品已过有效期，不得销售。"),
-    _spec("ID_NUMBER_INVALID", 422, "This is not a valid resident ID number (its check digit is wrong); nothing was sent.",
+    _spec("ID_NUMBER_INVALID", 422,
+          "This is not a valid resident ID number (its check digit is wrong); nothing was sent.",
           "身份证号码校验位不正确，请核对号码后重新输入，或改用社保卡/医保电子凭证。"),
-    _spec("EVOUCHER_REFUSED", 422, "The e-voucher QR code was refused by the decode service (unknown, expired or used).",
+    _spec("EVOUCHER_REFUSED", 422,
+          "The e-voucher QR code was refused by the decode service (unknown, expired or used).",
           "医保电子凭证二维码无效或已过期，请患者在手机上刷新电子凭证后重新扫码。"),
     _spec("EVOUCHER_UNAVAILABLE", 503, "The e-voucher decode service cannot be reached; nothing was charged.",
           "医保电子凭证服务暂时无法使用，请稍后重试，或改用身份证、社保卡识别患者。"),
@@ -394,5 +396,6 @@ class DataDirInUse(RxlaneError):
             "DATA_DIR_IN_USE",
             f"{directory} is in use by `{role}`{pid}; only one rxlane may run on a data directory. Stop it, or use "
             "its API instead.",
-            f"数据目录 {directory} 正被 {role}{pid} 使用；同一数据目录只能运行一个 rxlane。请先停止它，或改用其接口操作。",
+            f"数据目录 {directory} 正被 {role}{pid} 使用；同一数据目录只能运行一个 rxlane。"
+            "请先停止它，或改用其接口操作。",
             {"data_dir": directory, **{k: v for k, v in who.items() if k in ("pid", "role", "url", "since")}})

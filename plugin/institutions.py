@@ -1,4 +1,5 @@
-"""The hospital level (医院等级) of a prescribing institution, from 【1201】 定点医药机构信息查询 (docs/gateway.md 1201).
+"""The hospital level (医院等级) of a prescribing institution, from 【1201】 定点医药机构信息查询
+(docs/gateway.md 1201).
 
 Regions whose 门诊特殊疾病 deductible depends on the designated hospital's level (Chongqing 渝医保发〔2021〕12号
 §二(四)1) need it for the estimate; no pharmacy transaction carries it (5301/5302 do not). 1201 answers

@@ -30,9 +30,10 @@ def as_mapping(rx: rxx.Rx, download_ide_code: str) -> dict[str, Any]:
         "issued_at": rx.prsc_time, "valid_days": rx.valid_days, "valid_end_time": rx.valid_end_time,
         "disease_code": rx.dise_codg, "disease_name": rx.dise_name, "diag_name": rx.diag_name, "status": "valid",
         "download_ide_code": download_ide_code,
-        "lines": [{"med_list_codg": ln.med_list_codg, "qty": str(ln.drug_cnt.normalize()), "drug_genname": ln.drug_genname,
-                   "drug_prodname": ln.drug_prodname, "drug_spec": ln.drug_spec, "drug_dosform": ln.drug_dosform,
-                   "prdr_name": ln.prdr_name, "unit": ln.drug_cnt_unit} for ln in rx.lines],
+        "lines": [{"med_list_codg": ln.med_list_codg, "qty": str(ln.drug_cnt.normalize()),
+                   "drug_genname": ln.drug_genname, "drug_prodname": ln.drug_prodname, "drug_spec": ln.drug_spec,
+                   "drug_dosform": ln.drug_dosform, "prdr_name": ln.prdr_name, "unit": ln.drug_cnt_unit}
+                  for ln in rx.lines],
     }
 
 

@@ -1,4 +1,5 @@
-"""The monthly dual-channel report (docs/architecture.md, docs/pos-integration.md `GET /v1/reports/monthly`): what one store sold in a month.
+"""The monthly dual-channel report (docs/architecture.md, docs/pos-integration.md `GET /v1/reports/monthly`): what one
+store sold in a month.
 
 Chain HQ and the insurer's agency both read it, so its totals must equal the ledger's to the fen: every amount is a
 ``Decimal`` summed from the insurer's own split (the sale's recorded split), never a float, and the per-institution and

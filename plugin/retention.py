@@ -36,7 +36,8 @@ def _stamp(when: datetime) -> str:
     return when.isoformat(sep=" ", timespec="seconds")
 
 
-def ledger_backup(ledger: Ledger, directory: Path, keep_days: int, now: Callable[[], datetime] = datetime.now) -> Backup:
+def ledger_backup(ledger: Ledger, directory: Path, keep_days: int,
+                  now: Callable[[], datetime] = datetime.now) -> Backup:
     """The default backup: ``ledger-YYYYmmdd-HHMMSS.sqlite3`` in ``directory`` (0600), copies older than
     ``keep_days`` removed after a new one succeeded."""
     def make() -> str:

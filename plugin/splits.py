@@ -25,7 +25,8 @@ def feedetl_sn(sale_id: str, line_no: int) -> str:
     return f"{sale_id}-{line_no}"
 
 
-def sale_split(setl: SetlInfo | None, sale_id: str, lines: Iterable[SaleLine], estimate: dict[str, Any]) -> dict[str, Any]:
+def sale_split(setl: SetlInfo | None, sale_id: str, lines: Iterable[SaleLine],
+               estimate: dict[str, Any]) -> dict[str, Any]:
     """The split object of the whole sale: the insurer's ``setl`` (None when no line went to the insurer) plus the
     self-paid lines. Per line: the insurer's detail (``detlcutinfo`` by ``feedetl_sn``) for insured lines, the
     whole line as 全自费 for the others; eligibility and reasons as the estimate has them."""

@@ -254,7 +254,8 @@ def plan_rx(ctx: Context, f: SaleFacts) -> Plan:
             batch = (pack_batch(pack, line, supplied, f.stock.get(line.med_list_codg, ()), f.day) if pack
                      else pack_batch_without_code(line, supplied, f))
             maker = described.get("prdr_name") or next(
-                (e.prdr_name for e in f.stock.get(line.med_list_codg, ()) if e.lot == batch.manu_lotnum and e.prdr_name),
+                (e.prdr_name for e in f.stock.get(line.med_list_codg, ())
+                 if e.lot == batch.manu_lotnum and e.prdr_name),
                 "")
             item = tx.DispensedPack(
                 med_list_codg=line.med_list_codg, fixmedins_hilist_id=line.med_list_codg,

@@ -168,7 +168,8 @@ class Upstream:
         return True
 
     # -- queries: nothing moves, a failure is just unavailable ---------------------------------------------------
-    def query(self, infno: str, input: dict[str, Any], *, insuplc_admdvs: str = "", insutype: str = "") -> dict[str, Any]:
+    def query(self, infno: str, input: dict[str, Any], *, insuplc_admdvs: str = "",
+              insutype: str = "") -> dict[str, Any]:
         """Send a message that moves nothing; a refusal saying the sign-in lapsed signs in again and asks once
         more."""
         for attempt in (1, 2):

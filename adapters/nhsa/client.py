@@ -96,7 +96,8 @@ def _nothing_was_sent(exc: requests.ConnectionError) -> bool:
     inner = exc.args[0] if exc.args else None
     if isinstance(inner, MaxRetryError):
         reason = inner.reason
-        return isinstance(reason, (NewConnectionError, Urllib3ProxyError)) or isinstance(exc, requests.exceptions.SSLError)
+        return (isinstance(reason, (NewConnectionError, Urllib3ProxyError))
+                or isinstance(exc, requests.exceptions.SSLError))
     return False
 
 

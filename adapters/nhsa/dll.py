@@ -1,4 +1,5 @@
-"""The insurer gateway through a provincial front-end library (前置机动态库, e.g. ``SiInterface_hsf.dll``) instead of HTTP.
+"""The insurer gateway through a provincial front-end library (前置机动态库, e.g. ``SiInterface_hsf.dll``) instead of
+HTTP.
 
 Some provinces ship the gateway as a library: ``INIT(char *pErrMsg)`` once, then ``BUSINESS_HANDLE(char *in, char
 *out)`` per message, the envelope in and the answer out as text in the counter's ANSI code page (GBK). This
@@ -91,7 +92,8 @@ class DllTransport:
             envelope = data.decode("utf-8").encode(self.encoding)
         except UnicodeError:
             raise FrontEndUnavailable("The envelope cannot be written in the front end's code page; nothing was sent.",
-                                      f"报文含有前置库字符集（{self.encoding}）无法表示的字符，交易未发出。", **ids) from None
+                                      f"报文含有前置库字符集（{self.encoding}）无法表示的字符，交易未发出。",
+                                      **ids) from None
         with self._lock:
             self._initialise(ids)
             try:
@@ -131,7 +133,8 @@ class DllTransport:
             try:
                 args.insert(0, self.init_args.encode(self.encoding))
             except UnicodeError:
-                raise FrontEndUnavailable(message_zh="前置库初始化参数含有无法表示的字符，交易未发出。", **ids) from None
+                raise FrontEndUnavailable(message_zh="前置库初始化参数含有无法表示的字符，交易未发出。",
+                                          **ids) from None
         try:
             self.library.start()
             result = self.library.call("INIT", *args, timeout_s=INIT_TIMEOUT_S)

@@ -1,7 +1,7 @@
 """The gateway client's exception tree (STYLE: encode/httpx — one tree, caught at the depth the caller cares about).
 
-The one distinction that matters for money (docs/architecture.md): did the insurer *say no* (nothing moved, the sale may be
-retried or corrected) or is the outcome *unknown* (money may have moved; the settlement is in doubt and is resolved
+The one distinction that matters for money (docs/architecture.md): did the insurer *say no* (nothing moved, the sale may
+be retried or corrected) or is the outcome *unknown* (money may have moved; the settlement is in doubt and is resolved
 by asking the insurer / 冲正 2601, never by sending a second 2102)?
 
     GatewayError

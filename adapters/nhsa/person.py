@@ -76,7 +76,7 @@ def parse_person(output: dict[str, Any]) -> Person:
                   age=text(base, "age"), insuinfo=insu, idetinfo=tuple(as_rows(node(output, "idetinfo"))))
 
 
-# -- 5301 人员慢特病备案查询 ----------------------------------------------------------------------------------------------
+# -- 5301 人员慢特病备案查询 -------------------------------------------------------------------------------------------
 def filing_query_input(psn_no: str) -> dict[str, Any]:
     return {"data": {"psn_no": psn_no}}
 
@@ -99,7 +99,7 @@ def parse_filings(output: dict[str, Any]) -> list[FilingRecord]:
             for r in as_rows(node(output, "feedetail"))]
 
 
-# -- 5302 人员定点信息查询 ------------------------------------------------------------------------------------------------
+# -- 5302 人员定点信息查询 ---------------------------------------------------------------------------------------------
 def registrations_input(psn_no: str, biz_appy_type: str = "03") -> dict[str, Any]:
     return {"data": {"psn_no": psn_no, "biz_appy_type": biz_appy_type}}
 
@@ -120,7 +120,7 @@ def parse_registrations(output: dict[str, Any]) -> list[Registration]:
                          enddate=text(r, "enddate")[:10]) for r in as_rows(node(output, "psnfixmedin"))]
 
 
-# -- 5206 人员累计信息查询 ------------------------------------------------------------------------------------------------
+# -- 5206 人员累计信息查询 ---------------------------------------------------------------------------------------------
 def accumulations_input(psn_no: str, cum_ym: str = "") -> dict[str, Any]:
     return {"data": {"psn_no": psn_no, "cum_ym": cum_ym}}
 

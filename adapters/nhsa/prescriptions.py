@@ -126,8 +126,9 @@ def parse_rx(output: dict[str, Any]) -> Rx:
     main = next((r for r in dise if text(r, "maindiag_flag") == "1"), dise[0] if dise else {})
     lines = tuple(RxLine(med_list_codg=text(r, "med_list_codg"), drug_genname=text(r, "drug_genname"),
                          drug_prodname=text(r, "drug_prodname"), drug_dosform=text(r, "drug_dosform"),
-                         drug_spec=text(r, "drug_spec"), prdr_name=text(r, "prdr_name"), drug_cnt=money(r.get("drug_cnt")),
-                         drug_cnt_unit=text(r, "drug_cnt_unit"), fixmedins_hilist_id=text(r, "fixmedins_hilist_id"))
+                         drug_spec=text(r, "drug_spec"), prdr_name=text(r, "prdr_name"),
+                         drug_cnt=money(r.get("drug_cnt")), drug_cnt_unit=text(r, "drug_cnt_unit"),
+                         fixmedins_hilist_id=text(r, "fixmedins_hilist_id"))
                   for r in as_rows(node(output, "rxdrugdetail")))
     return Rx(hi_rxno=text(d, "hi_rxno"), fixmedins_code=text(d, "fixmedins_code"),
               fixmedins_name=text(d, "fixmedins_name"), prsc_time=text(d, "prsc_time"),

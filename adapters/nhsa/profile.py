@@ -250,7 +250,8 @@ def _read(path: Path) -> dict[str, Any]:
         raise ProfileError(f"{path}: cannot read: {exc}") from None
 
 
-def profile_from_mapping(data: dict[str, Any], origin: str = "<mapping>", *, _seen: tuple[str, ...] = ()) -> GatewayProfile:
+def profile_from_mapping(data: dict[str, Any], origin: str = "<mapping>", *,
+                         _seen: tuple[str, ...] = ()) -> GatewayProfile:
     parent = str(data.get("extends") or "")
     if parent:
         if parent in _seen:

@@ -1,5 +1,5 @@
-"""National commercial-crypto (国密) protection of the gateway envelope (docs/gateway.md "Transport", "Request envelope":
-``signtype``, ``cainfo``): an SM3 digest or SM2 signature of the message and an SM4-encrypted body.
+"""National commercial-crypto (国密) protection of the gateway envelope (docs/gateway.md "Transport", "Request
+envelope": ``signtype``, ``cainfo``): an SM3 digest or SM2 signature of the message and an SM4-encrypted body.
 
 Some provinces require it, most do not, so it is off by default and one code path serves all: with every setting
 empty ``seal_request`` returns the very body it was given, and the wire is byte-for-byte what it was before.

@@ -1,5 +1,6 @@
 """What the pharmacy reports after a sale (docs/reconciliation.md, "Uploads"): 【3505】商品销售 (one ``selinfo`` object
-per message) or 【3505A】 (a batch in ``selinfoDetail[]``), 【3506】商品销售退货, 【7204】处方审核结果上传 and 【7206】处方核销.
+per message) or 【3505A】 (a batch in ``selinfoDetail[]``), 【3506】商品销售退货, 【7204】处方审核结果上传 and
+【7206】处方核销.
 
 A 3505 item is one sale line's packs of one batch (lot): one ``selinfo`` object whose ``drugtracinfo`` lists one code
 per pack (the profile's ``[uploads] trace_form``: ``list``; ``object`` and ``single`` carry one code, so such an

@@ -129,7 +129,8 @@ def _wave1_body(books: Books, d: dict[str, Any], person: Person) -> dict[str, An
             "insuplc_admdvs": person.insuplc_admdvs, "psn_cert_type": base.get("psn_cert_type") or "01",
             "certno": person.certno, "insutype": person.insutype, "prsc_dr_name": name,
             "mdtrt_time": prsc_time, "dise_codg": disease.disease_code if disease else drugs[0]["dise_codg"],
-            "dise_name": disease.disease_name if disease else _wave1_name(rule, books), "sp_dise_flag": "1", "diag_name": diag}
+            "dise_name": disease.disease_name if disease else _wave1_name(rule, books), "sp_dise_flag": "1",
+            "diag_name": diag}
     dise = [{"diag_type": "1", "maindiag_flag": "1", "diag_srt_no": "1", "diag_code": None, "diag_name": diag,
              "diag_dept": None, "dise_dor_no": code or None, "dise_dor_name": name, "diag_time": prsc_time}]
     return {"data": data, "rxdrugdetail": drugs, "mdtrtinfo": info, "diseinfo": dise}

@@ -139,8 +139,8 @@ def _compare(row: tx.DetailRow, s: Settlement | None) -> tx.ResultRow:
     differ = [k for k in COMPARED if s.split[k] != getattr(row, k)] + (["refd_setl_flag"] if flag != centre_flag
                                                                      else [])
     return tx.ResultRow(setl_id=s.setl_id, stmt_rslt="3" if differ else "0", psn_no=s.psn_no, mdtrt_id=s.mdtrt_id,
-                        msgid=s.msgid, refd_setl_flag=centre_flag, memo=("不一致：" + "、".join(differ)) if differ else "",
-                        **_centre(s))
+                        msgid=s.msgid, refd_setl_flag=centre_flag,
+                        memo=("不一致：" + "、".join(differ)) if differ else "", **_centre(s))
 
 
 def _only_here(s: Settlement) -> tx.ResultRow:

@@ -1,5 +1,5 @@
-"""Sandbox handlers for the sale reports: 【3505】 (one ``selinfo`` object), 【3505A】 (``selinfoDetail[]``, all items or
-none) and 【3506】 the return (docs/reconciliation.md, "Uploads").
+"""Sandbox handlers for the sale reports: 【3505】 (one ``selinfo`` object), 【3505A】 (``selinfoDetail[]``, all items
+or none) and 【3506】 the return (docs/reconciliation.md, "Uploads").
 
 The gateway's intake (intake.py) has already refused a message whose node, shape or required fields do not match
 the active profile. Here the insurer judges the content, and answers the way real gateways do, in two ways:

@@ -25,7 +25,8 @@ def test_device(name: str):
     try:
         timeout_s = float(request.args.get("timeout_s", "10"))
     except ValueError:
-        raise InvalidInput("timeout_s must be a number of seconds.", "timeout_s 应为秒数。", field="timeout_s") from None
+        raise InvalidInput("timeout_s must be a number of seconds.", "timeout_s 应为秒数。",
+                           field="timeout_s") from None
     if not 0 < timeout_s <= MAX_TEST_WAIT_S:
         raise InvalidInput(f"timeout_s must be in (0, {MAX_TEST_WAIT_S:g}].", "等待时间超出范围。", field="timeout_s")
     result = svc.devices.manager.test(name, timeout_s=timeout_s)

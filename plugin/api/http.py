@@ -90,7 +90,8 @@ _ZH_BY_TYPE = {
     "greater_than_equal": "数值过小", "less_than_equal": "数值过大",
 }
 _ZH_BY_TEXT = {
-    "must be a decimal number": "应为数字", "must be a finite amount": "应为有效金额", "must not be negative": "不能为负数",
+    "must be a decimal number": "应为数字", "must be a finite amount": "应为有效金额",
+    "must not be negative": "不能为负数",
     "must have at most two decimals": "最多两位小数", "must have at most three decimals": "最多三位小数",
     "must be greater than zero": "必须大于0", "is too large": "数值过大",
     "give cert_type and cert_no, or a scan_ref": "请提供证件类型和证件号码，或扫码凭据",

@@ -141,7 +141,8 @@ def document(extra: list[tuple] | None = None) -> dict[str, Any]:
     for method, path, summary, req, out, status, path_params, query, errors in ENDPOINTS + (extra or []):
         op: dict[str, Any] = {"summary": summary, "operationId": f"{method}_{path}".replace("/", "_")
                               .replace("{", "").replace("}", "").strip("_"),
-                              "parameters": path_params + query + ([IDEMPOTENCY] if method in ("post", "delete") else [])}
+                              "parameters": path_params + query + ([IDEMPOTENCY] if method in ("post", "delete")
+                                                                   else [])}
         if req is not None:
             op["requestBody"] = {"required": req not in (models.SettleIn, models.RefundIn, models.OutboxRetryIn),
                                  "content": {"application/json": {"schema": _ref(req, components)}}}
@@ -152,7 +153,8 @@ def document(extra: list[tuple] | None = None) -> dict[str, Any]:
             mime = {"slip.txt": "text/plain", "slip.png": "image/png", "events": "text/event-stream"}.get(
                 path.rsplit("/", 1)[-1], "application/json")
             op["responses"] = {str(status): {"description": mime,
-                                             "content": {mime: {"schema": {"type": "string"} if mime != "application/json"
+                                             "content": {mime: {"schema": {"type": "string"}
+                                                                if mime != "application/json"
                                                                 else {"type": "object"}}}}}
         public = path in ("/v1/health",)
         for code in errors + ([] if public else ["UNAUTHORIZED", "FORBIDDEN"]) + (

@@ -1,6 +1,6 @@
-"""`POST /v1/scans`: classify one scanned string (docs/pos-integration.md scan answer). A patient credential comes back masked
-with a short-lived `scan_ref` for `POST /v1/patients/identify`; nothing is written to the ledger. A scan altered on
-the way carries `hints` (plugin/scanhints.py) and, for a credential, no `scan_ref`."""
+"""`POST /v1/scans`: classify one scanned string (docs/pos-integration.md scan answer). A patient credential comes back
+masked with a short-lived `scan_ref` for `POST /v1/patients/identify`; nothing is written to the ledger. A scan altered
+on the way carries `hints` (plugin/scanhints.py) and, for a credential, no `scan_ref`."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app

@@ -1,4 +1,5 @@
-"""`rxlane fleet render|inventory|status|report` — chain headquarters' commands (docs/architecture.md, docs/configuration.md; deploy/README.md)."""
+"""`rxlane fleet render|inventory|status|report` — chain headquarters' commands (docs/architecture.md,
+docs/configuration.md; deploy/README.md)."""
 from __future__ import annotations
 
 import json

@@ -68,7 +68,8 @@ def check(client: GatewayClient) -> dict[str, Any]:
     """Sign in, then describe every transaction's message (see the module docstring)."""
     report: dict[str, Any] = {"profile": client.profile.name, "gateway": client.settings.url}
     sign_no = client.sign_in()
-    report["sign_in"] = {"ok": True, "sign_no": sign_no, "terminal": dict(zip(("ip", "mac"), client.terminal(), strict=True))}
+    report["sign_in"] = {"ok": True, "sign_no": sign_no,
+                         "terminal": dict(zip(("ip", "mac"), client.terminal(), strict=True))}
     messages = {}
     for infno, input in sample_inputs(client).items():
         env = client.prepare(infno, input, insuplc_admdvs="360100", insutype="310")

@@ -54,7 +54,8 @@ def _read_quote() -> QuoteRequest:
         # parse_float=Decimal keeps JSON numbers exact (1000.10 stays 1000.10, never a binary float)
         data = json.loads(sys.stdin.read(), parse_float=Decimal)
     except ValueError as err:  # includes UnicodeDecodeError: bytes that are not UTF-8
-        raise InvalidInput(f"body: stdin is not valid JSON ({err})", "标准输入不是有效的 JSON。", field="body") from None
+        raise InvalidInput(f"body: stdin is not valid JSON ({err})", "标准输入不是有效的 JSON。",
+                           field="body") from None
     return QuoteRequest.from_mapping(data)
 
 

@@ -185,7 +185,8 @@ def read_inventory(path: str | Path, regions: set[str] | None = None) -> Invento
             start = reader.line_num
             if None in record:
                 inv.problems.append(RowProblem(start, (record.get("store_id") or "").strip(),
-                                               f"{len(header) + len(record[None])} cells, the header has {len(header)}"))
+                                               f"{len(header) + len(record[None])} cells, "
+                                               f"the header has {len(header)}"))
                 continue
             cells = {c: (record.get(c) or "").strip() for c in COLUMNS}
             if not any(cells.values()):

@@ -2,8 +2,8 @@
 
 All or nothing: every store file is validated layered exactly as the service will layer it (defaults → chain →
 store, with ``plugin.config``'s own layer checks and schema) and written into a temporary directory beside ``out``;
-only when every store passes is the directory renamed into place. A refused run leaves nothing behind, so an Ansible rollout
-can never pick up half an inventory.
+only when every store passes is the directory renamed into place. A refused run leaves nothing behind, so an Ansible
+rollout can never pick up half an inventory.
 """
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 * **healthy** — the store answered ``status: ok``;
 * **degraded** — it answered, but something needs HQ's attention: an outbox backlog (uploads the insurer has not
-  taken), in-doubt sales (money may have moved, docs/architecture.md), a device in error, the insurer unreachable, a ledger fault;
+  taken), in-doubt sales (money may have moved, docs/architecture.md), a device in error, the insurer unreachable, a
+  ledger fault;
 * **down** — no usable answer: connection refused, timeout, or an answer that is not rxlane's health JSON.
 
 Polling is bounded (a thread pool of ``concurrency`` workers, each request with a connect and read timeout) so a

@@ -1,4 +1,5 @@
-"""The policy engine: region policy files (docs/configuration.md) and the 12-step settlement split (docs/policies.md §3).
+"""The policy engine: region policy files (docs/configuration.md) and the 12-step settlement split
+(docs/policies.md §3).
 
 Pure rule code shared by the plug-in's local estimate, ``rxlane policy quote`` and the sandbox's insurer double.
 """

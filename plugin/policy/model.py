@@ -1,8 +1,9 @@
 """The values the settlement split works on: a region's policy, a quote request, and the split it produces.
 
-The shapes are contracts: ``Policy`` mirrors the region policy file schema (docs/configuration.md), ``QuoteRequest`` the quote
-JSON of ``rxlane policy quote`` (docs/configuration.md), and ``Split`` the split object every settlement answer carries
-(docs/pos-integration.md), with the insurer's own field names so the code can be held against the interface specification.
+The shapes are contracts: ``Policy`` mirrors the region policy file schema (docs/configuration.md), ``QuoteRequest`` the
+quote JSON of ``rxlane policy quote`` (docs/configuration.md), and ``Split`` the split object every settlement answer
+carries (docs/pos-integration.md), with the insurer's own field names so the code can be held against the interface
+specification.
 
 Plain frozen dataclasses, not pydantic: ``split`` runs on every scan-to-settle round trip and in the sandbox, and
 validation belongs at the boundary (``QuoteRequest.from_mapping``, ``plugin.policy.load``), not inside the maths.
@@ -139,7 +140,8 @@ class QuoteRequest:
 
     @classmethod
     def from_mapping(cls, d: Any) -> QuoteRequest:
-        """Parse and validate the quote JSON (docs/configuration.md); every refusal is ``InvalidInput`` naming the field."""
+        """Parse and validate the quote JSON (docs/configuration.md); every refusal is ``InvalidInput`` naming the
+        field."""
         return _parse_request(d)
 
 
@@ -288,7 +290,8 @@ class Split:
                    lines=[SplitLine.from_dict(line) for line in d.get("lines") or []])
 
     def to_dict(self) -> dict[str, Any]:
-        """The split object of docs/pos-integration.md: money as two-decimal strings, reasons as ``reason(code)`` objects."""
+        """The split object of docs/pos-integration.md: money as two-decimal strings, reasons as ``reason(code)``
+        objects."""
         out: dict[str, Any] = {name: wire(getattr(self, name)) for name in SPLIT_FIELDS}
         out["lines"] = [line.to_dict() for line in self.lines]
         return out

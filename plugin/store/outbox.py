@@ -130,7 +130,8 @@ class OutboxTable:
 
     def wait(self, conn: Connection, row_id: int, body: dict[str, Any], error: str, reason: str) -> None:
         """A pending row waits (for details): its body names what is missing."""
-        conn.execute("UPDATE outbox SET state = ?, body_json = ?, last_error = ?, reason = ? WHERE id = ? AND state = ?",
+        conn.execute("UPDATE outbox SET state = ?, body_json = ?, last_error = ?, reason = ? "
+                     "WHERE id = ? AND state = ?",
                      (WAITING, dumps(body), error[:500], reason, row_id, PENDING))
 
     def delivered(self, conn: Connection, row_id: int) -> None:
@@ -165,8 +166,8 @@ class OutboxTable:
                 conn.execute("UPDATE outbox SET state = ?, next_at = ?, reason = NULL, last_error = NULL, msgid = NULL "
                              "WHERE id = ?", (PENDING, now(), row_id))
             else:
-                conn.execute("UPDATE outbox SET state = ?, next_at = ?, reason = NULL, last_error = NULL, msgid = NULL, "
-                             "body_json = ? WHERE id = ?", (PENDING, now(), dumps(body), row_id))
+                conn.execute("UPDATE outbox SET state = ?, next_at = ?, reason = NULL, last_error = NULL, "
+                             "msgid = NULL, body_json = ? WHERE id = ?", (PENDING, now(), dumps(body), row_id))
 
     def supersede(self, conn: Connection, row_ids: list[int], reason: str) -> None:
         conn.executemany("UPDATE outbox SET state = ?, last_error = ? WHERE id = ? AND state IN (?, ?, ?)",

@@ -121,7 +121,8 @@ class SalesTable:
     def year_totals(self, psn_no: str, year: int) -> dict[str, Decimal]:
         """The insurer's amounts summed over this person's settlements recorded here in ``year`` (by setl_time)."""
         totals = {k: Decimal("0") for k in ("act_pay_dedc", "hifp_pay", "inscp_scp_amt", "hifmi_pay", "hifob_pay")}
-        for r in self.db.read("SELECT split_json FROM sales WHERE psn_no = ? AND state = ? AND substr(setl_time, 1, 4) = ?",
+        for r in self.db.read("SELECT split_json FROM sales WHERE psn_no = ? AND state = ? "
+                              "AND substr(setl_time, 1, 4) = ?",
                               (psn_no, SaleState.SETTLED.value, f"{year:04d}")):
             split = _split(r[0])
             if split is not None:

@@ -1,5 +1,6 @@
-"""msgid (docs/gateway.md "Request envelope"): fixmedins_code (12) + yyyyMMddHHmmss (14) + sequence (4), unique per message
-— the key of journaling and of 2601 reversal, so it must never repeat, not even across a restart in one second."""
+"""msgid (docs/gateway.md "Request envelope"): fixmedins_code (12) + yyyyMMddHHmmss (14) + sequence (4), unique per
+message — the key of journaling and of 2601 reversal, so it must never repeat, not even across a restart in one
+second."""
 import threading
 from datetime import datetime, timedelta
 

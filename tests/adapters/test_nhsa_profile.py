@@ -35,7 +35,8 @@ def test_input_checks_name_the_missing_field_in_chinese():
     spec = load_profile("national").message("2102")
     good = {"druginfo": {k: "x" for k in spec.required}, "drugdetail": [{k: "1" for k in spec.lines_required}]}
     assert check_input(spec, good) == []
-    assert check_input(spec, {"data": good["druginfo"], "drugdetail": good["drugdetail"]}) == ["交易输入缺少节点[druginfo]"]
+    assert check_input(spec, {"data": good["druginfo"], "drugdetail": good["drugdetail"]}) == [
+        "交易输入缺少节点[druginfo]"]
     missing = {**good, "druginfo": {**good["druginfo"], "med_type": ""}}
     assert check_input(spec, missing) == ["参数[druginfo.med_type]不能为空"]
     assert check_input(spec, {**good, "drugdetail": []}) == ["交易输入缺少明细[drugdetail]"]

@@ -1,4 +1,5 @@
-"""x-tif signing headers (docs/gateway.md "Transport"): signature = lowercase hex SHA-256 of timestamp+secret+nonce+timestamp."""
+"""x-tif signing headers (docs/gateway.md "Transport"): signature = lowercase hex SHA-256 of
+timestamp+secret+nonce+timestamp."""
 import hashlib
 
 import responses

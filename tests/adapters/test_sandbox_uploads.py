@@ -134,8 +134,9 @@ def test_dispensing_marks_the_prescription_and_nothing_reopens_it_after_a_refund
 def _totals(info: settlement.SetlInfo, count: int) -> dict:
     today = date.today()
     return rtx.totals_input(insutype="310", clr_type="41", setl_optins=info.clr_optins, begin=today, end=today,
-                            medfee_sumamt=info.amounts["medfee_sumamt"], fund_pay_sumamt=info.amounts["fund_pay_sumamt"],
-                            acct_pay=info.amounts["acct_pay"], fixmedins_setl_cnt=count)
+                            medfee_sumamt=info.amounts["medfee_sumamt"],
+                            fund_pay_sumamt=info.amounts["fund_pay_sumamt"], acct_pay=info.amounts["acct_pay"],
+                            fixmedins_setl_cnt=count)
 
 
 def test_3201_answers_stmtinfo_balanced_or_who_has_more(gateway):

@@ -35,8 +35,8 @@ def sample_item(**overrides) -> tx.SaleItem:
                   "trdn_flag": "0", "rtal_docno": "LS202511200931050001", "mdtrt_sn": "LS202511200931050001",
                   "sel_retn_time": "2025-11-20 09:31:10", "sel_retn_opter_name": "李志强", "pharmacist": LI,
                   "prsc_dr_name": "王建国", "rxno": "RX36010220251118000045", "rx_circ_flag": "1",
-                  "setl_id": "3601000012345678", "insured": True, "psn_no": "36000000000000000001", "psn_cert_type": "01",
-                  "certno": "360102196803152049", "psn_name": "张晓梅"}
+                  "setl_id": "3601000012345678", "insured": True, "psn_no": "36000000000000000001",
+                  "psn_cert_type": "01", "certno": "360102196803152049", "psn_name": "张晓梅"}
     values.update(overrides)
     return tx.SaleItem(**values)
 

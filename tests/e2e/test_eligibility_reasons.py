@@ -299,8 +299,8 @@ def test_institution_mismatch_chongqing_4_3_refused_then_sold_wholly_self_paid(c
 
 
 def test_filing_in_shangrao_recognised_at_a_nanchang_pharmacy_jiangxi_2_4_5(counter):
-    """"首次备案，全省互认" (赣医保发〔2022〕2号 §二(四)5): a patient insured in 上饶 (361102), filed and prescribed at a
-    上饶 hospital, buys at the Nanchang (360102) pharmacy: eligible, the fund pays, and the insurer books the
+    """"首次备案，全省互认" (赣医保发〔2022〕2号 §二(四)5): a patient insured in 上饶 (361102), filed and prescribed at
+    a 上饶 hospital, buys at the Nanchang (360102) pharmacy: eligible, the fund pays, and the insurer books the
     settlement at this pharmacy against the prescribing institution (§二(四)6 — its budget bears the fund share)."""
     c = counter
     case = seed(c, person={"insuplc_admdvs": "361102"},
@@ -424,8 +424,8 @@ def assert_refused_and_nothing_charged_but_the_first(c, sale: dict, case) -> Non
 
 
 def test_donated_supply_jilin_2_recorded_fund_pays_nothing_without_confirmation(counter):
-    """"无偿供药的费用，医保基金不予支付" (吉医保发〔2023〕29号 §二): a donated pack is recorded for traceability and the
-    fund pays 0 for it. Not a refusal: the POS declared the pack donated, so settle needs no confirmation, and
+    """"无偿供药的费用，医保基金不予支付" (吉医保发〔2023〕29号 §二): a donated pack is recorded for traceability and
+    the fund pays 0 for it. Not a refusal: the POS declared the pack donated, so settle needs no confirmation, and
     with no insured line left nothing goes to the insurer. The prescription view cannot show it (donation is a
     fact of the sale), so it shows the line eligible."""
     c = counter
@@ -449,8 +449,8 @@ def test_donated_supply_jilin_2_recorded_fund_pays_nothing_without_confirmation(
 # --- decided by the insurer: the counter has no facts for these ---------------------------------------------------
 
 def test_physician_not_responsible_chongqing_4_4_the_insurer_refuses_then_sold_wholly_self_paid(counter):
-    """"其余医师开具的相关药品处方不予报销" (渝医保发〔2021〕12号 §四(四)): the designated hospital, another doctor. 5301
-    names no responsible physician, so the counter cannot judge; the insurer refuses 2102 and rxlane reads its
+    """"其余医师开具的相关药品处方不予报销" (渝医保发〔2021〕12号 §四(四)): the designated hospital, another doctor.
+    5301 names no responsible physician, so the counter cannot judge; the insurer refuses 2102 and rxlane reads its
     text back into PHYSICIAN_NOT_RESPONSIBLE on the line."""
     case = seed(counter, rx={"physician_code": OTHER_DOCTOR})
     decided_by_the_insurer(counter, case, "PHYSICIAN_NOT_RESPONSIBLE")
@@ -465,7 +465,8 @@ def test_review_pending_jilin_4_1_the_insurer_refuses_then_sold_wholly_self_paid
 
 def test_cross_region_review_pending_jilin_4_1_the_insurer_refuses_then_sold_wholly_self_paid(jilin):
     """A patient insured in Wuhan (420100) buying in Changchun, filing without the agency's approval
-    (吉医保发〔2023〕29号 §四(一) 跨省异地 需由医保经办部门审核确定). The approval is the agency's record, not the store's."""
+    (吉医保发〔2023〕29号 §四(一) 跨省异地 需由医保经办部门审核确定). The approval is the agency's record, not the
+    store's."""
     case = seed(jilin, person={"insuplc_admdvs": "420100"}, drug={"category": "F1"})
     decided_by_the_insurer(jilin, case, "CROSS_REGION_REVIEW_PENDING")
 

@@ -92,7 +92,8 @@ def _quote(case, insutype: str) -> dict:
     p = case.person
     body = {"insutype": insutype, "hosp_lv": "3", "acct_used": True, "balc": p["balc"], "ytd": p["ytd"],
             "lines": [{"med_list_codg": d["med_list_codg"], "category": d["category"], "price": d["payment_standard"],
-                       "qty": q, "payment_standard": d["payment_standard"]} for d, q in zip(case.drugs, case.qtys, strict=True)]}
+                       "qty": q, "payment_standard": d["payment_standard"]}
+                      for d, q in zip(case.drugs, case.qtys, strict=True)]}
     result = CliRunner().invoke(rxlane, ["policy", "quote", "--region", "jiangxi"], input=json.dumps(body))
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
@@ -102,7 +103,8 @@ def _quote(case, insutype: str) -> dict:
     # employee near the basic fund's annual cap (300000): the rest goes to 大额医保 (docs/policies.md §3 step 9)
     ("310", {"deductible_paid": "0", "fund_paid": "299000.00", "selfpay": "0", "supplementary_paid": "0"},
      "hifob_pay"),
-    # resident near the 大病 threshold (15000): the personal share above it goes to 大病保险 (赣医保发〔2022〕2号 §二(三)3)
+    # resident near the 大病 threshold (15000): the personal share above it goes to 大病保险
+    # (赣医保发〔2022〕2号 §二(三)3)
     ("390", {"deductible_paid": "0", "fund_paid": "0", "selfpay": "14500.00", "supplementary_paid": "0"},
      "hifmi_pay"),
 ])
@@ -131,11 +133,11 @@ LEVEL_2_HOSPITAL = "H36010400201"     # the demo register's level-2 hospital (12
 
 @pytest.mark.parametrize("asks_1201", [True, False])
 def test_chongqing_deductible_by_the_prescribing_hospitals_level_from_1201(tmp_path, asks_1201):
-    """渝医保发〔2021〕12号 §二(四)1: the deductible is the designated hospital's 门诊特病 deductible by its level, which no
-    pharmacy transaction carries. rxlane asks 1201 for the prescribing institution's 医院等级 and maps it through the
-    gateway profile's ``[hosp_lv]``: the estimate then equals the insurer's split and is complete. Where the profile
-    does not ask, the highest level is assumed and the estimate says ``hosp_lv`` is incomplete — the patient pays
-    the insurer's split either way."""
+    """渝医保发〔2021〕12号 §二(四)1: the deductible is the designated hospital's 门诊特病 deductible by its level,
+    which no pharmacy transaction carries. rxlane asks 1201 for the prescribing institution's 医院等级 and maps it
+    through the gateway profile's ``[hosp_lv]``: the estimate then equals the insurer's split and is complete. Where the
+    profile does not ask, the highest level is assumed and the estimate says ``hosp_lv`` is incomplete — the patient
+    pays the insurer's split either way."""
     from plugin.institutions import InstitutionLevels
     with running_counter(tmp_path, policy="chongqing",
                          store={"region": "chongqing", "admdvs": "500103", "fixmedins_code": "P50010300001",

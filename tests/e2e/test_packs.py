@@ -2,7 +2,8 @@
 one sale per pack, a refund releases it, 拆零 packs used up by parts, uploads retried and kept across restarts."""
 from datetime import date, timedelta
 
-from tests.e2e.conftest import OSIMERTINIB, PERSONS, RX_ZHANG_OSI, identify, list_prescriptions, new_sale, pack, prefix_of
+from tests.e2e.conftest import (OSIMERTINIB, PERSONS, RX_ZHANG_OSI, identify, list_prescriptions, new_sale, pack,
+                                prefix_of)
 
 OSI = prefix_of(OSIMERTINIB)
 AMIVANTAMAB_SPLIT = "XL01EBA363A001010100703"   # 阿美替尼, split_units 20 (拆零)

@@ -22,7 +22,8 @@ def test_identify_demo_patient_by_each_certificate_masks_personal_data(rx, how):
     # 5301 gives each filing's disease and dates only (docs/gateway.md 5301)
     assert {f["opsp_dise_name"] for f in patient["filings"]} == \
         {f["opsp_dise_name"] for f in DEMO["filings"] if f["psn_no"] == ZHANG["psn_no"]}
-    assert all(set(f) == {"opsp_dise_code", "opsp_dise_name", "begin", "end", "valid_today"} for f in patient["filings"])
+    assert all(set(f) == {"opsp_dise_code", "opsp_dise_name", "begin", "end", "valid_today"}
+               for f in patient["filings"])
 
 
 def test_unknown_patient_is_patient_not_found_with_chinese_message(rx):

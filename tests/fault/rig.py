@@ -1,7 +1,7 @@
-"""The fault suite's rig (docs/sandbox.md, docs/architecture.md): the sandbox insurer and rxlane as *separate processes*, so rxlane
-can be SIGKILLed — by itself at a named crash point (``RXLANE_CRASH_AT``) or by the test — while the insurer keeps
-its books; a POS that completes what it set out to do after the restart; and one check that holds the two ledgers
-against each other after every scenario.
+"""The fault suite's rig (docs/sandbox.md, docs/architecture.md): the sandbox insurer and rxlane as *separate
+processes*, so rxlane can be SIGKILLed — by itself at a named crash point (``RXLANE_CRASH_AT``) or by the test — while
+the insurer keeps its books; a POS that completes what it set out to do after the restart; and one check that holds the
+two ledgers against each other after every scenario.
 
 Every process started here is killed in fixture teardown. Each scenario uses its own pharmacy code
 (``RXLANE_STORE__FIXMEDINS_CODE``) and data dir, so scenarios can share one sandbox and run side by side, and the
@@ -45,7 +45,7 @@ _issue_offsets = itertools.count()
 _ISSUED_FROM = datetime.now() - timedelta(hours=1)
 
 
-# -- the summary line (docs/architecture.md: "0 lost, 0 duplicated") --------------------------------------------------------
+# -- the summary line (docs/architecture.md: "0 lost, 0 duplicated") ---------------------------------------------------
 @dataclass
 class Tally:
     crash_points: set[str] = field(default_factory=set)

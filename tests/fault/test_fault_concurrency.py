@@ -1,6 +1,6 @@
 """Races: a POS that retries while its first request is still at the insurer, a POS that retries with the same
-Idempotency-Key after rxlane was killed, and two counters settling at the same instant (docs/pos-integration.md idempotent
-retries, §5 no double charge ever)."""
+Idempotency-Key after rxlane was killed, and two counters settling at the same instant (docs/pos-integration.md
+idempotent retries, §5 no double charge ever)."""
 from __future__ import annotations
 
 import threading

@@ -1,5 +1,5 @@
-"""SIGKILL at every crash point of the counter flow (plugin/crashpoints.py; docs/architecture.md "Tests kill the process at
-every step of the flow and check, after restart, that every sale ends settled once or reversed, and the ledger
+"""SIGKILL at every crash point of the counter flow (plugin/crashpoints.py; docs/architecture.md "Tests kill the process
+at every step of the flow and check, after restart, that every sale ends settled once or reversed, and the ledger
 equals the sandbox's ledger").
 
 Each point gets its own rxlane process (own data dir and pharmacy code) against one shared sandbox insurer that

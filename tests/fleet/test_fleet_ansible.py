@@ -127,6 +127,7 @@ def test_role_pip_installs_the_rxlane_wheel_into_the_virtualenv(tmp_path, chain_
     check = subprocess.run([str(venv / "bin" / "rxlane"), "config", "check", "--config",
                             str(tmp_path / "hosts" / store_id / "etc" / "store.toml")],
                            capture_output=True, text=True, timeout=120,
-                           env={**os.environ, "RXLANE_CHAIN": str(tmp_path / "hosts" / store_id / "etc" / "chain.toml")})
+                           env={**os.environ,
+                                "RXLANE_CHAIN": str(tmp_path / "hosts" / store_id / "etc" / "chain.toml")})
     assert check.returncode == 0, check.stderr
     assert json.loads(check.stdout)["effective"]["store"]["fixmedins_code"] == "P00000000000"

@@ -32,7 +32,8 @@ def ledger_truth(ledger, month="2026-11"):
         "fund": sum((Decimal(s["fund_pay_sumamt"]) for s in splits), D0),
         "personal": sum((Decimal(s["acct_pay"]) + Decimal(s["psn_cash_pay"]) for s in splits), D0),
         "refunds": sum(1 for r in rows if r["state"] == "refunded"),
-        "refund_amount": sum((Decimal(s["medfee_sumamt"]) for r, s in zip(rows, splits, strict=True) if r["state"] == "refunded"),
+        "refund_amount": sum((Decimal(s["medfee_sumamt"]) for r, s in zip(rows, splits, strict=True)
+                              if r["state"] == "refunded"),
                              D0),
         "line_totals": sum((Decimal(ln["line_total"]) for ln in lines), D0),
     }

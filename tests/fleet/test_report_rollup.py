@@ -39,7 +39,8 @@ def test_chain_totals_and_tables_are_the_exact_sums_of_the_stores(store_reports)
     osimertinib = [d for d in chain["by_drug"] if d["generic_name"] == "奥希替尼"][0]
     assert Decimal(osimertinib["fund_pay_sumamt"]) == sum(
         Decimal(d["fund_pay_sumamt"]) for r in made for d in r["by_drug"] if d["generic_name"] == "奥希替尼")
-    assert sum(Decimal(i["medfee_sumamt"]) for i in chain["by_institution"]) == Decimal(chain["totals"]["medfee_sumamt"])
+    assert sum(Decimal(i["medfee_sumamt"]) for i in chain["by_institution"]) == Decimal(
+        chain["totals"]["medfee_sumamt"])
     assert chain["refusals"][0] == {"err_msg": "处方已失效", "count": 6, "infnos": ["2102"]}
 
 

@@ -1,4 +1,5 @@
-"""Device models are data (config/devices/<model>.toml) under the store's [[devices]] entry (docs/configuration.md, docs/hardware.md)."""
+"""Device models are data (config/devices/<model>.toml) under the store's [[devices]] entry (docs/configuration.md,
+docs/hardware.md)."""
 import ast
 from pathlib import Path
 

@@ -1,4 +1,5 @@
-"""Layered configuration (docs/configuration.md): defaults → chain → store → RXLANE_SECTION__KEY; mistakes name file and key."""
+"""Layered configuration (docs/configuration.md): defaults → chain → store → RXLANE_SECTION__KEY; mistakes name file and
+key."""
 import json
 import os
 

@@ -1,4 +1,5 @@
-"""One place turns every failure into the JSON error body (docs/developing.md: errors as a small hierarchy with codes)."""
+"""One place turns every failure into the JSON error body (docs/developing.md: errors as a small hierarchy with
+codes)."""
 import json
 
 import pytest

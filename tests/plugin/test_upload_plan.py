@@ -27,8 +27,9 @@ def gs1(lot: str, serial: str, made: str = "240911", expires: str = "270831") ->
 
 def line(no: int = 1, qty: str = "2", **kw) -> SaleLine:
     values = {"line_no": no, "med_list_codg": "XL01EBA345A001010104321", "generic_name": "甲磺酸奥希替尼片",
-                  "drug_name": "泰瑞沙", "spec": "80mg*30片", "category": "A", "qty": Decimal(qty), "price": Decimal("4230.00"),
-                  "payment_standard": Decimal("4230.00"), "line_total": Decimal("4230.00") * Decimal(qty), "donated": False,
+                  "drug_name": "泰瑞沙", "spec": "80mg*30片", "category": "A", "qty": Decimal(qty),
+                  "price": Decimal("4230.00"), "payment_standard": Decimal("4230.00"),
+                  "line_total": Decimal("4230.00") * Decimal(qty), "donated": False,
                   "trdn": False, "eligible": True, "reasons": ()}
     values.update(kw)
     return SaleLine(**values)

@@ -1,7 +1,7 @@
 """Hostile answers from the insurer's gateway: truncated, garbled, late, huge, or well-formed JSON with the wrong
 things inside. The POS must see 503 UPSTREAM_UNAVAILABLE (nothing moved) or 409 SETTLEMENT_IN_DOUBT (a 2102/2103
-whose outcome is unknown) — never a 500 — and the ledger holds no half-written sale (docs/architecture.md "journal before send";
-adapters/sandbox/faults.py for the injected modes).
+whose outcome is unknown) — never a 500 — and the ledger holds no half-written sale (docs/architecture.md "journal
+before send"; adapters/sandbox/faults.py for the injected modes).
 """
 from __future__ import annotations
 

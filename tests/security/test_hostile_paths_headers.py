@@ -1,5 +1,6 @@
 """Hostile URLs and headers: path traversal into the counter's static files, odd sale ids on the slip routes,
-injection through `Idempotency-Key` and `X-Request-Id` (docs/pos-integration.md "every response carries X-Request-Id", §8).
+injection through `Idempotency-Key` and `X-Request-Id` (docs/pos-integration.md "every response carries
+X-Request-Id", §8).
 
 Raw sockets send what `requests` would refuse or normalise (`..`, NUL bytes, CR/LF in a header), so the service
 sees exactly the bytes an attacker would send.

@@ -74,7 +74,8 @@ def test_no_answer_of_the_counter_flow_carries_unmasked_personal_data(live, pers
     ref = refs[0]
     keep("prescriptions", http.get("/v1/prescriptions", params={"patient_ref": ref}))
     r = keep("sale", http.post("/v1/sales", {"patient_ref": ref, "acct_used": True, "confirm_selfpay": True, "lines": [
-        {"med_list_codg": OSIMERTINIB, "qty": "1", "price": "4837.00", "trace_codes": [pack(prefix_of(OSIMERTINIB))]}]}))
+        {"med_list_codg": OSIMERTINIB, "qty": "1", "price": "4837.00",
+         "trace_codes": [pack(prefix_of(OSIMERTINIB))]}]}))
     assert r.status_code == 201, r.text
     sale = r.json()["id"]
     keep("presettle", http.post(f"/v1/sales/{sale}/presettle", {"confirm_selfpay": True}))

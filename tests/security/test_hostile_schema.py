@@ -1,6 +1,7 @@
-"""Schema fuzzing (schemathesis 4) of every operation in the live `GET /openapi.json` (docs/pos-integration.md, docs/developing.md "no 500 on any
-input"): valid and invalid requests, including ones aimed at real sales in every state, must get a documented
-answer — never a 5xx, never a traceback, and on 4xx always `{"error": {code, message, message_zh, details}}`.
+"""Schema fuzzing (schemathesis 4) of every operation in the live `GET /openapi.json` (docs/pos-integration.md,
+docs/developing.md "no 500 on any input"): valid and invalid requests, including ones aimed at real sales in every
+state, must get a documented answer — never a 5xx, never a traceback, and on 4xx always
+`{"error": {code, message, message_zh, details}}`.
 
 The default run sends about a thousand requests; `-m slow` sends more than ten thousand. Run with `-s` to see
 `hostile: N requests`.

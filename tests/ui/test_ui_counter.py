@@ -1,4 +1,5 @@
-"""The counter page drives a whole dual-channel sale from the keyboard alone (issue 9; docs/architecture.md, docs/pos-integration.md).
+"""The counter page drives a whole dual-channel sale from the keyboard alone (issue 9; docs/architecture.md,
+docs/pos-integration.md).
 
 Demo people (adapters/sandbox/data/demo.json): 张伟 (ID 360121196805122010, employee 310, e-voucher QR value
 4260173956810000000001360102) holds a valid filing for 恶性肿瘤门诊治疗 (奥希替尼, as only the insurer knows) and a
@@ -261,8 +262,8 @@ def test_ui_day_view_lists_todays_sales_and_a_sale_id_recalls_it_for_refund(coun
 
 
 def test_ui_presettle_lists_where_the_local_estimate_differs_from_the_insurer(counter, rx, sandbox_http):
-    """docs/configuration.md: `PUT /sandbox/policy` changes only the insurer; the page shows the insurer's split and each
-    differing field beside the local estimate."""
+    """docs/configuration.md: `PUT /sandbox/policy` changes only the insurer; the page shows the insurer's split and
+    each differing field beside the local estimate."""
     _svc, http = rx
     page = counter.page
     insurer_policy = tomllib.loads((ROOT / "config/policies/jiangxi.toml").read_text(encoding="utf-8"))

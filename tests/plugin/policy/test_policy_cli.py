@@ -1,5 +1,5 @@
-"""``rxlane policy quote|show|list`` (docs/configuration.md): the split as JSON (exit 0) or an error object (exit 2), never a
-traceback."""
+"""``rxlane policy quote|show|list`` (docs/configuration.md): the split as JSON (exit 0) or an error object (exit 2),
+never a traceback."""
 from __future__ import annotations
 
 import json

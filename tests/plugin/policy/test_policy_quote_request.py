@@ -1,5 +1,5 @@
-"""Parsing the quote JSON of docs/configuration.md (``QuoteRequest.from_mapping``): exact decimals, defaults, and a refusal
-naming the field for every malformed value."""
+"""Parsing the quote JSON of docs/configuration.md (``QuoteRequest.from_mapping``): exact decimals, defaults, and a
+refusal naming the field for every malformed value."""
 from __future__ import annotations
 
 import copy

@@ -55,7 +55,7 @@ def assert_invariants(s: Split, balc_in: D):
     assert s.balc == balc_in - s.acct_pay
 
 
-# --- docs/policies.md §5 -------------------------------------------------------------------------------------------------
+# --- docs/policies.md §5 ----------------------------------------------------------------------------------------------
 
 def test_worked_example_jiangxi_class_b_employee_policies_5():
     s = split(load_region("jiangxi"), quote(line("B", "1000.00"), balc="50.00", acct_used=True))
@@ -142,7 +142,7 @@ def test_step3_wholly_selfpaid_line_says_why(kw, category, codes):
     assert s.fund_pay_sumamt == D("0.00") and s.psn_cash_pay == D("160.00")
 
 
-# --- step 4–5: 先行自付 pre-pay and the in-scope amount -----------------------------------------------------------------
+# --- step 4–5: 先行自付 pre-pay and the in-scope amount ---------------------------------------------------------------
 
 @pytest.mark.parametrize("category, price, qty, pre, inscp", [
     ("A", "1000.00", "1", "0.00", "1000.00"),     # 赣医保发〔2022〕2号 §二(三)3: A has no 先行自付
@@ -157,7 +157,7 @@ def test_step4_prepay_is_the_category_share_of_covered_amount(category, price, q
     assert s.lines[0].line_total == s.preselfpay_amt + s.inscp_scp_amt
 
 
-# --- step 6: deductible (起付线), once per natural year ------------------------------------------------------------------
+# --- step 6: deductible (起付线), once per natural year ---------------------------------------------------------------
 
 @pytest.mark.parametrize("amount, paid, price, applied", [
     ("500", "0", "1000.00", "500.00"),
