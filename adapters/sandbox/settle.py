@@ -28,11 +28,12 @@ from adapters.sandbox.persons import BASEINFO, NOT_FOUND, baseinfo_of, identify
 
 TIME = "%Y-%m-%d %H:%M:%S"
 #: (split field, fund_pay_type by insutype or one code, name) of the setldetail rows
-FUNDS: tuple[tuple[str, dict[str, str], str, str], ...] = (("hifp_pay", {"390": "390100"}, "310100", "基本医疗保险统筹基金"),
-         ("hifob_pay", {}, "330100", "职工大额医疗费用补助基金"),
-         ("hifmi_pay", {}, "390200", "城乡居民大病医疗保险资金"),
-         ("maf_pay", {}, "610100", "医疗救助基金"),
-         ("acct_pay", {}, "310200", "职工基本医疗保险个人账户基金"))
+FUNDS: tuple[tuple[str, dict[str, str], str, str], ...] = (
+    ("hifp_pay", {"390": "390100"}, "310100", "基本医疗保险统筹基金"),
+    ("hifob_pay", {}, "330100", "职工大额医疗费用补助基金"),
+    ("hifmi_pay", {}, "390200", "城乡居民大病医疗保险资金"),
+    ("maf_pay", {}, "610100", "医疗救助基金"),
+    ("acct_pay", {}, "310200", "职工基本医疗保险个人账户基金"))
 PASSWORD_REQUIRED = "请输入医保电子凭证或社保卡密码"
 ALREADY_CANCELLED = "FSI-调用业务基础子系统冲正失败:冲正的结算信息退费结算标志不为未退费，不能办理冲正交易"
 ORIGINAL_NOT_FOUND = "未找到原交易，无需冲正"
