@@ -180,7 +180,8 @@ def _gateway(path: str) -> Response:
         pass
     fault = None
     try:
-        msg = admit(raw, path=path, headers=dict(request.headers), setup=setup, books=books, crypto=crypto)
+        headers = {k.lower(): v for k, v in request.headers.items()}   # header names are case-insensitive
+        msg = admit(raw, path=path, headers=headers, setup=setup, books=books, crypto=crypto)
         fault = faults.take(msg.wire_infno) or (faults.take(msg.infno) if msg.infno != msg.wire_infno else None)
         body = _with_fault(books, faults, msg, fault)
     except Refusal as exc:

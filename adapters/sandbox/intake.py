@@ -138,7 +138,8 @@ def _signed_in(books: Books, sign_no: Any, fixmedins_code: str) -> bool:
 
 def admit(raw: bytes, *, path: str, headers: Mapping[str, str], setup: GatewaySetup, books: Books,
           crypto: SmCrypto | None = None) -> Message:
-    """The message, once every check in the module docstring passed; else ``Refusal``."""
+    """The message, once every check in the module docstring passed; else ``Refusal``. ``headers`` has lower-case
+    names."""
     envelope = _envelope_of(raw)
     wire, logical = _infnos(setup, envelope, path)
     envelope = validate(envelope, wire=wire, logical=logical, setup=setup, books=books, raw=raw, headers=headers,
