@@ -385,12 +385,25 @@ def _env_layer(environ: dict[str, str]) -> dict[str, Any]:
         if not name.startswith("RXLANE_") or "__" not in name:
             continue
         section, _, key = name[len("RXLANE_"):].lower().partition("__")
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw
+        value: Any = raw
+        if not _takes_text(section, key):   # an all-digit division code or store code stays text
+            try:
+                value = tomllib.loads(f"v = {raw}")["v"]
+            except tomllib.TOMLDecodeError:
+                pass
         layer.setdefault(section, {})[key] = value
     return layer
+
+
+def _takes_text(section: str, key: str) -> bool:
+    """Whether the setting [section] key is text (``str`` or ``str | None``): its variable is then taken as written,
+    never as a TOML number or boolean."""
+    holder = Settings.model_fields.get(section)
+    model = holder.annotation if holder is not None else None
+    fields = getattr(model, "model_fields", None)
+    if not isinstance(fields, dict) or key not in fields:
+        return False
+    return fields[key].annotation in (str, str | None)
 
 
 def _check_layer(layer: dict[str, Any], origin: str) -> None:

@@ -31,6 +31,14 @@ def test_later_layers_win_and_environment_variables_win_last(tmp_path):
     assert s.store.fixmedins_code == "P50010300002" and not s.embedded_sandbox
 
 
+def test_an_all_digit_code_in_the_environment_stays_text_while_numbers_stay_numbers():
+    # a division code (admdvs) and a store code are text that may be all digits; a port is a number
+    s = load_settings(None, environ={"RXLANE_STORE__ADMDVS": "360102", "RXLANE_STORE__FIXMEDINS_CODE": "360102000001",
+                                     "RXLANE_SERVER__PORT": "8099", "RXLANE_NHSA__SM4_KEY": "0" * 31 + "7"})
+    assert s.store.admdvs == "360102" and s.store.fixmedins_code == "360102000001"
+    assert s.server.port == 8099 and s.nhsa.sm4_key == "0" * 31 + "7"
+
+
 @pytest.mark.parametrize("text, where", [
     ('[store]\nregoin = "x"\n', "store.regoin"),
     ('[stor]\nregion = "x"\n', "stor"),
