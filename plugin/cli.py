@@ -233,14 +233,19 @@ GATEWAY_BINDING = ("GATEWAY_MISMATCH", "GATEWAY_NOT_RUNNING")
 NOWHERE = "http://gateway-unknown.invalid"
 
 
-def _offline_service(config_file: str | None, data_dir: str | None, *, sends: bool = True):
+def _offline_service(config_file: str | None, data_dir: str | None, *, sends: bool = True,
+                     beside: bool = False):
     """The service for an offline command, bound to the gateway the running service uses (plugin/runtime.py);
     ``svc.extras["gateway"]`` says which and why. A command that ``sends`` fails with the reason when there is
-    none (GATEWAY_NOT_RUNNING, GATEWAY_MISMATCH) before anything is sent."""
+    none (GATEWAY_NOT_RUNNING, GATEWAY_MISMATCH) before anything is sent. ``beside``: a command that may run
+    beside the service owning the data directory (it then uses that service's gateway, the embedded sandbox
+    included); the others claim the directory first."""
+    from plugin import datadir
     from plugin.runtime import offline_gateway
     from plugin.service import build_service, data_dir as resolve_dir
     settings = _settings(config_file, server__data_dir=data_dir)
-    target = offline_gateway(settings, resolve_dir(settings))
+    directory = resolve_dir(settings)
+    target = offline_gateway(settings, directory, datadir.in_use(directory) if beside else None)
     if sends and target.error is not None:
         raise target.error
     svc = build_service(settings, gateway_url=target.url or NOWHERE)

@@ -30,15 +30,19 @@ class MsgIdGenerator:
     """
 
     PER_SECOND = 999
+    #: Where a one-off tool beside a running service (``rxlane gateway check``) starts each second: a counter never
+    #: sends 900 messages in one second, so the two can never send the same msgid.
+    TOOL_FIRST = 900
 
     def __init__(self, fixmedins_code: str, clock: Callable[[], datetime] = datetime.now,
-                 last_issued: str | None = None, counter_no: int = 0):
+                 last_issued: str | None = None, counter_no: int = 0, first: int = 1):
         if len(fixmedins_code) != 12:
             raise ValueError("fixmedins_code must be 12 characters")
         if not 0 <= counter_no <= 9:
             raise ValueError("counter_no must be 0..9")
         self.fixmedins_code = fixmedins_code
         self.counter_no = counter_no
+        self.first = first
         self._clock = clock
         self._lock = threading.Lock()
         self._last: tuple[datetime, int] | None = self._parse(last_issued) if last_issued else None
@@ -55,11 +59,11 @@ class MsgIdGenerator:
         with self._lock:
             now = self._clock().replace(microsecond=0, tzinfo=None)
             if self._last is None or now > self._last[0]:
-                stamp, seq = now, 1
+                stamp, seq = now, self.first
             else:
-                stamp, seq = self._last[0], self._last[1] + 1
+                stamp, seq = self._last[0], max(self._last[1] + 1, self.first)
                 if seq > self.PER_SECOND:
-                    stamp, seq = stamp + timedelta(seconds=1), 1
+                    stamp, seq = stamp + timedelta(seconds=1), self.first
             self._last = (stamp, seq)
             return self._format(stamp, seq)
 

@@ -94,3 +94,11 @@ def test_ids_are_unique_and_increasing_under_threads():
 def test_institution_code_must_be_twelve_characters():
     with pytest.raises(ValueError):
         MsgIdGenerator("P3601")
+
+
+def test_a_tool_beside_the_service_takes_ids_from_the_top_of_each_second_the_counter_never_reaches():
+    tool = MsgIdGenerator(CODE, clock=fixed(NOON), first=MsgIdGenerator.TOOL_FIRST)
+    counter = MsgIdGenerator(CODE, clock=fixed(NOON))
+    assert tool.next() == f"{CODE}202503011200000900" and counter.next() == f"{CODE}202503011200000001"
+    assert {tool.next() for _ in range(99)}.isdisjoint({counter.next() for _ in range(899)})
+    assert tool.next() == f"{CODE}202503011200010900"          # the second's range used up: the next second's
