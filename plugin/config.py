@@ -434,20 +434,27 @@ def load_settings(config_file: str | Path | None = None, *, chain_file: str | Pa
         where = ".".join(str(p) for p in err["loc"])
         raise InvalidInput(f"configuration: {where}: {err['msg']}", f"配置错误：{where}：{err['msg']}",
                            field=where) from None
-    return _with_secret_file(settings)
+    return _with_secret_files(settings)
 
 
-def _with_secret_file(settings: Settings) -> Settings:
-    settings = _with_peer_token_file(settings)
-    path = settings.nhsa.secret_file
-    if not path or settings.nhsa.secret:
+def _with_secret_files(settings: Settings) -> Settings:
+    settings = _with_file_secret(settings, "reconcile", "peer_token", "无法读取对账令牌文件")
+    return _with_file_secret(settings, "nhsa", "secret", "无法读取密钥文件")
+
+
+def _with_file_secret(settings: Settings, section: str, key: str, message_zh: str) -> Settings:
+    """``[section] key`` read from the file ``[section] key_file`` names (its text, stripped) when the key itself is
+    not set; ``InvalidInput`` naming ``section.key_file`` when the file cannot be read."""
+    part = getattr(settings, section)
+    path = getattr(part, f"{key}_file")
+    if not path or getattr(part, key):
         return settings
+    field = f"{section}.{key}_file"
     try:
-        secret = Path(path).read_text(encoding="utf-8").strip()
+        value = Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise InvalidInput(f"nhsa.secret_file: cannot read: {exc.strerror}", "无法读取密钥文件",
-                           field="nhsa.secret_file") from None
-    return settings.model_copy(update={"nhsa": settings.nhsa.model_copy(update={"secret": secret})})
+        raise InvalidInput(f"{field}: cannot read: {exc.strerror}", message_zh, field=field) from None
+    return settings.model_copy(update={section: part.model_copy(update={key: value})})
 
 
 def permission_warnings(settings: Settings, config_file: str | Path | None) -> list[str]:
@@ -473,15 +480,3 @@ def permission_warnings(settings: Settings, config_file: str | Path | None) -> l
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             warnings.append(f"{path} is readable by other users (mode {oct(mode & 0o777)}); run: chmod 600 {path}")
     return warnings
-
-
-def _with_peer_token_file(settings: Settings) -> Settings:
-    path = settings.reconcile.peer_token_file
-    if not path or settings.reconcile.peer_token:
-        return settings
-    try:
-        token = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise InvalidInput(f"reconcile.peer_token_file: cannot read: {exc.strerror}", "无法读取对账令牌文件",
-                           field="reconcile.peer_token_file") from None
-    return settings.model_copy(update={"reconcile": settings.reconcile.model_copy(update={"peer_token": token})})
