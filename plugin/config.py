@@ -45,6 +45,13 @@ def binds_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(str(i[4][0]).split("%")[0]).is_loopback for i in infos)
 
 
+def _http_url(v: str) -> str:
+    """``v`` when empty (not configured) or an http(s) URL; else the ``ValueError`` a field validator reports."""
+    if v and not v.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return v
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -162,9 +169,7 @@ class NhsaSettings(_Section):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if v and not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return v.rstrip("/")
+        return _http_url(v).rstrip("/")
 
     @field_validator("profile")
     @classmethod
@@ -185,9 +190,7 @@ class EVoucherSettings(_Section):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if v and not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return v
+        return _http_url(v)
 
 
 class SandboxSettings(_Section):
@@ -221,9 +224,7 @@ class ReconcileSettings(_Section):
     @field_validator("lead")
     @classmethod
     def _lead(cls, v: str) -> str:
-        if v and not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return v.rstrip("/")
+        return _http_url(v).rstrip("/")
 
     @property
     def follows(self) -> bool:
@@ -287,9 +288,7 @@ class HqSettings(_Section):
     @field_validator("heartbeat_url", "url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if v and not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return v
+        return _http_url(v)
 
     @field_validator("database_url")
     @classmethod
