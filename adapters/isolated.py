@@ -39,21 +39,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
+from adapters.errors import BilingualError
+
 WORKER = Path(__file__).resolve().with_name("isolated_worker.py")
 _CREATE_NO_WINDOW = 0x08000000
 _EXIT_WAIT_S = 5.0
 
 
-class LibraryError(Exception):
+class LibraryError(BilingualError):
     message = "The vendor library failed."
     message_zh = "厂家动态库调用失败。"
-
-    def __init__(self, message: str | None = None, message_zh: str | None = None):
-        if message:
-            self.message = message
-        if message_zh:
-            self.message_zh = message_zh
-        super().__init__(self.message)
 
 
 _UNAVAILABLE_ZH = {

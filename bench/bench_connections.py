@@ -18,26 +18,16 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench._rig import RemoteRxlane, SandboxSeeder, Serve, counter_flow, ms, percentile, pos_session
+from tests.fault.event_streams import address_of, open_event_stream
 
 STREAMS = 256        # the default cap
 IDLE = 900           # alone: under the default connection_limit of 1000, with room for the API's own
 IDLE_WITH_STREAMS = 600   # beside the streams: 856 held of the 1000
 
 
-def _address(url: str) -> tuple[str, int]:
-    host, port = url.removeprefix("http://").rsplit(":", 1)
-    return host, int(port)
-
-
 def _stream(address: tuple[str, int]) -> tuple[socket.socket, int]:
-    s = socket.create_connection(address, timeout=30)
-    s.sendall(b"GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        head += chunk
+    """An open event stream and its HTTP status (0 when no status line came)."""
+    s, head = open_event_stream(address, timeout=30)
     return s, int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
 
 
@@ -64,7 +54,7 @@ def run(quick: bool = False) -> dict:
             serve.wait_healthy(pos_session())
             seeder = SandboxSeeder(serve.sandbox_url)
             counter_flow(RemoteRxlane(serve.url), seeder.patient())     # sign-in and catalogue sync here
-            address = _address(serve.url)
+            address = address_of(serve.url)
             baseline = _timings(serve, seeder, calls)
             with ExitStack() as held:
                 statuses = []

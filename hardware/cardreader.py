@@ -24,7 +24,7 @@ from datetime import datetime
 from collections.abc import Callable
 from typing import Any
 
-from hardware.device import DeviceConfig, DeviceError, State
+from hardware.device import CardReaderStatus, DeviceConfig, DeviceError, State
 from hardware.framing import BadFrame
 from hardware.scanner import SerialScanner
 
@@ -55,7 +55,7 @@ class SerialCardReader(SerialScanner):
         return f"{card.card_no}|{card.card_sn}"
 
 
-class PcscCardReader:
+class PcscCardReader(CardReaderStatus):
     """A PC/SC (USB CCID) reader: polls for a card, runs the model's APDU steps, and hands over `card_no|card_sn`
     once per card tap (the card must be taken out before it is read again).
 
@@ -65,12 +65,7 @@ class PcscCardReader:
     POLL_S = 0.2
 
     def __init__(self, config: DeviceConfig, readers: Callable[[], list] | None = None) -> None:
-        self.config = config
-        self.state: State = "disconnected"
-        self.last_error: str | None = None
-        self.last_seen: datetime | None = None
-        self.bad_frames = 0
-        self.dropped = 0
+        super().__init__(config)
         self._readers = readers
         self._reader: Any = None      # a pyscard reader (no type information)
         self._present: str | None = None   # the card in the slot, already read

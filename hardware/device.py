@@ -231,3 +231,24 @@ class OutputDevice(Device, Protocol):
     """Printers: `write` returns False (and sets state "error") instead of raising."""
 
     def write(self, data: bytes) -> bool: ...
+
+
+class DeviceStatus:
+    """The `Device` protocol's fields as a driver starts, before `open()`: its `config`, state "disconnected", no
+    `last_error`, never `last_seen`. Drivers inherit it and set the fields as they go."""
+
+    def __init__(self, config: DeviceConfig) -> None:
+        self.config = config
+        self.state: State = "disconnected"
+        self.last_error: str | None = None
+        self.last_seen: datetime | None = None
+
+
+class CardReaderStatus(DeviceStatus):
+    """A card reader that keeps its own counts: `bad_frames`, answers that were not a card read, and `dropped`,
+    reads thrown away unfinished (the device panel's `dropped`, hardware/manager.py `states`); both start at 0."""
+
+    def __init__(self, config: DeviceConfig) -> None:
+        super().__init__(config)
+        self.bad_frames = 0
+        self.dropped = 0

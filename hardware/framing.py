@@ -122,6 +122,17 @@ class Framer:
         else:
             self._buf.clear()
 
+    def _ended(self, part: bytes) -> bool:
+        """A terminator ended ``part``: True when it is a frame; False for the tail of an over-long frame (skipping
+        stops here) and for a frame over ``max_frame`` (counted in ``dropped``)."""
+        if self._skipping:
+            self._skipping = False
+            return False
+        if len(part) > self.max_frame:
+            self.dropped += 1
+            return False
+        return True
+
     def _drop(self) -> None:
         self.dropped += 1
         self._keep_tail(1 if self.kind == "crlf" else 0)
@@ -140,13 +151,8 @@ class Framer:
         self._buf = bytearray(parts.pop())
         frames = []
         for part in parts:
-            if self._skipping:  # the tail of an over-long frame ends here
-                self._skipping = False
-                continue
-            if len(part) > self.max_frame:
-                self.dropped += 1
-                continue
-            frames.append(part)
+            if self._ended(part):
+                frames.append(part)
         if len(self._buf) > self.max_frame:
             self._drop()
         return self._finish(frames)
@@ -182,13 +188,8 @@ class Framer:
             part = bytes(buf[pos:end])
             pos = end + step
             self.seen_line_end = seen
-            if self._skipping:   # the tail of an over-long frame ends here
-                self._skipping = False
-                continue
-            if len(part) > self.max_frame:
-                self.dropped += 1
-                continue
-            frames.append(part)
+            if self._ended(part):
+                frames.append(part)
         del buf[:pos]
         if len(buf) > self.max_frame:
             if self._skipping:

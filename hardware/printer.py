@@ -16,18 +16,15 @@ import socket
 from datetime import datetime, UTC
 from urllib.parse import unquote, urlsplit
 
-from hardware.device import DeviceConfig, DeviceError, State
+from hardware.device import DeviceConfig, DeviceError, DeviceStatus
 from hardware.transport import describe_open_error, mapped_io_errors, open_serial
 
 _CONNECT_TIMEOUT_S = 3.0
 
 
-class Printer:
+class Printer(DeviceStatus):
     def __init__(self, config: DeviceConfig) -> None:
-        self.config = config
-        self.state: State = "disconnected"
-        self.last_error: str | None = None
-        self.last_seen: datetime | None = None
+        super().__init__(config)
 
     def open(self) -> None:
         """Check the printer can be reached now (the manager's periodic re-probe); `DeviceError` if not."""

@@ -13,7 +13,7 @@ from datetime import datetime, UTC
 
 import serial
 
-from hardware.device import DeviceConfig, DeviceError, State
+from hardware.device import DeviceConfig, DeviceError, DeviceStatus
 from hardware.framing import BadFrame, Framer, decode_frame
 from hardware.transport import mapped_io_errors, open_serial
 
@@ -21,14 +21,11 @@ from hardware.transport import mapped_io_errors, open_serial
 _POLL_S = 0.05
 
 
-class SerialScanner:
+class SerialScanner(DeviceStatus):
     """`open()` → `read_frame(timeout)` (text, None on a quiet line, `BadFrame`, `DeviceError`) → `close()`."""
 
     def __init__(self, config: DeviceConfig) -> None:
-        self.config = config
-        self.state: State = "disconnected"
-        self.last_error: str | None = None
-        self.last_seen: datetime | None = None
+        super().__init__(config)
         self.bad_frames = 0
         self._port: serial.SerialBase | None = None
         self._ready: collections.deque[bytes] = collections.deque()

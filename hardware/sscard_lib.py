@@ -25,23 +25,18 @@ from datetime import datetime
 
 from adapters.isolated import (CallResult, IsolatedLibrary, LibraryCrashed, LibraryError, LibraryHung,
                                LibraryUnavailable, Out)
-from hardware.device import DeviceConfig, DeviceError, State
+from hardware.device import CardReaderStatus, DeviceConfig, DeviceError, State
 from hardware.sscard import CardAnswerError, SsCard, outcome_of, parse_card_info, vendor_text
 
 CARD_INFO_BYTES = 2048      # pOutInfo: the standard's answer is about 200 bytes; vendors' samples allocate 1–2 KiB
 PIN_INFO_BYTES = 1024
 
 
-class LibraryCardReader:
+class LibraryCardReader(CardReaderStatus):
     asked = True            # reads on request; the device loop only keeps the library loaded
 
     def __init__(self, config: DeviceConfig, library: IsolatedLibrary | None = None) -> None:
-        self.config = config
-        self.state: State = "disconnected"
-        self.last_error: str | None = None
-        self.last_seen: datetime | None = None
-        self.bad_frames = 0
-        self.dropped = 0
+        super().__init__(config)
         symbols = ("iReadCardBas", "iVerifyPIN") if config.verify_pin else ("iReadCardBas",)
         self.library = library or IsolatedLibrary(config.library, symbols=symbols, python=config.library_python)
 

@@ -45,6 +45,13 @@ def binds_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(str(i[4][0]).split("%")[0]).is_loopback for i in infos)
 
 
+def _http_url(v: str) -> str:
+    """``v`` when empty (not configured) or an http(s) URL; else the ``ValueError`` a field validator reports."""
+    if v and not v.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return v
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -162,9 +169,7 @@ class NhsaSettings(_Section):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if v and not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return v.rstrip("/")
+        return _http_url(v).rstrip("/")
 
     @field_validator("profile")
     @classmethod
@@ -185,9 +190,7 @@ class EVoucherSettings(_Section):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if v and not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return v
+        return _http_url(v)
 
 
 class SandboxSettings(_Section):
@@ -221,9 +224,7 @@ class ReconcileSettings(_Section):
     @field_validator("lead")
     @classmethod
     def _lead(cls, v: str) -> str:
-        if v and not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return v.rstrip("/")
+        return _http_url(v).rstrip("/")
 
     @property
     def follows(self) -> bool:
@@ -287,9 +288,7 @@ class HqSettings(_Section):
     @field_validator("heartbeat_url", "url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if v and not v.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return v
+        return _http_url(v)
 
     @field_validator("database_url")
     @classmethod
@@ -447,20 +446,27 @@ def load_settings(config_file: str | Path | None = None, *, chain_file: str | Pa
         where = ".".join(str(p) for p in err["loc"])
         raise InvalidInput(f"configuration: {where}: {err['msg']}", f"配置错误：{where}：{err['msg']}",
                            field=where) from None
-    return _with_secret_file(settings)
+    return _with_secret_files(settings)
 
 
-def _with_secret_file(settings: Settings) -> Settings:
-    settings = _with_peer_token_file(settings)
-    path = settings.nhsa.secret_file
-    if not path or settings.nhsa.secret:
+def _with_secret_files(settings: Settings) -> Settings:
+    settings = _with_file_secret(settings, "reconcile", "peer_token", "无法读取对账令牌文件")
+    return _with_file_secret(settings, "nhsa", "secret", "无法读取密钥文件")
+
+
+def _with_file_secret(settings: Settings, section: str, key: str, message_zh: str) -> Settings:
+    """``[section] key`` read from the file ``[section] key_file`` names (its text, stripped) when the key itself is
+    not set; ``InvalidInput`` naming ``section.key_file`` when the file cannot be read."""
+    part = getattr(settings, section)
+    path = getattr(part, f"{key}_file")
+    if not path or getattr(part, key):
         return settings
+    field = f"{section}.{key}_file"
     try:
-        secret = Path(path).read_text(encoding="utf-8").strip()
+        value = Path(path).read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise InvalidInput(f"nhsa.secret_file: cannot read: {exc.strerror}", "无法读取密钥文件",
-                           field="nhsa.secret_file") from None
-    return settings.model_copy(update={"nhsa": settings.nhsa.model_copy(update={"secret": secret})})
+        raise InvalidInput(f"{field}: cannot read: {exc.strerror}", message_zh, field=field) from None
+    return settings.model_copy(update={section: part.model_copy(update={key: value})})
 
 
 def permission_warnings(settings: Settings, config_file: str | Path | None) -> list[str]:
@@ -486,15 +492,3 @@ def permission_warnings(settings: Settings, config_file: str | Path | None) -> l
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             warnings.append(f"{path} is readable by other users (mode {oct(mode & 0o777)}); run: chmod 600 {path}")
     return warnings
-
-
-def _with_peer_token_file(settings: Settings) -> Settings:
-    path = settings.reconcile.peer_token_file
-    if not path or settings.reconcile.peer_token:
-        return settings
-    try:
-        token = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise InvalidInput(f"reconcile.peer_token_file: cannot read: {exc.strerror}", "无法读取对账令牌文件",
-                           field="reconcile.peer_token_file") from None
-    return settings.model_copy(update={"reconcile": settings.reconcile.model_copy(update={"peer_token": token})})

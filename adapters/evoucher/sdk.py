@@ -25,23 +25,17 @@ from __future__ import annotations
 
 import codecs
 
+from adapters.errors import BilingualError
 from adapters.isolated import IsolatedLibrary, LibraryCrashed, LibraryError, LibraryHung, LibraryUnavailable, Out
 
 OUT_BYTES = 20480           # what the SDK's integrators allocate for outBuffer
 SUCCESS = "0000"
 
 
-class EvoucherSdkError(Exception):
+class EvoucherSdkError(BilingualError):
     code = "EVOUCHER_SDK_UNAVAILABLE"
     message = "The e-voucher SDK failed."
     message_zh = "医保电子凭证解码组件调用失败。"
-
-    def __init__(self, message: str | None = None, message_zh: str | None = None):
-        if message:
-            self.message = message
-        if message_zh:
-            self.message_zh = message_zh
-        super().__init__(self.message)
 
 
 class SdkUnavailable(EvoucherSdkError):

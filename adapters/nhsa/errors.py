@@ -19,8 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.errors import BilingualError
 
-class GatewayError(Exception):
+
+class GatewayError(BilingualError):
     """Base of every gateway failure. ``message`` is short English, ``message_zh`` the pharmacist's Chinese."""
 
     message = "The insurer gateway call failed."
@@ -28,13 +30,9 @@ class GatewayError(Exception):
 
     def __init__(self, message: str | None = None, message_zh: str | None = None, *,
                  infno: str = "", msgid: str = ""):
-        if message:
-            self.message = message
-        if message_zh:
-            self.message_zh = message_zh
         self.infno = infno
         self.msgid = msgid
-        super().__init__(self.message)
+        super().__init__(message, message_zh)
 
     @property
     def outcome_unknown(self) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +27,16 @@ _NAME = re.compile(r"^[a-z][a-z0-9_-]{1,31}$")
 
 class ProfileError(ValueError):
     """A profile that cannot be used; ``str(err)`` names the file and the key."""
+
+
+def _check_patterns(patterns: Iterable[str]) -> None:
+    """``ValueError`` naming the first of ``patterns`` that is not a regular expression (pydantic reports it as the
+    field's error)."""
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {pattern!r} ({exc})") from None
 
 
 class _Part(BaseModel):
@@ -82,11 +93,7 @@ class Uploads(_Part):
     @field_validator("permanent_patterns")
     @classmethod
     def _compile(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {pattern!r} ({exc})") from None
+        _check_patterns(value)
         return value
 
 
@@ -154,12 +161,7 @@ class GatewayProfile(_Part):
     @field_validator("refusals", "sign_in")
     @classmethod
     def _patterns_compile(cls, value: Any) -> Any:
-        patterns = value.keys() if isinstance(value, dict) else value.invalid_patterns
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {pattern!r} ({exc})") from None
+        _check_patterns(value.keys() if isinstance(value, dict) else value.invalid_patterns)
         return value
 
     # -- what the adapter and the sandbox ask of a profile ------------------------------------------------------

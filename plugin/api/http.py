@@ -1,9 +1,8 @@
-"""HTTP plumbing shared by every blueprint: JSON in (its media type, Decimal, size and depth limits), JSON errors
-out in one place, request ids, headers that forbid framing and sniffing, and Idempotency-Key handling for writes
-(plugin/api/idempotency.py; docs/pos-integration.md)."""
+"""HTTP plumbing shared by every blueprint: JSON in (its media type, Decimal, size and depth limits; the steps
+in plugin/api/jsonbody.py), JSON errors out in one place, request ids, headers that forbid framing and sniffing,
+and Idempotency-Key handling for writes (plugin/api/idempotency.py; docs/pos-integration.md)."""
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import time
@@ -15,6 +14,7 @@ from flask import Flask, Response, g, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
+from plugin.api import jsonbody
 from plugin.api.idempotency import idempotent
 from plugin.api.render import error_body, error_response, json_response
 from plugin.errors import RxlaneError, InvalidInput
@@ -24,24 +24,9 @@ __all__ = ["body_json", "idempotent", "install", "json_response", "parse"]
 
 log = get_logger("rxlane.api")
 M = TypeVar("M", bound=BaseModel)
-MAX_DEPTH = 8
 _REQ_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 #: No page may frame rxlane's (clickjacking); its own page loads only its own script and style.
 FRAMING = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
-
-
-def _depth(obj: Any, level: int = 0) -> int:
-    if level > MAX_DEPTH:
-        return level
-    if isinstance(obj, dict):
-        return max([_depth(v, level + 1) for v in obj.values()] or [level + 1])
-    if isinstance(obj, list):
-        return max([_depth(v, level + 1) for v in obj] or [level + 1])
-    return level
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
 
 
 def json_media_type() -> bool:
@@ -53,23 +38,17 @@ def body_json() -> Any:
     """The body as JSON. Only a body declared ``application/json`` is read: a form or ``text/plain`` body is what
     a foreign web page can send without asking the browser's permission, so it is never taken for JSON."""
     raw = request.get_data(cache=True)
-    if not raw.strip():
-        raise InvalidInput("A JSON body is required.", "请求需要 JSON 内容。")
+    jsonbody.require_body(raw)
     if not json_media_type():
         raise RxlaneError("UNSUPPORTED_MEDIA_TYPE", details={"content_type": request.mimetype[:80]})
-    try:
-        obj = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise InvalidInput("The body is not valid UTF-8 JSON.", "请求内容不是有效的 JSON。") from None
-    if _depth(obj) > MAX_DEPTH:
-        raise InvalidInput("The JSON is nested too deeply.", "JSON 嵌套层级过深。")
+    obj = jsonbody.decode(raw, parse_float=Decimal)
+    jsonbody.require_shallow(obj)
     return obj
 
 
 def parse(model: type[M], obj: Any | None = None) -> M:
     obj = body_json() if obj is None else obj
-    if not isinstance(obj, dict):
-        raise InvalidInput("The body must be a JSON object.", "请求内容必须是 JSON 对象。")
+    jsonbody.require_object(obj)
     try:
         return model.model_validate(obj)
     except ValidationError as exc:

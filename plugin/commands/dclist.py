@@ -21,6 +21,26 @@ def common(f):
     return f
 
 
+#: What `rxlane catalog import` and `rxlane hq publish-list` both read: the province's FILE, where it comes from,
+#: its date, and the region and header mapping it is read with (the arguments of ``import_file``).
+_list_file = [click.argument("file", type=click.Path(dir_okay=False)),
+              click.option("--source",
+                           help="Where the list comes from, e.g. the notice's number (default: the file name)."),
+              click.option("--date", "when", help="The list's publication date, YYYY-MM-DD."),
+              click.option("--region",
+                           help="Region whose categories and header mapping apply (default: [store] region)."),
+              click.option("--mapping", "mapping_name",
+                           help="A header mapping: a name in config/lists/ or a TOML file.")]
+
+
+def list_file_options(f):
+    """FILE, --source, --date, --region, --mapping, in that order: ``f(file, source, when, region, mapping_name,
+    …)``."""
+    for option in reversed(_list_file):
+        f = option(f)
+    return f
+
+
 def _publication_date(value: str | None) -> date | None:
     if not value:
         return None
@@ -63,11 +83,7 @@ def list_summary(installed, path: Path | None = None) -> dict:
 
 
 @click.command("import")
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--source", help="Where the list comes from, e.g. the notice's number (default: the file name).")
-@click.option("--date", "when", help="The list's publication date, YYYY-MM-DD.")
-@click.option("--region", help="Region whose categories and header mapping apply (default: [store] region).")
-@click.option("--mapping", "mapping_name", help="A header mapping: a name in config/lists/ or a TOML file.")
+@list_file_options
 @common
 def catalog_import(file, source, when, region, mapping_name, config_file, data_dir) -> None:
     """Import the province's dual-channel list (CSV or XLSX): all rows good, or nothing changes (exit 2)."""

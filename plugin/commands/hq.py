@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from plugin.commands.dclist import list_file_options
 from plugin.errors import InvalidInput, RxlaneError
 
 _common = [click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Config file (TOML)."),
@@ -151,11 +152,7 @@ def revoke(store_id, config_file, data_dir, database_url) -> None:
 
 
 @hq.command("publish-list")
-@click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--source", help="Where the list comes from, e.g. the notice's number (default: the file name).")
-@click.option("--date", "when", help="The list's publication date, YYYY-MM-DD.")
-@click.option("--region", help="Region whose categories and header mapping apply (default: [store] region).")
-@click.option("--mapping", "mapping_name", help="A header mapping: a name in config/lists/ or a TOML file.")
+@list_file_options
 @common
 def publish_list(file, source, when, region, mapping_name, config_file, data_dir, database_url) -> None:
     """Validate the province's list (as `rxlane catalog import` does) and publish it to every store."""

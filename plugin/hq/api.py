@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,14 +21,14 @@ from flask import Blueprint, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from plugin import __version__
-from plugin.errors import InvalidInput, RxlaneError
-from plugin.api.http import json_response
+from plugin.errors import RxlaneError
+from plugin.api import jsonbody
+from plugin.api.render import json_response
 from plugin.hq import board, heartbeats, published, pushed_reports
 from plugin.hq.enrolment import check_store_id, store_of
 from plugin.hq.service import Hq
 
 bp = Blueprint("hq_api", __name__)
-MAX_DEPTH = 8
 
 
 def hq() -> Hq:
@@ -58,20 +57,6 @@ def require_admin() -> None:
                           "总部页面和门店列表需要管理员令牌。", details={"realm": "rxlane HQ"})
 
 
-def _depth(obj: Any, level: int = 0) -> int:
-    if level > MAX_DEPTH:
-        return level
-    if isinstance(obj, dict):
-        return max([_depth(v, level + 1) for v in obj.values()] or [level + 1])
-    if isinstance(obj, list):
-        return max([_depth(v, level + 1) for v in obj] or [level + 1])
-    return level
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
-
-
 def json_body(limit: int) -> Any:
     """The request's JSON, refused over ``limit`` bytes (413) or when it is not a JSON object of sane depth."""
     if request.content_length is not None and request.content_length > limit:
@@ -82,16 +67,10 @@ def json_body(limit: int) -> Any:
         raise RxlaneError("PAYLOAD_TOO_LARGE", details={"limit_bytes": limit}) from None
     if len(raw) > limit:
         raise RxlaneError("PAYLOAD_TOO_LARGE", details={"limit_bytes": limit})
-    if not raw.strip():
-        raise InvalidInput("A JSON body is required.", "请求需要 JSON 内容。")
-    try:
-        obj = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise InvalidInput("The body is not valid UTF-8 JSON.", "请求内容不是有效的 JSON。") from None
-    if not isinstance(obj, dict):
-        raise InvalidInput("The body must be a JSON object.", "请求内容必须是 JSON 对象。")
-    if _depth(obj) > MAX_DEPTH:
-        raise InvalidInput("The JSON is nested too deeply.", "JSON 嵌套层级过深。")
+    jsonbody.require_body(raw)
+    obj = jsonbody.decode(raw)
+    jsonbody.require_object(obj)
+    jsonbody.require_shallow(obj)
     return obj
 
 

@@ -308,6 +308,17 @@ class Counter:
         assert r.status_code == 201, r.text
         return r.json()["id"]
 
+    def settle_in_background(self, sale_id: str) -> tuple[threading.Thread, list[requests.Response]]:
+        """Send the settlement from a thread and return once the sale is ``settling`` (its 2102 at the insurer) or
+        10 s passed: the thread, and the list its answer is appended to when it comes."""
+        answers: list[requests.Response] = []
+        thread = threading.Thread(target=lambda: answers.append(self.http.post(f"/v1/sales/{sale_id}/settle")))
+        thread.start()
+        deadline = time.monotonic() + 10
+        while self.http.get(f"/v1/sales/{sale_id}").json()["state"] != "settling" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return thread, answers
+
     def finish(self, intent: str) -> None:
         """After a restart: bring the day's sale to `intent` ("settled" or "refunded") the way a pharmacist would."""
         sales = self.rx.sales_today()

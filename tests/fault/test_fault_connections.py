@@ -8,26 +8,8 @@ import socket
 import time
 from contextlib import ExitStack
 
+from tests.fault.event_streams import address_of, open_event_stream
 from tests.fault.rig import Counter, new_pharmacy
-
-STREAM_REQUEST = b"GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
-
-
-def _address(url: str) -> tuple[str, int]:
-    host, port = url.removeprefix("http://").rsplit(":", 1)
-    return host, int(port)
-
-
-def _open_stream(address: tuple[str, int]) -> tuple[socket.socket, bytes]:
-    s = socket.create_connection(address, timeout=10)
-    s.sendall(STREAM_REQUEST)
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        head += chunk
-    return s, head
 
 
 def _a_sale_goes_through(rx, sandbox) -> None:
@@ -38,10 +20,10 @@ def _a_sale_goes_through(rx, sandbox) -> None:
 
 def test_two_hundred_open_event_streams_leave_the_api_answering(launcher, shared_sandbox, tmp_path):
     rx = launcher.rxlane(tmp_path / "data", shared_sandbox, new_pharmacy())
-    address = _address(rx.url)
+    address = address_of(rx.url)
     with ExitStack() as held:
         for n in range(220):
-            s, head = _open_stream(address)
+            s, head = open_event_stream(address)
             held.callback(s.close)
             assert head.startswith(b"HTTP/1.1 200") and b"text/event-stream" in head, (n, head[:200])
         assert rx.http.get("/v1/health").status_code == 200
@@ -52,10 +34,10 @@ def test_event_streams_over_the_cap_are_refused_at_once_and_the_api_still_answer
                                                                                   tmp_path):
     rx = launcher.rxlane(tmp_path / "data", shared_sandbox, new_pharmacy(),
                          env={"RXLANE_SERVER__EVENT_STREAMS_MAX": "8"})
-    address = _address(rx.url)
+    address = address_of(rx.url)
     with ExitStack() as held:
         for _ in range(8):
-            s, head = _open_stream(address)
+            s, head = open_event_stream(address)
             held.callback(s.close)
             assert head.startswith(b"HTTP/1.1 200")
         over = rx.http.get("/v1/events", stream=True)
@@ -75,7 +57,7 @@ def test_event_streams_over_the_cap_are_refused_at_once_and_the_api_still_answer
 
 def test_three_hundred_idle_connections_do_not_stop_the_service_accepting(launcher, shared_sandbox, tmp_path):
     rx = launcher.rxlane(tmp_path / "data", shared_sandbox, new_pharmacy())
-    address = _address(rx.url)
+    address = address_of(rx.url)
     with ExitStack() as held:
         for _ in range(300):
             s = socket.create_connection(address, timeout=10)
@@ -87,7 +69,7 @@ def test_three_hundred_idle_connections_do_not_stop_the_service_accepting(launch
 def test_idle_and_stalled_connections_are_closed_by_the_service(launcher, shared_sandbox, tmp_path):
     rx = launcher.rxlane(tmp_path / "data", shared_sandbox, new_pharmacy(),
                          env={"RXLANE_SERVER__IDLE_TIMEOUT_S": "1", "RXLANE_SERVER__REQUEST_TIMEOUT_S": "1"})
-    address = _address(rx.url)
+    address = address_of(rx.url)
     idle = socket.create_connection(address, timeout=30)
     stalled = socket.create_connection(address, timeout=30)
     stalled.sendall(b"POST /v1/scans HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"raw\"")

@@ -11,13 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import threading
-import time
 from pathlib import Path
 from collections.abc import Callable, Iterator
 
 import pytest
-import requests
 
 from tests.fault.rig import TALLY, Counter, audit_books, new_pharmacy
 
@@ -72,12 +69,7 @@ def _settle_with_a_full_disk(launcher, sandbox, data: Path, pharmacy: str, fill)
     pos = Counter(rx, sandbox)
     sale_id = pos.ring_up()
     sandbox.fault("2102", "slow", 1, 2500)       # the insurer takes its time: the disk fills meanwhile
-    answers: list[requests.Response] = []
-    settle = threading.Thread(target=lambda: answers.append(rx.http.post(f"/v1/sales/{sale_id}/settle")))
-    settle.start()
-    deadline = time.monotonic() + 10
-    while rx.http.get(f"/v1/sales/{sale_id}").json()["state"] != "settling" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    settle, answers = pos.settle_in_background(sale_id)
     undo = fill(rx)
     settle.join(30)
     try:

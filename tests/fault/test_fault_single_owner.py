@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 import time
 
-import requests
 
 from tests.fault.rig import REPO, TALLY, Counter, _env, audit_books, new_pharmacy
 
@@ -29,12 +27,7 @@ def test_a_second_service_on_the_same_data_dir_is_refused_and_leaves_the_first_o
     pos = Counter(first, shared_sandbox)
     sale_id = pos.ring_up()
     shared_sandbox.fault("2102", "slow", 1, 3000)        # the 2102 is at the insurer while the second one starts
-    answer: list[requests.Response] = []
-    settling = threading.Thread(target=lambda: answer.append(first.http.post(f"/v1/sales/{sale_id}/settle")))
-    settling.start()
-    deadline = time.monotonic() + 10
-    while first.http.get(f"/v1/sales/{sale_id}").json()["state"] != "settling" and time.monotonic() < deadline:
-        time.sleep(0.05)
+    settling, answer = pos.settle_in_background(sale_id)
     second = _second(data, shared_sandbox, pharmacy, "serve", "--port", "0")
     settling.join(30)
     assert second.returncode == 2, second.stdout + second.stderr
