@@ -38,11 +38,10 @@ from plugin.privacy import scrub
 from plugin.retry import OUTBOX, RetryPolicy, permanent
 from plugin.store import Connection, Ledger, now
 from plugin.store.journal import REFUSED, UNSENT
-from plugin.store.outbox import DONE, PARKED, PENDING, SUPERSEDED, WAITING, OutboxRow
+from plugin.store.outbox import DONE, PARKED, PENDING, REFUSED_REASON, SUPERSEDED, WAITING, OutboxRow
 from plugin.upstream import Upstream
 
-REFUSED_REASON, MISSING_REASON, EXHAUSTED_REASON = (
-    "UPLOAD_REFUSED", "UPLOAD_DETAILS_MISSING", "UPLOAD_RETRIES_EXHAUSTED")
+MISSING_REASON, EXHAUSTED_REASON = "UPLOAD_DETAILS_MISSING", "UPLOAD_RETRIES_EXHAUSTED"
 GOODS, RX = "goods", "rx"
 
 
@@ -142,11 +141,10 @@ class Outbox:
 
     def problems(self, limit: int = 20) -> list[dict[str, Any]]:
         """Parked and waiting rows, refusals first, then newest first: what health names."""
-        rows = [r for r in self.ledger.outbox.rows(unfinished=True) if r.state in (PARKED, WAITING)]
-        rows.sort(key=lambda r: (r.reason != REFUSED_REASON, -r.id))
+        rows = self.ledger.outbox.problems(limit)
         # health is public on the counter PC and goes to HQ: the insurer's text, with any ID number masked
         return [{"id": r.id, "sale_id": r.sale_id, "infno": r.infno, "state": r.state, "reason": r.reason,
-                 "error": scrub(r.last_error or "")} for r in rows[:limit]]
+                 "error": scrub(r.last_error or "")} for r in rows]
 
     def for_sale(self, sale_id: str) -> dict[str, Any]:
         return sale_uploads(self.ledger, sale_id)

@@ -168,12 +168,14 @@ class Database:
         pending = MIGRATIONS[version:]
         if not pending:
             return
-        import sqlite_utils   # only when the schema moves: a normal start does not pay for it
-        db = sqlite_utils.Database(conn)
+        db = None
         for number, step in enumerate(pending, start=version + 1):
             if isinstance(step, str):
                 conn.executescript(f"BEGIN IMMEDIATE;\n{step}\nPRAGMA user_version={number};\nCOMMIT;")
                 continue
+            if db is None:
+                import sqlite_utils   # only for a step written in Python: a start that runs none does not pay for it
+                db = sqlite_utils.Database(conn)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 step(db)

@@ -168,3 +168,14 @@ MIGRATIONS.append(
     CREATE INDEX stock_by_drug ON stock(med_list_codg, retired_at);
     """
 )
+
+
+MIGRATIONS.append(
+    # 11: what health names of the outbox (parked and waiting rows, refusals first, newest first) from an index that
+    # holds only those rows: without it health read every unfinished row, and past 10,000 missed the newest refusal.
+    # plugin/store/outbox.py `problems` repeats these literals, which the index needs.
+    """
+    CREATE INDEX outbox_problems ON outbox(reason IS NOT 'UPLOAD_REFUSED', id DESC)
+        WHERE state IN ('parked', 'waiting');
+    """
+)

@@ -17,6 +17,8 @@ from plugin.store.db import Connection, Database, Row, dumps, loads, now
 
 PENDING, DONE, PARKED, SUPERSEDED, WAITING = "pending", "done", "parked", "superseded", "waiting"
 UNFINISHED = (PENDING, PARKED, WAITING)
+#: the reason of an upload the insurer refused (plugin/errors.py); health names these first
+REFUSED_REASON = "UPLOAD_REFUSED"
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,14 @@ class OutboxTable:
             where, args = "", ()
         return [_row(r) for r in self.db.read(f"SELECT * FROM outbox {where} ORDER BY id LIMIT ?", (*args, limit))]
 
+    def problems(self, limit: int) -> list[OutboxRow]:
+        """Parked and waiting rows, the insurer's refusals first, then newest first: at most ``limit``, read from the
+        partial index of migration 11 (which holds only such rows), so the answer costs the same with a million
+        delivered rows or a hundred thousand waiting ones. The literals must stay those of the index."""
+        return [_row(r) for r in self.db.read(
+            "SELECT * FROM outbox INDEXED BY outbox_problems WHERE state IN ('parked', 'waiting') "
+            "ORDER BY reason IS NOT 'UPLOAD_REFUSED', id DESC LIMIT ?", (limit,))]
+
     def for_sale(self, sale_id: str, conn: Connection | None = None) -> list[OutboxRow]:
         sql, args = "SELECT * FROM outbox WHERE sale_id = ? ORDER BY id", (sale_id,)
         rows = conn.execute(sql, args).fetchall() if conn is not None else self.db.read(sql, args)
@@ -107,11 +117,13 @@ class OutboxTable:
 
     def depth(self) -> tuple[int, str | None, int, int]:
         """(pending rows, oldest pending created_at, parked rows, waiting rows)."""
-        counts = {r[0]: (r[1], r[2]) for r in self.db.read(
-            "SELECT state, count(*), min(created_at) FROM outbox WHERE state IN (?, ?, ?) GROUP BY state",
-            UNFINISHED)}
-        pending, oldest = counts.get(PENDING, (0, None))
-        return pending, oldest, counts.get(PARKED, (0, None))[0], counts.get(WAITING, (0, None))[0]
+        # counted from the state index alone; only pending rows (few but in an outage) are read for their age —
+        # a hundred thousand rows waiting for details would otherwise be read on every health answer
+        counts = {r[0]: r[1] for r in self.db.read(
+            "SELECT state, count(*) FROM outbox WHERE state IN (?, ?, ?) GROUP BY state", UNFINISHED)}
+        oldest = self.db.read("SELECT min(created_at) FROM outbox WHERE state = ?", (PENDING,))[0][0] \
+            if counts.get(PENDING) else None
+        return counts.get(PENDING, 0), oldest, counts.get(PARKED, 0), counts.get(WAITING, 0)
 
     def open_in_chain(self, conn: Connection, sale_id: str, chain: str) -> list[tuple[OutboxRow, str | None]]:
         """Unfinished and done rows of a sale's chain with the journal state of their last attempt."""

@@ -124,3 +124,22 @@ def test_a_failed_write_is_a_coded_ledger_fault_and_outcome_callbacks_hear_it(tm
     with led.transaction() as c:
         led.db.on_outcome(c, lambda e: heard.append(e))
     assert heard[-1] is None and led.write_failed_recently() is None
+
+
+def test_health_names_the_newest_refusal_first_however_many_uploads_wait(tmp_path):
+    # docs/reconciliation.md "Refusals": a refused upload shows in health at once. With 12,000 rows waiting for
+    # details and the refusal the newest row, the old listing (the first 10,000 unfinished rows) never reached it.
+    from plugin.outbox import Outbox
+    from plugin.store.outbox import PARKED, REFUSED_REASON, WAITING
+    led = Ledger(tmp_path / "ledger.sqlite3")
+    with led.transaction() as c:
+        for n in range(12000):
+            led.outbox.enqueue(c, "3505", f"S{n:05d}", {}, state=WAITING, reason="UPLOAD_DETAILS_MISSING")
+        refused = led.outbox.enqueue(c, "3505", "S-refused", {}, state=PARKED, reason=REFUSED_REASON)
+        delivered = led.outbox.enqueue(c, "3505", "S-done", {}, state="done")
+    problems = Outbox(led, None).problems(limit=20)
+    assert [p["id"] for p in problems[:2]] == [refused, refused - 1] and len(problems) == 20
+    assert problems[0]["reason"] == REFUSED_REASON and all(p["id"] != delivered for p in problems)
+    plan = led.db.read("EXPLAIN QUERY PLAN SELECT * FROM outbox INDEXED BY outbox_problems "
+                       "WHERE state IN ('parked', 'waiting') ORDER BY reason IS NOT 'UPLOAD_REFUSED', id DESC LIMIT 5")
+    assert "outbox_problems" in str([tuple(r) for r in plan])     # the index holds the literals the query repeats
