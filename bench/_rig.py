@@ -213,11 +213,13 @@ class Rxlane:
         from plugin.app import create_app
         from plugin.config import load_settings
         from plugin.service import build_service
+        from tests.conftest import PHARMACISTS, ready_for_uploads
         settings = load_settings(None, environ={}, overrides={
             "server": {"data_dir": str(data_dir), "workers": workers, "identify_per_minute": 10000},
-            "nhsa": {"url": gateway_url, "timeout_s": 30}})
+            "nhsa": {"url": gateway_url, "timeout_s": 30}, "pharmacists": PHARMACISTS})
         install_list(data_dir)
         self.svc = build_service(settings)
+        ready_for_uploads(self.svc)   # pharmacists on duty and a batch per drug: the uploads leave, as in a store
         self._waits: list[tuple[float, float]] = []
         self._local = threading.local()
         self.svc.upstream._on_latency = self._waited
