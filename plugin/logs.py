@@ -71,10 +71,13 @@ def configure_logging(level: int = logging.INFO, stream: Any = None, log_file: P
 
 
 def rotating_file(path: Path) -> logging.Handler:
-    """10 MB × 5 files; the folder 0700 and the file 0600 on POSIX (logs are scrubbed, yet they are the store's)."""
+    """10 MB × 5 files; the file 0600 on POSIX (logs are scrubbed, yet they are the store's), and its folder 0700 when
+    rxlane creates it — a folder that exists (/tmp, /var/log) is left as it is: other services live there too."""
+    created = not path.parent.exists()
     path.parent.mkdir(parents=True, exist_ok=True)
     if os.name == "posix":
-        os.chmod(path.parent, 0o700)
+        if created:
+            os.chmod(path.parent, 0o700)
         if not path.exists():
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o600))
     handler = logging.handlers.RotatingFileHandler(path, maxBytes=10 * 1024 * 1024, backupCount=5, encoding="utf-8")

@@ -72,10 +72,14 @@ def private_file(path: Path) -> None:
 
 
 def _private(path: Path, mode: int) -> None:
+    """Take group and other access away from a file or folder of ours — never from a shared folder (the sticky bit,
+    as /tmp has: taking it away would lock every other user and service out of it)."""
     if not POSIX:
         return    # Windows: the user's profile directory is already private; chmod only toggles read-only there
     try:
         st = path.stat()
+        if stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX:
+            return
         if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO) and st.st_uid == os.geteuid():
             os.chmod(path, mode)
     except FileNotFoundError:
