@@ -385,11 +385,12 @@ def _env_layer(environ: dict[str, str]) -> dict[str, Any]:
             continue
         section, _, key = name[len("RXLANE_"):].lower().partition("__")
         value: Any = raw
-        if not _takes_text(section, key):   # an all-digit division code or store code stays text
-            try:
-                value = tomllib.loads(f"v = {raw}")["v"]
-            except tomllib.TOMLDecodeError:
-                pass
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            pass
+        if _takes_text(section, key) and not isinstance(value, str):
+            value = raw                     # an all-digit division or store code stays text as written
         layer.setdefault(section, {})[key] = value
     return layer
 

@@ -37,6 +37,10 @@ def test_an_all_digit_code_in_the_environment_stays_text_while_numbers_stay_numb
                                      "RXLANE_SERVER__PORT": "8099", "RXLANE_NHSA__SM4_KEY": "0" * 31 + "7"})
     assert s.store.admdvs == "360102" and s.store.fixmedins_code == "360102000001"
     assert s.server.port == 8099 and s.nhsa.sm4_key == "0" * 31 + "7"
+    # the quoted TOML form (docs/configuration.md) still reads as the text inside the quotes
+    quoted = load_settings(None, environ={"RXLANE_STORE__ADMDVS": '"360102"', "RXLANE_NHSA__SECRET": '"s3cr"',
+                                          "RXLANE_NHSA__URL": '"https://gw.example.cn"'})
+    assert (quoted.store.admdvs, quoted.nhsa.secret, quoted.nhsa.url) == ("360102", "s3cr", "https://gw.example.cn")
 
 
 @pytest.mark.parametrize("text, where", [
