@@ -30,8 +30,8 @@ class MsgIdGenerator:
     """
 
     PER_SECOND = 999
-    #: Where a one-off tool beside a running service (``rxlane gateway check``) starts each second: a counter never
-    #: sends 900 messages in one second, so the two can never send the same msgid.
+    #: Where a one-off tool beside a running service (``rxlane gateway check``) starts each second. A counter's ids
+    #: stop below it (a 900th message in one second takes the next second), so the two never send the same msgid.
     TOOL_FIRST = 900
 
     def __init__(self, fixmedins_code: str, clock: Callable[[], datetime] = datetime.now,
@@ -43,6 +43,7 @@ class MsgIdGenerator:
         self.fixmedins_code = fixmedins_code
         self.counter_no = counter_no
         self.first = first
+        self.last = self.PER_SECOND if first >= self.TOOL_FIRST else self.TOOL_FIRST - 1
         self._clock = clock
         self._lock = threading.Lock()
         self._last: tuple[datetime, int] | None = self._parse(last_issued) if last_issued else None
@@ -62,7 +63,7 @@ class MsgIdGenerator:
                 stamp, seq = now, self.first
             else:
                 stamp, seq = self._last[0], max(self._last[1] + 1, self.first)
-                if seq > self.PER_SECOND:
+                if seq > self.last:
                     stamp, seq = stamp + timedelta(seconds=1), self.first
             self._last = (stamp, seq)
             return self._format(stamp, seq)
