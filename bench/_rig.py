@@ -213,7 +213,7 @@ class Rxlane:
         from plugin.app import create_app
         from plugin.config import load_settings
         from plugin.service import build_service
-        from tests.conftest import PHARMACISTS, ready_for_uploads
+        from tests.store_setup import PHARMACISTS, ready_for_uploads
         settings = load_settings(None, environ={}, overrides={
             "server": {"data_dir": str(data_dir), "workers": workers, "identify_per_minute": 10000},
             "nhsa": {"url": gateway_url, "timeout_s": 30}, "pharmacists": PHARMACISTS})
