@@ -180,9 +180,11 @@ ERRORS: dict[str, ErrorSpec] = {s.code: s for s in [
           "sent. Run it with the service's configuration.",
           "该命令使用的配置与正在运行的服务连接的医保网关不同，未发送任何报文。请使用服务的配置文件执行。"),
     _spec("GATEWAY_NOT_RUNNING", 409,
-          "The service uses its embedded sandbox insurer, which runs only inside the service; start `rxlane serve` "
-          "and run this command beside it.",
-          "服务使用内置的模拟医保中心，它只在服务运行时存在：请先启动 rxlane serve，再执行该命令。"),
+          "The service uses its embedded sandbox insurer, which runs only inside the service: start `rxlane serve`; "
+          "it does this work itself and through its API (POST /v1/reconciliation, POST /v1/sales/{id}/resolve, "
+          "POST /v1/outbox/retry), and commands that only read (doctor, outbox, gateway check) run beside it.",
+          "服务使用内置的模拟医保中心，它只在服务运行时存在：请先启动 rxlane serve。对账、冲正和重传由服务自动完成，"
+          "也可通过其接口发起（POST /v1/reconciliation 等）；只读命令（doctor、outbox、gateway check）可在服务运行时执行。"),
     _spec("LIST_INVALID", 422, "The dual-channel list has bad rows or columns; nothing was imported.",
           "双通道药品目录存在错误的行或列，未导入任何内容，原目录继续使用。请按行号修改后重新导入。"),
     _spec("LIST_UNREADABLE", 422, "The file is not a readable CSV or XLSX dual-channel list; nothing was imported.",
