@@ -8,7 +8,7 @@ import sys
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from collections.abc import Iterator
 
 import click
@@ -77,8 +77,13 @@ def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
     try:
         if settings.embedded_sandbox:
             from adapters.sandbox.server import start_sandbox
-            sandbox = start_sandbox(settings.sandbox.host, settings.sandbox.port, demo=settings.sandbox.demo,
-                                    policy=store_policy(settings), profile=settings.nhsa.profile)
+            try:
+                sandbox = start_sandbox(settings.sandbox.host, settings.sandbox.port, demo=settings.sandbox.demo,
+                                        policy=store_policy(settings), profile=settings.nhsa.profile)
+            except OSError as exc:
+                owner.release()
+                _cannot_listen("the embedded sandbox", "内置模拟医保中心", settings.sandbox.host,
+                               settings.sandbox.port, "--sandbox-port", exc)
         svc = build_service(settings, gateway_url=sandbox.url if sandbox else None)
         if sandbox and settings.sandbox.demo:
             from plugin.demo import install_demo_list
@@ -94,7 +99,7 @@ def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
         if isinstance(exc, RxlaneError):
             _fail(exc)
         else:
-            click.echo(f"rxlane: cannot start: {exc.strerror or exc}", err=True)
+            click.echo(f"rxlane: cannot start: {exc.strerror or exc}. 无法启动：{exc.strerror or exc}", err=True)
         sys.exit(1)
     if sandbox and svc.upstream.client.crypto.active:
         # the embedded insurer plays a province with the same 国密 settings, so a demo of them works end to end
@@ -113,9 +118,7 @@ def serve(config, host, port, sandbox_port, data_dir, no_demo, workers) -> None:
         if sandbox:
             sandbox.shutdown()
         owner.release()
-        click.echo(f"rxlane: cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}",
-                   err=True)
-        sys.exit(1)
+        _cannot_listen("rxlane", "rxlane 服务", settings.server.host, settings.server.port, "--port", exc)
     bind(app, server.effective_host)
     if not binds_loopback(server.effective_host):
         click.echo(f"warning: rxlane listens on {server.effective_host}, beyond this computer: every call — "
@@ -225,6 +228,14 @@ def config_check(config_file, profile_file) -> None:
                            "gateway_profile": {"name": profile.name, "title": profile.title,
                                                "extends": profile.extends, "transactions": sorted(profile.messages)},
                            "effective": settings.masked()}, ensure_ascii=False, indent=2))
+
+
+def _cannot_listen(what: str, what_zh: str, host: str, port: int, flag: str, exc: OSError) -> NoReturn:
+    """A port that cannot be taken (another program, or another rxlane, listens there): which one, and the flag."""
+    click.echo(f"{what}: cannot listen on {host}:{port}: {exc.strerror or exc} — another program may use it; "
+               f"choose another with {flag}. {what_zh}无法在 {host}:{port} 上监听（{exc.strerror or exc}），"
+               f"端口可能已被占用，请用 {flag} 指定其他端口。", err=True)
+    sys.exit(1)
 
 
 GATEWAY_BINDING = ("GATEWAY_MISMATCH", "GATEWAY_NOT_RUNNING")

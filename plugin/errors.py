@@ -183,8 +183,9 @@ ERRORS: dict[str, ErrorSpec] = {s.code: s for s in [
           "The service uses its embedded sandbox insurer, which runs only inside the service: start `rxlane serve`; "
           "it does this work itself and through its API (POST /v1/reconciliation, POST /v1/sales/{id}/resolve, "
           "POST /v1/outbox/retry), and commands that only read (doctor, outbox, gateway check) run beside it.",
-          "服务使用内置的模拟医保中心，它只在服务运行时存在：请先启动 rxlane serve。对账、冲正和重传由服务自动完成，"
-          "也可通过其接口发起（POST /v1/reconciliation 等）；只读命令（doctor、outbox、gateway check）可在服务运行时执行。"),
+          "服务使用内置的模拟医保中心，它只在服务运行时存在：请先启动 rxlane serve。对账、冲正和重传由服务"
+          "自动完成，也可通过其接口发起（POST /v1/reconciliation 等）；只读命令（doctor、outbox、"
+          "gateway check）可在服务运行时执行。"),
     _spec("LIST_INVALID", 422, "The dual-channel list has bad rows or columns; nothing was imported.",
           "双通道药品目录存在错误的行或列，未导入任何内容，原目录继续使用。请按行号修改后重新导入。"),
     _spec("LIST_UNREADABLE", 422, "The file is not a readable CSV or XLSX dual-channel list; nothing was imported.",
@@ -310,9 +311,17 @@ class InvalidInput(RxlaneError):
         super().__init__("INVALID_INPUT", message, message_zh or f"请求内容不正确：{message}", details)
 
 
+#: What may be not found, as the pharmacist reads it; ``what_zh`` names anything else.
+THINGS_ZH = {"sale": "该销售单", "device": "该设备", "stock entry": "该库存批次", "store": "该门店",
+             "reports": "该月的月报", "a published dual-channel list": "已发布的双通道药品目录", "patient": "该患者",
+             "prescription": "该处方"}
+
+
 class NotFound(RxlaneError):
-    def __init__(self, what: str, **details: Any):
-        super().__init__("NOT_FOUND", f"{what} not found.", f"未找到{what}。", details)
+    def __init__(self, what: str, what_zh: str = "", **details: Any):
+        """``what`` in English; its Chinese from ``what_zh`` or THINGS_ZH (never the English word in the Chinese)."""
+        zh = what_zh or THINGS_ZH.get(what) or THINGS_ZH.get(what.split(" ")[0], "所请求的内容")
+        super().__init__("NOT_FOUND", f"{what} not found.", f"未找到{zh}。", details)
 
 
 #: The sale's states as the pharmacist reads them (the counter page's labels say the same).

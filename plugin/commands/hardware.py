@@ -33,7 +33,8 @@ def devices(url) -> None:
     try:
         answer = requests.get(url.rstrip("/") + "/v1/devices", timeout=5).json()
     except (requests.RequestException, ValueError) as exc:
-        click.echo(f"rxlane devices: cannot reach {url}: {type(exc).__name__}", err=True)
+        click.echo(f"rxlane devices: cannot reach {url}: {type(exc).__name__} — is `rxlane serve` running? "
+                   f"无法连接 {url}，请确认 rxlane 服务正在运行。", err=True)
         sys.exit(1)
     rows = answer.get("devices", [])
     if not rows:

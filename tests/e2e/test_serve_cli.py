@@ -43,6 +43,22 @@ def test_serve_runs_with_no_configuration_and_stops_cleanly_on_sigterm(tmp_path)
             proc.kill()
 
 
+def test_a_port_already_taken_is_named_with_the_flag_to_change_it_in_both_languages(tmp_path):
+    proc, urls = start("serve", "--port", "0", "--sandbox-port", "0", "--data-dir", str(tmp_path / "first"))
+    try:
+        assert set(urls) == {"rxlane", "sandbox"}
+        taken = {name: url.rsplit(":", 1)[1] for name, url in urls.items()}
+        for flag, args, words in (("--sandbox-port", ["--port", "0", "--sandbox-port", taken["sandbox"]], "sandbox"),
+                                  ("--port", ["--port", taken["rxlane"], "--sandbox-port", "0"], "rxlane")):
+            second = subprocess.run([sys.executable, "-m", "plugin.cli", "serve", *args, "--data-dir",
+                                     str(tmp_path / f"second{flag}")], capture_output=True, text=True, timeout=60)
+            assert second.returncode == 1 and "Traceback" not in second.stderr, second.stderr
+            assert words in second.stderr and flag in second.stderr and "端口可能已被占用" in second.stderr
+            assert f":{args[1 if flag == '--port' else 3]}" in second.stderr
+    finally:
+        proc.kill()
+
+
 def test_serve_with_no_demo_starts_an_empty_sandbox(tmp_path):
     proc, urls = start("serve", "--port", "0", "--sandbox-port", "0", "--data-dir", str(tmp_path), "--no-demo")
     try:
