@@ -100,3 +100,14 @@ def scrub_data(value: object) -> object:
     if isinstance(value, list):
         return [scrub_data(v) for v in value]
     return value
+
+
+def masked_answer(value: object) -> object:
+    """An API answer for a caller without the ``pii`` scope: the insurer's person number (``psn_no``) masked, and
+    names, ID and card numbers and tokens masked by the key that holds them (``mask_value``), nested values too."""
+    if isinstance(value, dict):
+        return {k: (mask_psn_no(v) if k == "psn_no" else mask_value(k, v)) if isinstance(v, str)
+                else masked_answer(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked_answer(v) for v in value]
+    return value

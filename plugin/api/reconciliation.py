@@ -7,9 +7,11 @@ from datetime import date
 
 from flask import Blueprint, current_app, request
 
+from plugin.api.auth import pii_allowed
 from plugin.api.http import idempotent, json_response, parse
 from plugin.api.models import ReconciliationIn
 from plugin.errors import InvalidInput
+from plugin.privacy import masked_answer
 from plugin.reconcile import day_rows, reconcile
 
 bp = Blueprint("reconciliation", __name__)
@@ -26,7 +28,9 @@ def _day(text: str | None) -> date:
 @idempotent
 def run():
     req = parse(ReconciliationIn)
-    return json_response(reconcile(current_app.extensions["rxlane"], _day(req.date)))
+    result = reconcile(current_app.extensions["rxlane"], _day(req.date))
+    # a difference names the insurer's person number: masked unless the caller may see personal data
+    return json_response(result if pii_allowed() else masked_answer(result))
 
 
 @bp.get("/v1/reconciliation/rows")
