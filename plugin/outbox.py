@@ -289,12 +289,13 @@ class Outbox:
 
     def _refused(self, row: OutboxRow, err_msg: str, *, certain: bool) -> None:
         """The insurer said no. A sale report (3505) or dispensing result (7206) of a sale refunded while it was on
-        its way can never be accepted — the settlement it names is cancelled — and what was to follow it (the
-        return of those packs) has nothing to return: both are superseded. Otherwise a refusal no retry changes is
+        its way can never be accepted — the settlement it names is cancelled — and is superseded; a refused 3505's
+        return (3506) has nothing to return and goes with it. A 7206 names the same packs as the 3505 but returns
+        nothing: the 3505's own 3506 still has packs to return and stays. Otherwise a refusal no retry changes is
         parked at once; another is retried as a new message."""
         if row.infno in ("3505", "7206") and self.ledger.sales.state(row.sale_id or "") == "refunded":
             with self.ledger.transaction() as c:
-                moot = [row.id] + self._returns_of(c, row)
+                moot = [row.id] + (self._returns_of(c, row) if row.infno == "3505" else [])
                 self.ledger.outbox.supersede(c, moot, f"refunded while on its way; the insurer refused it: {err_msg}")
             return
         self._failed(row, err_msg, park=certain, reason=REFUSED_REASON if certain else None, keep_msgid=False)

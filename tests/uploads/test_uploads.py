@@ -180,6 +180,26 @@ def test_a_refund_returns_what_was_reported_and_leaves_the_prescription_dispense
     assert counter.sale(sale["id"])["uploads"]["state"] == "done"
 
 
+def test_a_dispensing_result_refused_after_a_refund_does_not_take_the_packs_return_with_it(counter):
+    # the 3505 and 7204 went out; the 7206 is at the insurer when the sale is refunded (its 3506 is queued) and comes
+    # back refused (the settlement is cancelled): it is superseded, yet the 3506 still returns the packs the 3505
+    # reported, or the insurer would hold them as sold (found by the fault rig's refund.after_answer crash point)
+    import threading
+    sale = counter.sell(1)
+    counter.sandbox_http.post("/sandbox/faults", {"infno": "7206", "mode": "slow", "times": 1, "delay_ms": 1500})
+    drain = threading.Thread(target=counter.svc.outbox.drain)
+    drain.start()
+    while not any(r.msgid for r in counter.svc.ledger.outbox.for_sale(sale["id"]) if r.infno == "7206"):
+        pass
+    assert counter.http.post(f"/v1/sales/{sale['id']}/refund", {"reason": "患者退药"}).status_code == 200
+    drain.join(timeout=30)
+    counter.svc.outbox.drain()
+    states = {r.infno: r.state for r in counter.svc.ledger.outbox.for_sale(sale["id"])}
+    assert (states["3505"], states["7206"], states["3506"]) == ("done", "superseded", "done"), states
+    [back] = counter.uploads_of(sale, "3506")
+    assert sorted(back["codes"]) == sorted(counter.uploads_of(sale)[0]["codes"])
+
+
 def test_a_refund_before_anything_left_sends_nothing_and_the_prescription_stays_open(counter):
     sale = counter.sell(1)
     assert counter.http.post(f"/v1/sales/{sale['id']}/refund").status_code == 200
