@@ -250,7 +250,9 @@ def _offline_service(config_file: str | None, data_dir: str | None, *, sends: bo
     ``svc.extras["gateway"]`` says which and why. A command that ``sends`` fails with the reason when there is
     none (GATEWAY_NOT_RUNNING, GATEWAY_MISMATCH) before anything is sent. ``beside``: a command that may run
     beside the service owning the data directory (it then uses that service's gateway, the embedded sandbox
-    included); the others claim the directory first."""
+    included, and msgids from the tools' range the service never reaches); the others claim the directory
+    first."""
+    from adapters.nhsa.envelope import MsgIdGenerator
     from plugin import datadir
     from plugin.runtime import offline_gateway
     from plugin.service import build_service, data_dir as resolve_dir
@@ -261,6 +263,10 @@ def _offline_service(config_file: str | None, data_dir: str | None, *, sends: bo
         raise target.error
     svc = build_service(settings, gateway_url=target.url or NOWHERE)
     svc.extras["gateway"] = target
+    if beside:      # the service may send in this very second: this command's msgids come from the tools' range
+        ours = svc.upstream.client.msgids
+        svc.upstream.client.msgids = MsgIdGenerator(ours.fixmedins_code, counter_no=ours.counter_no,
+                                                    first=MsgIdGenerator.TOOL_FIRST)
     return svc
 
 

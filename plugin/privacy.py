@@ -5,6 +5,7 @@ Answers mask unless the caller holds the `pii` scope; logs, errors and the audit
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 
 def mask_middle(value: str | None, keep_start: int, keep_end: int) -> str:
@@ -90,24 +91,25 @@ def _keyed(m: re.Match[str]) -> str:
     return m.group(0) if masked == m.group("value") else f'"{m.group("key")}"{m.group("sep")}"{masked}"'
 
 
-def scrub_data(value: object) -> object:
-    """``scrub`` through a JSON-shaped value: strings scrubbed, fields named like personal data masked."""
+def scrub_data(value: object, *, mask: Callable[[str, str], str] = mask_value,
+               text: Callable[[str], str] | None = scrub) -> object:
+    """``scrub`` through a JSON-shaped value: fields named like personal data masked (``mask``), other strings
+    scrubbed (``text``; None leaves them as they are)."""
     if isinstance(value, str):
-        return scrub(value)
+        return text(value) if text is not None else value
     if isinstance(value, dict):
-        return {k: mask_value(k, v) if isinstance(v, str) and mask_value(k, v) != v else scrub_data(v)
+        return {k: mask(k, v) if isinstance(v, str) and mask(k, v) != v else scrub_data(v, mask=mask, text=text)
                 for k, v in value.items()}
     if isinstance(value, list):
-        return [scrub_data(v) for v in value]
+        return [scrub_data(v, mask=mask, text=text) for v in value]
     return value
+
+
+def _answer_mask(key: str, value: str) -> str:
+    return mask_psn_no(value) if key == "psn_no" else mask_value(key, value)
 
 
 def masked_answer(value: object) -> object:
     """An API answer for a caller without the ``pii`` scope: the insurer's person number (``psn_no``) masked, and
     names, ID and card numbers and tokens masked by the key that holds them (``mask_value``), nested values too."""
-    if isinstance(value, dict):
-        return {k: (mask_psn_no(v) if k == "psn_no" else mask_value(k, v)) if isinstance(v, str)
-                else masked_answer(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [masked_answer(v) for v in value]
-    return value
+    return scrub_data(value, mask=_answer_mask, text=None)

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from adapters.nhsa import catalogue, person, prescriptions, reconciliation, settlement, signin, uploads
-from adapters.nhsa.client import GatewayClient, MsgIdGenerator
+from adapters.nhsa.client import GatewayClient
 from adapters.nhsa.errors import GatewayError, GatewayRefused
 from adapters.nhsa.profile import check_input
 from plugin.errors import RxlaneError
@@ -165,9 +165,6 @@ def gateway_check(config_file, data_dir) -> None:
         svc = _offline_service(config_file, data_dir, beside=True)
     except RxlaneError as exc:      # no gateway this ledger may reach (GATEWAY_NOT_RUNNING, GATEWAY_MISMATCH)
         _fail(exc)
-    ours = svc.upstream.client.msgids     # beside a running service, its 9001 never takes a msgid the service may send
-    svc.upstream.client.msgids = MsgIdGenerator(ours.fixmedins_code, counter_no=ours.counter_no,
-                                                first=MsgIdGenerator.TOOL_FIRST)
     try:
         report = check(svc.upstream.client)
     except RxlaneError as exc:

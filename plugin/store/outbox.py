@@ -105,10 +105,11 @@ class OutboxTable:
     def problems(self, limit: int) -> list[OutboxRow]:
         """Parked and waiting rows, the insurer's refusals first, then newest first: at most ``limit``, read from the
         partial index of migration 11 (which holds only such rows), so the answer costs the same with a million
-        delivered rows or a hundred thousand waiting ones. The literals must stay those of the index."""
+        delivered rows or a hundred thousand waiting ones. The index needs literals, not parameters: they are these
+        constants, written into migration 11 as they were then."""
         return [_row(r) for r in self.db.read(
-            "SELECT * FROM outbox INDEXED BY outbox_problems WHERE state IN ('parked', 'waiting') "
-            "ORDER BY reason IS NOT 'UPLOAD_REFUSED', id DESC LIMIT ?", (limit,))]
+            f"SELECT * FROM outbox INDEXED BY outbox_problems WHERE state IN ('{PARKED}', '{WAITING}') "
+            f"ORDER BY reason IS NOT '{REFUSED_REASON}', id DESC LIMIT ?", (limit,))]
 
     def for_sale(self, sale_id: str, conn: Connection | None = None) -> list[OutboxRow]:
         sql, args = "SELECT * FROM outbox WHERE sale_id = ? ORDER BY id", (sale_id,)
