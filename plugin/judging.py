@@ -20,23 +20,43 @@ from plugin.policy import Policy
 from plugin.sale import SaleLine
 
 
+class LineJudge:
+    """The verdicts on the lines of one patient's purchase: the patient, their filings and the prescription are
+    read into the rules' types once (on the first line), not once per line. ``__call__`` judges one line."""
+
+    def __init__(self, *, policy: Policy, pharmacy_admdvs: str, today: date, person: dict[str, Any],
+                 filings: list[dict[str, Any]], rx: dict[str, Any] | None, list_known: bool):
+        self._policy, self._pharmacy_admdvs, self._today = policy, pharmacy_admdvs, today
+        self._person, self._filings, self._rx, self._list_known = person, filings, rx, list_known
+        self._facts: tuple[rules.Patient, list[rules.Filing], rules.Prescription | None] | None = None
+
+    def __call__(self, *, entry: dict[str, Any] | None, price: Decimal, donated: bool) -> rules.Verdict:
+        if self._facts is None:
+            person, rx = self._person, self._rx
+            self._facts = (rules.Patient(psn_no=person["psn_no"], insuplc_admdvs=person["insuplc_admdvs"]),
+                           [rules.Filing.from_mapping(f) for f in self._filings],
+                           rules.Prescription.from_mapping(rx) if rx else None)
+        patient, filings, prescription = self._facts
+        registrations = self._person.get("registrations")
+        verdict = rules.judge_line(
+            patient=patient, filings=filings, prescription=prescription,
+            entry=rules.CatalogEntry.from_mapping(entry) if entry else None, policy=self._policy, price=price,
+            donated=donated, today=self._today, pharmacy_admdvs=self._pharmacy_admdvs, list_known=self._list_known,
+            registrations=tuple(registrations) if registrations else None)
+        if self._rx is None and not donated and "NOT_IN_CATALOG" not in verdict.reasons:
+            # a dual-channel drug is paid at a pharmacy only against a circulated prescription (医保函〔2021〕182号
+            # §五; the insurer refuses a line without `rxno`): without one the line is not on any prescription
+            reasons = tuple(c for c in rules.REASON_ORDER if c in (*verdict.reasons, "NOT_ON_PRESCRIPTION"))
+            return rules.Verdict(reasons, verdict.unknown)
+        return verdict
+
+
 def judge_line(*, policy: Policy, pharmacy_admdvs: str, today: date, person: dict[str, Any],
                filings: list[dict[str, Any]], rx: dict[str, Any] | None, entry: dict[str, Any] | None,
                price: Decimal, donated: bool, list_known: bool) -> rules.Verdict:
-    registrations = person.get("registrations")
-    verdict = rules.judge_line(
-        patient=rules.Patient(psn_no=person["psn_no"], insuplc_admdvs=person["insuplc_admdvs"]),
-        filings=[rules.Filing.from_mapping(f) for f in filings],
-        prescription=rules.Prescription.from_mapping(rx) if rx else None,
-        entry=rules.CatalogEntry.from_mapping(entry) if entry else None, policy=policy, price=price,
-        donated=donated, today=today, pharmacy_admdvs=pharmacy_admdvs, list_known=list_known,
-        registrations=tuple(registrations) if registrations else None)
-    if rx is None and not donated and "NOT_IN_CATALOG" not in verdict.reasons:
-        # a dual-channel drug is paid at a pharmacy only against a circulated prescription (医保函〔2021〕182号 §五;
-        # the insurer refuses a line without `rxno`): without one the line is not on any prescription
-        reasons = tuple(c for c in rules.REASON_ORDER if c in (*verdict.reasons, "NOT_ON_PRESCRIPTION"))
-        return rules.Verdict(reasons, verdict.unknown)
-    return verdict
+    """The verdict on one line (``LineJudge`` for several lines of one purchase)."""
+    return LineJudge(policy=policy, pharmacy_admdvs=pharmacy_admdvs, today=today, person=person, filings=filings,
+                     rx=rx, list_known=list_known)(entry=entry, price=price, donated=donated)
 
 
 def refused_lines(profile: GatewayProfile, err_msg: str, lines: Iterable[SaleLine]) -> tuple[str | None, list[int]]:

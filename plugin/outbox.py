@@ -32,7 +32,7 @@ from adapters.nhsa.profile import load_profile
 from plugin import uploads as plan
 from plugin.config import PharmacistSettings
 from plugin.crashpoints import crash_point
-from plugin.errors import ERRORS, InvalidInput, RxlaneError, UpstreamRefused
+from plugin.errors import ERRORS, InvalidInput, NotFound, RxlaneError, UpstreamRefused
 from plugin.exchange import Exchange, OutcomeUnknown
 from plugin.privacy import scrub
 from plugin.retry import OUTBOX, RetryPolicy, permanent
@@ -84,7 +84,7 @@ def drug_description(catalog: Any, code: str) -> dict[str, str]:
 def sale_uploads(ledger: Ledger, sale_id: str) -> dict[str, Any]:
     """The ``uploads`` section of a sale (``GET /v1/sales/{id}``): ``state`` (none, sending, waiting, refused,
     done), what is ``missing`` per line (None: the sale), the insurer's refusals with the fix, every message."""
-    rows = [r for r in ledger.outbox.for_sale(sale_id) if r.state != SUPERSEDED]
+    rows = [r for r in ledger.outbox.shown_for_sale(sale_id) if r.state != SUPERSEDED]
     missing = _merged_missing(m for r in rows if r.state == WAITING for m in r.body.get("missing", []))
     refused = [{"id": r.id, "infno": r.infno, "err_msg": r.last_error, "msgid": r.msgid, "reason": r.reason,
                 "fix": fix(r.reason)} for r in rows if r.state == PARKED]
@@ -243,8 +243,10 @@ class Outbox:
                               drugs={ln.med_list_codg: self.describe(ln.med_list_codg) for ln in sale.lines})
 
     def _insuplc(self, sale_id: str) -> str:
-        sale = self.ledger.sales.get(sale_id)
-        prow = self.ledger.patients.get(sale.patient_ref)
+        ref = self.ledger.sales.patient_ref(sale_id)
+        if ref is None:
+            raise NotFound("sale", id=sale_id[:64])
+        prow = self.ledger.patients.get(ref)
         return str((prow.person if prow else {}).get("insuplc_admdvs", ""))
 
     def _deliver(self, row: OutboxRow) -> bool:

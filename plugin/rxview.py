@@ -12,10 +12,11 @@ from plugin.prescriptions import kept_status
 def prescription_view(svc, person: dict, filings: list[dict], rx: dict) -> dict[str, Any]:
     lines = []
     rx = kept_status(svc.ledger, rx)
+    judge = svc.sales.judge_for(person=person, filings=filings, rx=rx)
     for line in rx["lines"]:
         entry = svc.catalog.entry(line["med_list_codg"])
-        verdict = svc.sales.judge(person=person, filings=filings, rx=rx, entry=entry,
-                                  price=Decimal(entry["payment_standard"]) if entry else Decimal("0"), donated=False)
+        verdict = judge(entry=entry, price=Decimal(entry["payment_standard"]) if entry else Decimal("0"),
+                        donated=False)
         lines.append({**line, "generic_name": entry["generic_name"] if entry else line.get("drug_genname", ""),
                       "drug_name": entry["drug_name"] if entry else line.get("drug_prodname", ""),
                       "spec": entry["spec"] if entry else line.get("drug_spec", ""),

@@ -30,7 +30,7 @@ from plugin.policy import split as policy_split
 from plugin.privacy import scrub
 from plugin.password import PasswordSeal
 from plugin.sale import IN_DOUBT_STATES, Order, Sale, SaleEvent, SaleLine, SaleState, transition
-from plugin.judging import judge_line, refused_lines
+from plugin.judging import LineJudge, refused_lines
 from plugin.splits import compare, feedetl_sn, sale_split
 from plugin.store import Connection, Ledger, now
 from plugin.store.journal import REFUSED as JOURNAL_REFUSED
@@ -83,9 +83,13 @@ class SaleService:
     def judge(self, *, person: dict[str, Any], filings: list[dict[str, Any]], rx: dict[str, Any] | None,
               entry: dict[str, Any] | None, price: Decimal, donated: bool) -> rules.Verdict:
         """The verdict on one line (plugin/judging.py), used by the sale and the prescription view alike."""
-        return judge_line(policy=self.policy, pharmacy_admdvs=self.pharmacy_admdvs, today=self.today(),
-                          person=person, filings=filings, rx=rx, entry=entry, price=price, donated=donated,
-                          list_known=self.catalog.list_known)
+        return self.judge_for(person=person, filings=filings, rx=rx)(entry=entry, price=price, donated=donated)
+
+    def judge_for(self, *, person: dict[str, Any], filings: list[dict[str, Any]],
+                  rx: dict[str, Any] | None) -> LineJudge:
+        """A judge of the lines of one purchase (the facts read once for all its lines)."""
+        return LineJudge(policy=self.policy, pharmacy_admdvs=self.pharmacy_admdvs, today=self.today(),
+                         person=person, filings=filings, rx=rx, list_known=self.catalog.list_known)
 
     # -- create ---------------------------------------------------------------------------------------------
     def create(self, order: Order) -> str:
@@ -94,6 +98,7 @@ class SaleService:
         rx = prescriptions.kept_for_sale(self.ledger, order.hi_rxno, person["psn_no"]) if order.hi_rxno else None
         lines: list[SaleLine] = []
         entries: dict[str, dict[str, Any]] = {}
+        judge = self.judge_for(person=person, filings=filings, rx=rx)
         for no, line in enumerate(order.lines, start=1):
             entry = self.catalog.entry(line.med_list_codg, today)
             described = entry or _from_prescription(rx, line.med_list_codg)
@@ -107,8 +112,7 @@ class SaleService:
                                    "separate line.", "拆零销售一行只能是一盒中的一部分（数量小于1），整盒请另起一行。",
                                    field=f"lines[{no - 1}].qty")
             entries[line.med_list_codg] = entry or {}
-            verdict = self.judge(person=person, filings=filings, rx=rx, entry=entry, price=line.price,
-                                 donated=line.donated)
+            verdict = judge(entry=entry, price=line.price, donated=line.donated)
             lines.append(SaleLine(
                 line_no=no, med_list_codg=line.med_list_codg, generic_name=described["generic_name"],
                 drug_name=described["drug_name"], spec=described["spec"], category=described.get("category", ""),

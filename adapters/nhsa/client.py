@@ -195,6 +195,7 @@ class GatewayClient:
         self._lock = threading.Lock()
         self.sign_no: str = ""
         self.signed_in_at: datetime | None = None
+        self._terminal: tuple[str, str] | None = None
 
     @property
     def session(self) -> requests.Session:
@@ -280,7 +281,14 @@ class GatewayClient:
         return self.send(self.prepare(infno, input, **kw)).output
 
     def terminal(self) -> tuple[str, str]:
-        """(ip, mac) of this counter as 9001 reports them."""
+        """(ip, mac) of this counter as the last 9001 reported them (found afresh at every sign-in; before the first,
+        found now). Messages that name the terminal (7202's IP) send what the sign-in registered, and the lookup —
+        a socket and a walk of the network interfaces — is not paid per message."""
+        if self._terminal is None:
+            self._terminal = self._find_terminal()
+        return self._terminal
+
+    def _find_terminal(self) -> tuple[str, str]:
         s = self.settings
         ip = s.terminal_ip or local_ip_for(s.url)
         return ip, s.terminal_mac or mac_for_ip(ip)
@@ -288,7 +296,7 @@ class GatewayClient:
     def sign_in(self) -> str:
         """9001 签到 with the operator and this terminal's IP and MAC; keeps ``sign_no`` for every later envelope
         (sign in once a day, after a restart, and when the gateway says the sign-in is no longer valid)."""
-        ip, mac = self.terminal()
+        ip, mac = self._terminal = self._find_terminal()
         with self._lock:
             self.sign_no = ""
         answer = signin.parse_sign_in(self.call("9001", signin.sign_in_input(self.settings.opter, mac, ip)))

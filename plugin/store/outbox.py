@@ -116,6 +116,20 @@ class OutboxTable:
         rows = conn.execute(sql, args).fetchall() if conn is not None else self.db.read(sql, args)
         return [_row(r) for r in rows]
 
+    def shown_for_sale(self, sale_id: str) -> list[OutboxRow]:
+        """A sale's rows as its view shows them: the body cut to what the view reads (``plan``, ``missing``,
+        ``codes``) by SQLite's JSON functions, so a view does not decode every message it lists."""
+        rows = self.db.read(
+            "SELECT id, infno, sale_id, json_object('plan', json_extract(body_json, '$.plan'), 'missing', "
+            "json_extract(body_json, '$.missing'), 'codes', json_extract(body_json, '$.codes')) AS body_json, state, "
+            "attempts, next_at, last_error, msgid, created_at, chain, reason, done_at FROM outbox WHERE sale_id = ? "
+            "ORDER BY id", (sale_id,))
+        shown = [_row(r) for r in rows]
+        for row in shown:   # a key the message does not have comes back null: absent, as in the full body
+            for key in [k for k, v in row.body.items() if v is None]:
+                del row.body[key]
+        return shown
+
     def depth(self) -> tuple[int, str | None, int, int]:
         """(pending rows, oldest pending created_at, parked rows, waiting rows)."""
         # counted from the state index alone; only pending rows (few but in an outage) are read for their age —

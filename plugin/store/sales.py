@@ -3,11 +3,18 @@
 Rows become typed ``Sale``/``SaleLine`` values (plugin/sale.py) here and nowhere else. ``move`` applies one event of
 the state table inside the caller's transaction: the current state is read and the UPDATE is conditional on it,
 under BEGIN IMMEDIATE, so two requests racing for one sale cannot both move it.
+
+A counter flow reads its sale a dozen times (each step, each answer's view, each upload), and decoding it — the
+two splits' thirty-odd Decimals each, the lines — cost more than the SELECT. The immutable parts (``SaleLine``,
+the splits, which nothing changes once built) are therefore decoded once per distinct stored text and shared;
+the caches are keyed by the row's content, never by the sale's id, so a changed row is decoded afresh and no
+invalidation can be forgotten. The JSON dicts (``rx``, ``presettle``…) are decoded per read: callers may hold them.
 """
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from collections.abc import Iterable
 
@@ -23,11 +30,24 @@ _JSON = {"rx": "rx_json", "presettle": "presettle_json", "split": "split_json", 
 _PLAIN = ("setl_id", "mdtrt_id", "settle_msgid", "setl_time", "confirm_selfpay", "acct_used")
 
 
+#: Distinct stored texts kept decoded: a counter's sales of the last hour or so.
+DECODED_KEPT = 512
+
+
+@lru_cache(maxsize=DECODED_KEPT)
 def _split(text: str | None) -> Split | None:
+    """The split stored as ``text``; the same object for the same text (read-only by convention: nothing in rxlane
+    changes a split after ``policy.split``/``sale_split`` built it)."""
     return Split.from_dict(loads(text)) if text else None
 
 
 def _line(r: Row) -> SaleLine:
+    return _decoded_line(tuple(r), tuple(r.keys()))
+
+
+@lru_cache(maxsize=DECODED_KEPT * 4)
+def _decoded_line(values: tuple[Any, ...], keys: tuple[str, ...]) -> SaleLine:
+    r = dict(zip(keys, values, strict=True))
     return SaleLine(line_no=r["line_no"], med_list_codg=r["med_list_codg"], generic_name=r["generic_name"],
                     drug_name=r["drug_name"], spec=r["spec"], category=r["category"], qty=Decimal(r["qty"]),
                     price=Decimal(r["price"]), payment_standard=Decimal(r["payment_standard"]),
@@ -71,6 +91,10 @@ class SalesTable:
     def state(self, sale_id: str, conn: Connection | None = None) -> str | None:
         sql, args = "SELECT state FROM sales WHERE id = ?", (sale_id,)
         row = conn.execute(sql, args).fetchone() if conn is not None else self.db.read_one(sql, args)
+        return row[0] if row else None
+
+    def patient_ref(self, sale_id: str) -> str | None:
+        row = self.db.read_one("SELECT patient_ref FROM sales WHERE id = ?", (sale_id,))
         return row[0] if row else None
 
     def get_hi_rxno(self, conn: Connection, sale_id: str) -> str | None:
