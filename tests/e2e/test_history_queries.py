@@ -4,7 +4,8 @@ that grow (sales, lines, packs, journal, outbox, patients…) through an index, 
 Found by the flow bench on a ledger of 100,000 sales (bench/README.md): "is this prescription already dispensed?"
 read every settled sale through the state index, 126 ms each time, twice per flow — the counter's own time went from
 18 ms to 285 ms — and the slip's refund lookup by ``setl_id`` scanned the table. A whole day runs through the POS API
-— identify, prescriptions, sale, presettle, settle, uploads, the slip's lookup, a refund, health — and is watched at
+— identify, prescriptions, sale, presettle, settle, uploads, the slip's lookup, a refund, health, the day's
+reconciliation — and is watched at
 SQLite's own seams: every statement (``set_trace_callback``) is asked for its plan (``EXPLAIN QUERY PLAN``), and the
 day's work is counted in SQLite virtual-machine steps (``set_progress_handler``) before and after thousands of
 other sales join the history. The plan test names the statement; the step count also catches a search through an
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import date
 
 from bench.bench_footprint import clone_sales
 from tests.e2e.conftest import LIU, RX_LIU_SEC, RX_ZHANG_OSI, SECUKINUMAB, fresh_prescription, identify, new_sale
@@ -76,6 +78,7 @@ def _day(svc, http, hi_rxno: str) -> None:
     svc.outbox.drain()
     assert http.get("/v1/health").status_code == 200
     assert http.get("/v1/sales/open", params={"patient_ref": ref}).status_code == 200
+    assert http.post("/v1/reconciliation", {"date": date.today().isoformat()}).status_code == 200
 
 
 def _vm_steps(svc, run) -> int:
