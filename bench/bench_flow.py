@@ -13,6 +13,9 @@ sandbox seeded identically — the round trips no service can avoid. Figures:
 - flow / bare round trips of the same messages; target ≤ 1.3;
 - with the sandbox answering every message after 100 ms (a provincial gateway's latency), the counter's wait for the
   synchronous steps against messages × 100 ms; target ≤ 1.05.
+- the floor, same run: the POS's 5 requests to a Flask app that does nothing, behind waitress, plus the 2 durable
+  commits the money rule takes per settlement — what any counter flow on this stack costs before rxlane's work;
+- the same flow on a ledger holding 100,000 earlier sales (a store's third year), against the flow before them.
 A sample of flows is also run with every request profiled (cProfile, in the waitress thread) to name the slow parts;
 those flows are not in the timings.
 """
@@ -183,6 +186,57 @@ _WAITING = ("recv_into", "sendall", "socket.connect", "'connect'", "select", "ac
             "bench_flow.py")
 
 
+def measure_floor(flows: int, answer_bytes: int = 10_500) -> dict:
+    """What the counter flow costs with no work at all on the stack DESIGN names: the POS's 5 requests answered by a
+    Flask app behind waitress (the rig's thread count, an answer the size of a sale view) and the 2 durable commits
+    the money rule requires per settlement (journal before send, the answer), on a WAL/FULL SQLite file in the same
+    temporary directory as the ledger. rxlane's own time can only be above this."""
+    import sqlite3
+    import threading
+
+    import flask
+    import waitress
+
+    from bench._rig import pos_session
+    app = flask.Flask("floor")
+    padding = "x" * answer_bytes
+
+    @app.post("/step")
+    def step() -> dict:
+        return {"ok": True, "padding": padding}
+
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4, ident="rxlane-floor")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    http, url = pos_session(), f"http://127.0.0.1:{server.effective_port}/step"
+    with tempfile.TemporaryDirectory(prefix="rxlane-bench-floor-") as tmp:
+        conn = sqlite3.connect(Path(tmp) / "floor.sqlite3", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE journal (body TEXT)")
+
+        def durable_commit() -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO journal VALUES (?)", ("j" * 2000,))
+            conn.execute("COMMIT")
+
+        def one() -> float:
+            started = time.perf_counter()
+            for _ in range(5):
+                http.post(url, json={"patient_ref": "P" * 25, "lines": [{"qty": "2"}] * 3}, timeout=30).json()
+            durable_commit()
+            durable_commit()
+            return time.perf_counter() - started
+
+        for _ in range(20):
+            one()
+        walls = [one() for _ in range(flows)]
+        conn.close()
+    server.close()
+    return {"flows": flows, "floor_ms_p50": ms(percentile(walls, 50)), "floor_ms_p99": ms(percentile(walls, 99)),
+            "what": "5 POS requests (Flask, waitress, requests) + 2 durable SQLite commits, nothing else"}
+
+
 def measure_latency(flows: int, delay_ms: int = LATENCY_MS) -> dict:
     """Every message answered after ``delay_ms`` (the sandbox's ``slow`` fault on each transaction): the counter's
     wait for the synchronous steps against (synchronous messages × delay)."""
@@ -221,9 +275,54 @@ def measure_latency(flows: int, delay_ms: int = LATENCY_MS) -> dict:
             "meets_target": ratio <= TARGET_LATENCY_RATIO}
 
 
+def measure_history(flows: int, history: int) -> dict:
+    """The same flow on a ledger that already holds ``history`` settled sales (cloned through the ledger, 100 a day
+    back in time, as bench_footprint does): a store's third year. Baseline, same run: the flow before the history
+    was added. Before migration 12 the counter's own time grew with every sale ever made."""
+    from bench.bench_footprint import clone_sales
+    sb = start_sandbox()
+    with tempfile.TemporaryDirectory(prefix="rxlane-bench-history-") as tmp:
+        rx = Rxlane(Path(tmp) / "data", sb.url)
+        try:
+            seeder = SandboxSeeder(sb.url)
+            for _ in range(3):
+                template = counter_flow(rx, seeder.patient())
+                drain(rx)
+
+            def sample() -> tuple[list[float], list[float]]:
+                counter, own = [], []
+                for _ in range(flows):
+                    wall, waited, _n, _s, _sync, at_counter = _one(rx, seeder)
+                    counter.append(at_counter)
+                    own.append(wall - waited)
+                return counter, own
+
+            before_counter, before_own = sample()
+            started = time.perf_counter()
+            clone_sales(Path(rx.svc.ledger.path), template["id"], history)
+            clone_s = time.perf_counter() - started
+            for _ in range(3):
+                _one(rx, seeder)
+            after_counter, after_own = sample()
+        finally:
+            rx.close()
+            sb.shutdown()
+    return {"history_sales": history, "flows": flows, "clone_s": round(clone_s, 1),
+            "counter_own_ms_p50_new_ledger": ms(percentile(before_counter, 50)),
+            "counter_own_ms_p50": ms(percentile(after_counter, 50)),
+            "counter_own_ms_p99": ms(percentile(after_counter, 99)),
+            "own_ms_p50_new_ledger": ms(percentile(before_own, 50)),
+            "own_ms_p50": ms(percentile(after_own, 50)), "own_ms_p99": ms(percentile(after_own, 99)),
+            "counter_own_ratio_to_new_ledger": round(percentile(after_counter, 50) / percentile(before_counter, 50),
+                                                     2)}
+
+
 def run(quick: bool = False) -> dict:
     figures = measure(3 if quick else 300, profile_flows=0 if quick else 30)
     figures["latency"] = measure_latency(2 if quick else 30)
+    figures["history"] = measure_history(3 if quick else 100, 300 if quick else 100_000)
+    figures["floor"] = floor = measure_floor(20 if quick else 1000)
+    figures["counter_own_p99_over_floor_p99"] = round(figures["counter_own_ms_p99"] / floor["floor_ms_p99"], 2)
     return figures
 
 
