@@ -78,6 +78,8 @@ def _day(svc, http, hi_rxno: str) -> None:
     svc.outbox.drain()
     assert http.get("/v1/health").status_code == 200
     assert http.get("/v1/sales/open", params={"patient_ref": ref}).status_code == 200
+    assert http.get("/v1/sales/open", params={"hi_rxno": hi_rxno}).status_code == 200
+    assert http.get("/v1/sales", params={"date": date.today().isoformat()}).status_code == 200
     assert http.post("/v1/reconciliation", {"date": date.today().isoformat()}).status_code == 200
 
 
