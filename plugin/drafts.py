@@ -4,7 +4,7 @@ personal account out of a sale, and cancel drafts nobody came back to, so their 
 A page reload, a new patient scanned mid-sale, a patient who walks away: each leaves a draft that holds its packs,
 and the next sale of the same box is then refused as "already sold". The counter page resumes the open draft when
 the same prescription is chosen again (``open_sales``), asks before switching patient, offers to release a pack a
-draft holds (plugin/packs.py says so in the refusal), and a background round (plugin/recovery.py ``add_round``)
+draft holds (plugin/packs.py says so in the refusal), and a background round (plugin/service.py ``background_rounds``)
 cancels drafts untouched for ``[store] draft_expiry_minutes`` with the CANCEL move of plugin/sale.py — nothing was
 charged for them, and the cancellation releases their packs.
 """

@@ -77,9 +77,10 @@ class Recovery:
         self._thread: threading.Thread | None = None
         self._rounds: list = []
 
-    def add_round(self, step) -> None:
-        """Another chore for each round (e.g. the daily reconciliation when it is due)."""
-        self._rounds.append(step)
+    def set_rounds(self, steps: list) -> None:
+        """The chores of each round beside resolving and draining (e.g. the daily reconciliation when it is due;
+        plugin/service.py ``background_rounds``), replacing any set before."""
+        self._rounds = list(steps)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="rxlane-recovery", daemon=True)

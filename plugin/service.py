@@ -117,23 +117,29 @@ class Service:
                 log.error("ledger integrity check failed: money stopped")
         threading.Thread(target=check, name="rxlane-ledger-check", daemon=True).start()
 
-    def start_background(self) -> None:
+    def background_rounds(self) -> list[Callable[[], object]]:
+        """The chores of each recovery round beside resolving and draining (fresh ones, so each is due at once)."""
         server = self.settings.server
-        self.recovery.add_round(lambda: run_if_due(self, datetime.now(), self.settings.reconcile.at))
-        self.recovery.add_round(self.catalog.sync_if_stale)
-        self.recovery.add_round(lambda: drafts.expire(self.sales, datetime.now(),
-                                                      self.settings.store.draft_expiry_minutes))
-        self.recovery.add_round(Every(server.checkpoint_s, self.ledger.checkpoint).run)
         ttl = timedelta(hours=server.idempotency_ttl_h)
-        self.recovery.add_round(Every(600, lambda: self.ledger.idempotency.expire(ttl)).run)
+        rounds: list[Callable[[], object]] = [
+            lambda: run_if_due(self, datetime.now(), self.settings.reconcile.at),
+            self.catalog.sync_if_stale,
+            lambda: drafts.expire(self.sales, datetime.now(), self.settings.store.draft_expiry_minutes),
+            Every(server.checkpoint_s, self.ledger.checkpoint).run,
+            Every(600, lambda: self.ledger.idempotency.expire(ttl)).run,
+        ]
         if self.retention is not None:
             retention = self.retention
-            self.recovery.add_round(lambda: retention.run_if_due(datetime.now()))
+            rounds.append(lambda: retention.run_if_due(datetime.now()))
         if self.settings.hq.heartbeat_url:
             from plugin.api.health import health_report
             beat = Heartbeat(self.settings.hq.heartbeat_url, self.settings.hq.heartbeat_s,
                              lambda: health_report(self))
-            self.recovery.add_round(beat.beat_if_due)
+            rounds.append(beat.beat_if_due)
+        return rounds
+
+    def start_background(self) -> None:
+        self.recovery.set_rounds(self.background_rounds())
         if self.settings.hq.url:
             from plugin.heartbeat import start_hq_link
             self.extras["hq_link"] = start_hq_link(self)

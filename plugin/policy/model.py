@@ -254,7 +254,9 @@ class SplitLine:
                    **{k: Decimal(str(d.get(k) or "0")) for k in LINE_MONEY})
 
     def to_dict(self) -> dict[str, Any]:
-        return {"med_list_codg": self.med_list_codg, "eligible": self.eligible, "reasons": list(self.reasons),
+        return {"med_list_codg": self.med_list_codg, "eligible": self.eligible,
+                # copies: a decoded split is shared (plugin/store/sales.py)
+                "reasons": [dict(r) if isinstance(r, dict) else r for r in self.reasons],
                 "line_total": wire(self.line_total), "fulamt_ownpay_amt": wire(self.fulamt_ownpay_amt),
                 "overlmt_selfpay": wire(self.overlmt_selfpay), "preselfpay_amt": wire(self.preselfpay_amt),
                 "inscp_scp_amt": wire(self.inscp_scp_amt)}

@@ -10,6 +10,7 @@ same message) and takes a new one after a refusal.
 """
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,7 @@ def _row(r: Row) -> OutboxRow:
 class OutboxTable:
     def __init__(self, db: Database):
         self.db = db
+        self._json_functions: bool | None = None    # does this SQLite have json_object/json_extract?
 
     # -- adding ---------------------------------------------------------------------------------------------------
     def enqueue(self, conn: Connection, infno: str, sale_id: str, body: dict[str, Any], *, chain: str = "",
@@ -118,7 +120,16 @@ class OutboxTable:
 
     def shown_for_sale(self, sale_id: str) -> list[OutboxRow]:
         """A sale's rows as its view shows them: the body cut to what the view reads (``plan``, ``missing``,
-        ``codes``) by SQLite's JSON functions, so a view does not decode every message it lists."""
+        ``codes``) by SQLite's JSON functions, so a view does not decode every message it lists. An SQLite built
+        without them (JSON is built in since 3.38, optional before) gets the whole rows."""
+        if self._json_functions is None:
+            try:
+                self.db.read_one("SELECT json_object('a', json_extract('{\"a\": 1}', '$.a'))")
+                self._json_functions = True
+            except sqlite3.OperationalError:
+                self._json_functions = False
+        if not self._json_functions:
+            return self.for_sale(sale_id)
         rows = self.db.read(
             "SELECT id, infno, sale_id, json_object('plan', json_extract(body_json, '$.plan'), 'missing', "
             "json_extract(body_json, '$.missing'), 'codes', json_extract(body_json, '$.codes')) AS body_json, state, "

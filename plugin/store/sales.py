@@ -5,10 +5,11 @@ the state table inside the caller's transaction: the current state is read and t
 under BEGIN IMMEDIATE, so two requests racing for one sale cannot both move it.
 
 A counter flow reads its sale a dozen times (each step, each answer's view, each upload), and decoding it — the
-two splits' thirty-odd Decimals each, the lines — cost more than the SELECT. The immutable parts (``SaleLine``,
-the splits, which nothing changes once built) are therefore decoded once per distinct stored text and shared;
-the caches are keyed by the row's content, never by the sale's id, so a changed row is decoded afresh and no
-invalidation can be forgotten. The JSON dicts (``rx``, ``presettle``…) are decoded per read: callers may hold them.
+two splits' thirty-odd Decimals each, the lines — cost more than the SELECT. ``SaleLine`` (frozen, tuples) and the
+splits (``Split``: nothing in rxlane changes one after ``policy.split``/``sale_split`` built it, and its
+``to_dict`` hands out copies) are therefore decoded once per distinct stored text and shared; the caches are keyed
+by the row's content, never by the sale's id, so a changed row is decoded afresh and no invalidation can be
+forgotten. The JSON dicts (``rx``, ``presettle``…) are decoded per read: callers may hold and change them.
 """
 from __future__ import annotations
 

@@ -140,3 +140,23 @@ def test_health_names_the_newest_refusal_first_however_many_uploads_wait(tmp_pat
     problems = Outbox(led, None).problems(limit=20)
     assert [p["id"] for p in problems[:2]] == [refused, refused - 1] and len(problems) == 20
     assert problems[0]["reason"] == REFUSED_REASON and all(p["id"] != delivered for p in problems)
+
+
+def test_a_sales_upload_rows_read_for_its_view_carry_what_the_full_rows_carry(tmp_path):
+    """The view's cut of the outbox bodies (SQLite's JSON functions) keeps plan, missing and codes as they are and
+    drops what the message lacks; an SQLite without JSON functions gets the whole rows, which the view reads alike."""
+    led = Ledger(tmp_path / "l.sqlite3")
+    bodies = [{"plan": "sale", "missing": [{"line_no": 1, "fields": ["lot"]}], "codes": ["8" * 20]},
+              {"sale_id": "S1", "input": {"selinfo": [{"drug_trac_codg": "x"}]}, "codes": []},
+              {"sale_id": "S1", "batch": 0},                                   # queued by an older rxlane
+              {"plan": "rx", "missing": None, "only": ["7206"]}]
+    with led.transaction() as c:
+        for body in bodies:
+            led.outbox.enqueue(c, "3505", "S1", body)
+    full = led.outbox.for_sale("S1")
+    shown = led.outbox.shown_for_sale("S1")
+    keys = ("plan", "missing", "codes")
+    assert [{k: r.body[k] for k in keys if r.body.get(k) is not None} for r in full] == [r.body for r in shown]
+    assert [(r.id, r.state, r.infno) for r in full] == [(r.id, r.state, r.infno) for r in shown]
+    led.outbox._json_functions = False            # as on an SQLite built without them
+    assert led.outbox.shown_for_sale("S1") == full
