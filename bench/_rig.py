@@ -204,8 +204,9 @@ class RequestProfiler:
 
 
 class AppClock:
-    """WSGI middleware summing the seconds spent inside rxlane's app (its answer's body included): with the
-    insurer's waits taken off, rxlane's own time as the server sees it, without the HTTP around it."""
+    """WSGI middleware summing the seconds spent inside rxlane's app (a JSON answer's body is rendered there): with
+    the insurer's waits taken off, rxlane's own time as the server sees it, without the HTTP around it. The answer's
+    iterable is passed on untouched (an event stream must not be drained here)."""
 
     def __init__(self, app: Any):
         self._app = app
@@ -215,7 +216,7 @@ class AppClock:
     def __call__(self, environ: dict, start_response: Any) -> Any:
         started = time.perf_counter()
         try:
-            return list(self._app(environ, start_response))
+            return self._app(environ, start_response)
         finally:
             elapsed = time.perf_counter() - started
             with self._lock:
