@@ -4,12 +4,12 @@ that grow (sales, lines, packs, journal, outbox, patients…) through an index, 
 Found by the flow bench on a ledger of 100,000 sales (bench/README.md): "is this prescription already dispensed?"
 read every settled sale through the state index, 126 ms each time, twice per flow — the counter's own time went from
 18 ms to 285 ms — and the slip's refund lookup by ``setl_id`` scanned the table. A whole day runs through the POS API
-— identify, prescriptions, sale, presettle, settle, uploads, the slip's lookup, a refund, health, the day's
-reconciliation — and is watched at
-SQLite's own seams: every statement (``set_trace_callback``) is asked for its plan (``EXPLAIN QUERY PLAN``), and the
-day's work is counted in SQLite virtual-machine steps (``set_progress_handler``) before and after thousands of
-other sales join the history. The plan test names the statement; the step count also catches a search through an
-index that does not narrow (``state = 'settled'`` holds nearly every sale).
+(identify, prescriptions, sale, presettle, settle, uploads, the slip's lookup, a refund, health, open sales, the
+day's list and its reconciliation) and is watched at SQLite's own seams: every statement (``set_trace_callback``) is
+asked for its plan (``EXPLAIN QUERY PLAN``), and the day's work is counted in SQLite virtual-machine steps
+(``set_progress_handler``) before and after thousands of other sales join the history. The plan test names the
+statement; the step count also catches a search through an index that does not narrow (``state = 'settled'`` holds
+nearly every sale).
 """
 from __future__ import annotations
 
@@ -126,9 +126,10 @@ def test_a_counter_day_reads_no_growing_table_end_to_end(rx, sandbox_http):
 
 def test_a_recovery_round_costs_the_same_after_thousands_of_sales(rx):
     """The background round (every few seconds: the ledger's files, stranded and in-doubt sales, the outbox, and the
-    service's chores — the reconciliation when due, the catalogue's age, expired drafts, checkpoints, idempotency
-    keys, retention) must not read the whole history on each pass either. Each count runs a round whose chores are
-    all due (fresh ``background_rounds``), after a first round has synced the catalogue."""
+    service's chores — the catalogue's age, expired drafts, checkpoints, idempotency keys; the daily reconciliation
+    and retention when their hour has come) must not read the whole history on each pass either. Each count runs a
+    round with fresh ``background_rounds``, so the timed chores are all due, after a first round has synced the
+    catalogue; the reconciliation itself is in the counter day above."""
     svc, http = rx
     liu = identify(http, LIU)["patient_ref"]
     template = new_sale(http, liu, med=SECUKINUMAB, price="598.00", rx=RX_LIU_SEC)
