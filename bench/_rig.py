@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import itertools
 import os
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from collections.abc import Callable
 
 import requests
 
@@ -203,6 +205,34 @@ class RequestProfiler:
         return rows[:n]
 
 
+def serve_in_thread(server: Any, name: str) -> threading.Thread:
+    """Run a waitress server on a daemon thread (closing its socket later ends it, with an error on some
+    platforms, which is swallowed)."""
+    def serve() -> None:
+        try:
+            server.run()
+        except Exception:
+            pass
+    thread = threading.Thread(target=serve, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def durable_journal(path: Path) -> tuple[sqlite3.Connection, Callable[[str, str], None]]:
+    """A bare SQLite file as the ledger opens its own (WAL, synchronous=FULL) with one journal table, and a function
+    committing one row in its own transaction: the least a journaled message costs this disk."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE journal (msgid TEXT PRIMARY KEY, body TEXT NOT NULL)")
+
+    def commit(msgid: str, body: str) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO journal VALUES (?, ?)", (msgid, body))
+        conn.execute("COMMIT")
+    return conn, commit
+
+
 class AppClock:
     """WSGI middleware summing the seconds spent inside rxlane's app (a JSON answer's body is rendered there): with
     the insurer's waits taken off, rxlane's own time as the server sees it, without the HTTP around it. The answer's
@@ -250,15 +280,8 @@ class Rxlane:
         self.server = waitress.create_server(self.app_clock, host="127.0.0.1", port=0, threads=workers,
                                              ident="rxlane-bench")
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        self._thread = threading.Thread(target=self._serve, name="rxlane-bench", daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self.server, "rxlane-bench")
         self.http = pos_session()
-
-    def _serve(self) -> None:
-        try:
-            self.server.run()
-        except Exception:   # closing the listening socket ends run() with an error on some platforms
-            pass
 
     def _waited(self, infno: str, seconds: float) -> None:
         end = time.perf_counter()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -20,7 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bench._rig import Rxlane, SandboxSeeder, ms, percentile, prepare_sales, settle, start_sandbox
+from bench._rig import Rxlane, SandboxSeeder, durable_journal, ms, percentile, prepare_sales, settle, start_sandbox
 
 BUDGET_BEYOND_JOURNAL = 2
 _SYNC = re.compile(r"^\d+\s+(fsync|fdatasync)\(\d+<([^>]*)>")
@@ -28,18 +27,12 @@ _SYNC = re.compile(r"^\d+\s+(fsync|fdatasync)\(\d+<([^>]*)>")
 
 def raw_commits(directory: Path, n: int) -> dict:
     """Commits/s of single-row inserts into a WAL, synchronous=FULL database in `directory`."""
-    path = directory / "raw.sqlite3"
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("CREATE TABLE journal (msgid TEXT PRIMARY KEY, body TEXT NOT NULL)")
+    conn, commit = durable_journal(directory / "raw.sqlite3")
     body = "x" * 1000
     times = []
     for i in range(n):
         started = time.perf_counter()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO journal VALUES (?, ?)", (f"m{i}", body))
-        conn.execute("COMMIT")
+        commit(f"m{i}", body)
         times.append(time.perf_counter() - started)
     conn.close()
     return {"commits_per_s": round(n / sum(times), 1), "commit_ms_p50": ms(percentile(times, 50)),

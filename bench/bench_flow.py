@@ -210,13 +210,12 @@ def measure_floor(flows: int, answer_bytes: int = 10_500) -> dict:
     temporary directory beside the rig's ledgers (the same filesystem). rxlane's own time, as this bench counts it
     (the POS's client included), can only be above this. Also timed: the 5 durable journal commits of the uploads'
     messages (3505 × 3, 7204, 7206), which the whole flow's own time carries beside."""
-    import sqlite3
-    import threading
+    import itertools
 
     import flask
     import waitress
 
-    from bench._rig import pos_session
+    from bench._rig import durable_journal, pos_session, serve_in_thread
     app = flask.Flask("floor")
     padding = "x" * answer_bytes
 
@@ -225,25 +224,14 @@ def measure_floor(flows: int, answer_bytes: int = 10_500) -> dict:
         return {"ok": True, "padding": padding}
 
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=4, ident="rxlane-floor")
-
-    def serve() -> None:
-        try:
-            server.run()
-        except Exception:   # closing the listening socket ends run() with an error on some platforms
-            pass
-
-    threading.Thread(target=serve, daemon=True).start()
+    serve_in_thread(server, "rxlane-floor")
     http, url = pos_session(), f"http://127.0.0.1:{server.effective_port}/step"
     with tempfile.TemporaryDirectory(prefix="rxlane-bench-floor-") as tmp:
-        conn = sqlite3.connect(Path(tmp) / "floor.sqlite3", isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
-        conn.execute("CREATE TABLE journal (body TEXT)")
+        conn, commit = durable_journal(Path(tmp) / "floor.sqlite3")
+        msgids = itertools.count()
 
         def durable_commit() -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT INTO journal VALUES (?)", ("j" * 2000,))
-            conn.execute("COMMIT")
+            commit(f"m{next(msgids)}", "j" * 2000)
 
         def one() -> float:
             started = time.perf_counter()

@@ -1,4 +1,4 @@
-"""One line-eligibility function for the counter — the sale and the prescription view judge a line the same way —
+"""One line judge for the counter (``LineJudge``) — the sale and the prescription view judge a line the same way —
 and the reading of an insurer's refusal back into the same reason codes.
 
 The facts come from where a real store has them (docs/data-sources.md): the patient and their 5301 filings and 5302
@@ -49,14 +49,6 @@ class LineJudge:
             reasons = tuple(c for c in rules.REASON_ORDER if c in (*verdict.reasons, "NOT_ON_PRESCRIPTION"))
             return rules.Verdict(reasons, verdict.unknown)
         return verdict
-
-
-def judge_line(*, policy: Policy, pharmacy_admdvs: str, today: date, person: dict[str, Any],
-               filings: list[dict[str, Any]], rx: dict[str, Any] | None, entry: dict[str, Any] | None,
-               price: Decimal, donated: bool, list_known: bool) -> rules.Verdict:
-    """The verdict on one line (``LineJudge`` for several lines of one purchase)."""
-    return LineJudge(policy=policy, pharmacy_admdvs=pharmacy_admdvs, today=today, person=person, filings=filings,
-                     rx=rx, list_known=list_known)(entry=entry, price=price, donated=donated)
 
 
 def refused_lines(profile: GatewayProfile, err_msg: str, lines: Iterable[SaleLine]) -> tuple[str | None, list[int]]:

@@ -22,7 +22,6 @@ from plugin.crashpoints import crash_point
 from plugin.errors import InvalidInput, RxlaneError, SettlementInDoubt, UpstreamRefused, reason
 from plugin.events import EventBus
 from plugin.exchange import Exchange, OutcomeUnknown, Reply
-from plugin import eligibility as rules
 from plugin.money import wire
 from plugin.outbox import enqueue_sale_uploads
 from plugin.policy import Policy, QuoteLine, QuoteRequest, Ytd
@@ -80,14 +79,10 @@ class SaleService:
     def _publish(self, sale_id: str, state: str) -> None:
         self.events.publish("sale", {"id": sale_id, "state": str(state)})
 
-    def judge(self, *, person: dict[str, Any], filings: list[dict[str, Any]], rx: dict[str, Any] | None,
-              entry: dict[str, Any] | None, price: Decimal, donated: bool) -> rules.Verdict:
-        """The verdict on one line (plugin/judging.py), used by the sale and the prescription view alike."""
-        return self.judge_for(person=person, filings=filings, rx=rx)(entry=entry, price=price, donated=donated)
-
     def judge_for(self, *, person: dict[str, Any], filings: list[dict[str, Any]],
                   rx: dict[str, Any] | None) -> LineJudge:
-        """A judge of the lines of one purchase (the facts read once for all its lines)."""
+        """The judge of one purchase's lines (plugin/judging.py), used by the sale and the prescription view alike:
+        the facts are read once for all its lines."""
         return LineJudge(policy=self.policy, pharmacy_admdvs=self.pharmacy_admdvs, today=self.today(),
                          person=person, filings=filings, rx=rx, list_known=self.catalog.list_known)
 

@@ -100,15 +100,21 @@ def _vm_steps(svc, run) -> int:
     return count[0]
 
 
-def test_a_counter_day_costs_the_same_after_thousands_of_sales(rx, sandbox_http):
-    svc, http = rx
+def _another_patients_sale(svc, http) -> str:
+    """A settled sale of 刘洋's, the one the history is cloned from (never the patient or prescription of the day)."""
     liu = identify(http, LIU)["patient_ref"]
     template = new_sale(http, liu, med=SECUKINUMAB, price="598.00", rx=RX_LIU_SEC)
     assert http.post(f"/v1/sales/{template['id']}/settle").json()["state"] == "settled"
     svc.outbox.drain()
+    return template["id"]
+
+
+def test_a_counter_day_costs_the_same_after_thousands_of_sales(rx, sandbox_http):
+    svc, http = rx
+    template = _another_patients_sale(svc, http)
     fresh = _vm_steps(svc, lambda: _day(svc, http, RX_ZHANG_OSI))
 
-    clone_sales(svc.ledger.path, template["id"], HISTORY)
+    clone_sales(svc.ledger.path, template, HISTORY)
     later = _vm_steps(svc, lambda: _day(svc, http, fresh_prescription(sandbox_http)))
 
     # a day's own work is a few thousand steps; one pass over 3,000 sales would add more than that again
@@ -131,10 +137,7 @@ def test_a_recovery_round_costs_the_same_after_thousands_of_sales(rx):
     round with fresh ``background_rounds``, so the timed chores are all due, after a first round has synced the
     catalogue; the reconciliation itself is in the counter day above."""
     svc, http = rx
-    liu = identify(http, LIU)["patient_ref"]
-    template = new_sale(http, liu, med=SECUKINUMAB, price="598.00", rx=RX_LIU_SEC)
-    assert http.post(f"/v1/sales/{template['id']}/settle").json()["state"] == "settled"
-    svc.outbox.drain()
+    template = _another_patients_sale(svc, http)
     svc.recovery.set_rounds(svc.background_rounds())
     svc.recovery.run_once()
 
@@ -143,6 +146,6 @@ def test_a_recovery_round_costs_the_same_after_thousands_of_sales(rx):
         svc.recovery.run_once()
 
     fresh = _vm_steps(svc, round_with_every_chore_due)
-    clone_sales(svc.ledger.path, template["id"], HISTORY)
+    clone_sales(svc.ledger.path, template, HISTORY)
     later = _vm_steps(svc, round_with_every_chore_due)
     assert later <= fresh * 1.5 + 5, f"{fresh * STEP} VM steps a round on a new ledger, {later * STEP} after {HISTORY}"
